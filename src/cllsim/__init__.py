@@ -1,0 +1,29 @@
+"""cllsim: chronic lymphocytic leukemia under BTK inhibitors, from drug PK to cell numbers.
+
+Public surface::
+
+    import cllsim
+    result = cllsim.simulate("420 mg qd", cllsim.Patient(ighv="U"), days=365)
+    result.wide(); result.plot()
+"""
+
+__version__ = "0.1.0"
+
+from .drugs import Regimen as Regimen  # noqa: E402
+from .drugs import parse_regimen as parse_regimen  # noqa: E402
+from .model import load_table as load_table  # noqa: E402
+from .simulate import Patient as Patient  # noqa: E402
+from .simulate import SimulationResult as SimulationResult  # noqa: E402
+from .simulate import Status as Status  # noqa: E402
+from .simulate import simulate as simulate  # noqa: E402
+
+__all__ = [
+    "Patient",
+    "Regimen",
+    "SimulationResult",
+    "Status",
+    "__version__",
+    "load_table",
+    "parse_regimen",
+    "simulate",
+]

@@ -1,0 +1,336 @@
+"""The cllsim model, declared once, in Antimony.
+
+Every equation of the whole-body model is written here exactly once, as a template over the
+tissues of a host. Both engines run what this module produces: the reference engine loads the
+generated SBML into libRoadRunner; exported SBML is the same text.
+
+Time is in hours. Cell numbers are in units of 1e9 cells. Rate parameters keep the units of
+the parameters table (``_per_day``, ``_per_min``, ``_per_h``) and are converted where used,
+so the table reads as published.
+
+Layers, top to bottom (see DESIGN.md section 2):
+
+1. drug PK: sequential zero-/first-order absorption, two compartments (row PK1);
+2. BTK: covalent inactivation by free drug, turnover and resynthesis (BTK1-BTK3);
+3. signaling: PLCG2 -> PKD1 (minutes), PIM-1 expression (hours), both downstream of BTK;
+4. CXCR4 at quasi-steady state in each compartment's CXCL12 (closed form of the trafficking
+   module in :mod:`cllsim.model._cxcr4`), scaled by the cell-carried CXCR4 expression;
+5. function: homing (chemotaxis) and retention (integrin activation);
+6. survival and proliferation: cell-carried BCL2 sets death; niche-bound cells divide;
+7. populations: blood plus, per tissue, a free and a niche-bound pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from ._hosts import Host
+
+#: Name of the generated SBML model.
+MODEL_ID = "cllsim"
+
+# Cell-carried (intensive) states, each solved per pool and moved with cells.
+CARRIED_STATES = ("bcl2", "cxcr4_expr")
+
+
+def pools(host: Host) -> list[str]:
+    """Cell pools of ``host``: blood, then ``free_<t>`` and ``niche_<t>`` for each tissue."""
+    names = ["blood"]
+    for t in host.tissue_ids:
+        names += [f"free_{t}", f"niche_{t}"]
+    return names
+
+
+def ligand_sites(host: Host) -> list[str]:
+    """Places with their own CXCL12 level: blood and each tissue."""
+    return ["blood", *host.tissue_ids]
+
+
+def _pool_site(pool: str) -> str:
+    return "blood" if pool == "blood" else pool.split("_", 1)[1]
+
+
+def _cxcr4_qss(site: str, ligand: str, kp: str, krec: str) -> list[str]:
+    """Closed-form quasi-steady state of the CXCR4 trafficking module per unit expression.
+
+    Module (see ``_cxcr4.py`` for the dynamic form): free surface R binds CXCL12 (C); bound
+    receptor is phosphorylated at Ser339 (Cp); C and Cp internalize (ligand-induced), R
+    internalizes constitutively into I; I is phosphorylated (P); only P recycles to the
+    surface (PIM-1 gated); I and P are degraded. With x/R ratios a=C/R, b=Cp/R, c=I/R, d=P/R,
+    synthesis balances degradation: ks*E = R*(kdeg_unphos*c + kdeg_phos*d).
+    """
+    s = site
+    return [
+        f"cx_a_{s} := cxcr4_kon_per_nM_per_min*{ligand}"
+        f"/(cxcr4_koff_per_min + cxcr4_kint_ligand_per_min + {kp})",
+        f"cx_b_{s} := {kp}*cx_a_{s}/(cxcr4_koff_per_min + cxcr4_kint_ligand_per_min)",
+        f"cx_c_{s} := (cxcr4_kint_const_per_min + cxcr4_kint_ligand_per_min*cx_a_{s})"
+        f"/({kp} + cxcr4_kdeg_unphos_per_min)",
+        f"cx_d_{s} := (cxcr4_kint_ligand_per_min*cx_b_{s} + {kp}*cx_c_{s})"
+        f"/({krec} + cxcr4_kdeg_phos_per_min)",
+        f"cx_r_{s} := cxcr4_synthesis/(cxcr4_kdeg_unphos_per_min*cx_c_{s}"
+        f" + cxcr4_kdeg_phos_per_min*cx_d_{s})",
+        f"cx_surface_unit_{s} := cx_r_{s}*(1 + cx_a_{s} + cx_b_{s})",
+        f"cx_ps339_unit_{s} := cx_r_{s}*(cx_b_{s} + cx_d_{s})",
+        f"cx_internal_unit_{s} := cx_r_{s}*(cx_c_{s} + cx_d_{s})",
+    ]
+
+
+def antimony_model(
+    host: Host,
+    values: Mapping[str, float],
+    dosing_events: Sequence[str] = (),
+    initial_states: Mapping[str, float] | None = None,
+) -> str:
+    """Return the Antimony text of the whole-body model for ``host``.
+
+    Parameters
+    ----------
+    host
+        The host whose tissues the populations layer is built over.
+    values
+        Value of every model parameter (``model_parameter_ids(host)``), in table units.
+    dosing_events
+        Antimony event lines produced by :func:`cllsim.drugs.dosing_events`.
+    initial_states
+        Initial values overriding the defaults of cell-carried states (``bcl2_<pool>``,
+        ``cxcr4_expr_<pool>``), typically from pre-treatment equilibration.
+    """
+    tissues = host.tissue_ids
+    all_pools = pools(host)
+    lines: list[str] = [f"model {MODEL_ID}()"]
+    add = lines.append
+
+    add("  // ---- 1. drug PK: two compartments, lag + zero-order then first-order input (PK1)")
+    add("  pk_vc_L := pk_vc_ref_L*(body_weight_kg/pk_wt_ref_kg)^pk_wt_exponent")
+    add("  pk_vp_L := pk_vp_ref_L*(body_weight_kg/pk_wt_ref_kg)^pk_wt_exponent")
+    add("  drug_depot_mg' = pk_input_mg_per_h - pk_ka_per_h*drug_depot_mg")
+    add(
+        "  drug_central_mg' = pk_ka_per_h*drug_depot_mg - pk_cl_L_per_h/pk_vc_L*drug_central_mg"
+        " - pk_q_L_per_h/pk_vc_L*drug_central_mg + pk_q_L_per_h/pk_vp_L*drug_periph_mg"
+    )
+    add(
+        "  drug_periph_mg' = pk_q_L_per_h/pk_vc_L*drug_central_mg"
+        " - pk_q_L_per_h/pk_vp_L*drug_periph_mg"
+    )
+    add("  drug_plasma_ng_per_mL := 1000*drug_central_mg/pk_vc_L")
+    add("  drug_free_nM := pk_fu*drug_plasma_ng_per_mL/pk_mw_g_per_mol*1000")
+
+    add("  // ---- 2. BTK: covalent inactivation, turnover, resynthesis (BTK1-BTK3)")
+    add("  btk_turnover_per_h := btk_turnover_per_day/24")
+    add(
+        "  btk_free' = btk_turnover_per_h*(1 - btk_synthesis_feedback*(1 - btk_free))"
+        " - btk_turnover_per_h*btk_free - pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free"
+    )
+    add(
+        "  btk_occupied' = pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free"
+        " - btk_turnover_per_h*btk_occupied"
+    )
+    add("  btk_activity := btk_free")
+    add("  btk_occupancy_pct := 100*btk_occupied/(btk_free + btk_occupied)")
+
+    add("  // ---- 3. signaling downstream of BTK: PLCG2 -> PKD1 (minutes), PIM-1 (hours)")
+    add("  plcg2_activity := btk_activity*(1 - inhibition_plcg2)")
+    add(
+        "  pkd1_activity' = pkd1_rate_per_h*((pkd1_basal + (1 - pkd1_basal)*plcg2_activity)"
+        "*(1 - inhibition_pkd1) - pkd1_activity)"
+    )
+    add("  pim1_level' = pim1_rate_per_h*(pim1_basal + (1 - pim1_basal)*btk_activity - pim1_level)")
+    add("  pim1_activity := pim1_level*(1 - inhibition_pim1)")
+    add("  s339_kinase := s339_pkd1_weight*pkd1_activity + (1 - s339_pkd1_weight)*pim1_activity")
+
+    add("  // ---- 4. CXCR4 trafficking at quasi-steady state (CX1-CX4, CX7)")
+    add("  cxcr4_koff_per_min := cxcr4_kd_nM*cxcr4_kon_per_nM_per_min")
+    add(
+        "  cx_kp := cxcr4_kphos_per_min*(cxcr4_kphos_basal"
+        " + (1 - cxcr4_kphos_basal)*s339_kinase)"
+    )
+    add(
+        "  cx_krec := cxcr4_krec_per_min*(cxcr4_rec_basal"
+        " + (1 - cxcr4_rec_basal)*pim1_activity)"
+    )
+    add("  cx_kp_ref := cxcr4_kphos_per_min")
+    add("  cx_krec_ref := cxcr4_krec_per_min")
+    # reference cell: untreated, in blood CXCL12, expression 1; its surface level is 1.
+    add("  cxcr4_synthesis := 1")
+    for line in _cxcr4_qss("ref", "cxcl12_blood_nM", "cx_kp_ref", "cx_krec_ref"):
+        add("  " + line)
+    for site in ligand_sites(host):
+        for line in _cxcr4_qss(site, f"cxcl12_{site}_nM", "cx_kp", "cx_krec"):
+            add("  " + line)
+    # signaling capacity: yield of resensitized (phosphorylated, recycled) receptor per
+    # internalized receptor, relative to the untreated cell; 1 untreated, falls on BTK block.
+    add(
+        "  cxcr4_function := (cx_kp/(cx_kp + cxcr4_kdeg_unphos_per_min)"
+        "*cx_krec/(cx_krec + cxcr4_kdeg_phos_per_min))"
+        "/(cx_kp_ref/(cx_kp_ref + cxcr4_kdeg_unphos_per_min)"
+        "*cx_krec_ref/(cx_krec_ref + cxcr4_kdeg_phos_per_min))"
+    )
+    for p in all_pools:
+        site = _pool_site(p)
+        add(f"  cxcr4_surface_{p} := cxcr4_expr_{p}*cx_surface_unit_{site}/cx_surface_unit_ref")
+        add(f"  cxcr4_ps339_{p} := cxcr4_expr_{p}*cx_ps339_unit_{site}/cx_ps339_unit_ref")
+
+    add("  // ---- 5. function: chemotaxis (homing) and integrin activation (retention)")
+    add("  homing_capacity := (1 - homing_btk_dependence*(1 - btk_activity))*cxcr4_function")
+    add("  adhesion_capacity := (1 - adhesion_btk_dependence*(1 - btk_activity))*cxcr4_function")
+
+    add("  // ---- 6. survival (BCL2 -> death) and proliferation")
+    add("  bcr_signal := bcr_strength*btk_activity")
+    add("  bcl2_tonic := 1 - bcl2_tonic_btk_dependence*bcr_strength*(1 - btk_activity)")
+    add("  bcl2_target_unsupported := bcl2_tonic")
+    add("  bcl2_target_niche := bcl2_tonic + bcl2_niche_support + bcl2_bcr_gain*bcr_signal")
+    add("  cxcr4_expr_target_unsupported := 1")
+    add("  cxcr4_expr_target_niche := 1 - cxcr4_bcr_repression*bcr_signal")
+    add(
+        "  birth_niche_per_day := birth_niche_indep_per_day"
+        " + birth_niche_bcr_per_day*bcr_signal"
+    )
+    for p in all_pools:
+        # cells detached from niches inside a tissue also die in situ (F10)
+        in_situ = " + death_detached_tissue_per_day" if p.startswith("free_") else ""
+        add(
+            f"  death_{p}_per_day := death_max_per_day"
+            f"/(1 + (bcl2_{p}/bcl2_half_death)^bcl2_death_hill){in_situ}"
+        )
+
+    add("  // ---- 7. populations: blood and, per tissue, free and niche-bound pools")
+    add("  cells_blood0 := (baseline_alc_per_uL - normal_lymphocytes_per_uL)*blood_volume_L*1e-3")
+    for t in tissues:
+        add(f"  cells_tissue0_{t} := {_baseline_cells(t)}")
+        add(f"  free0_{t} := (1 - niche_fraction_{t})*cells_tissue0_{t}")
+        add(f"  niche0_{t} := niche_fraction_{t}*cells_tissue0_{t}")
+    efflux0 = " + ".join(f"egress_per_day_{t}*free0_{t}" for t in tissues)
+    add(f"  efflux0_per_day := {efflux0}")
+    # Homing and binding rates are fixed by the untreated state: blood is replenished as fast
+    # as its cells home and die, each niche pool as fast as its cells detach and die net of
+    # division (net growth of the clone shows in the free pools). They depend on the carried
+    # BCL2 at baseline, so while cells are frozen (pre-treatment equilibration) they track
+    # their balance values; once cells move they stay constant.
+    add("  blood_replacement0 := 1 - death_blood_per_day*cells_blood0/efflux0_per_day")
+    for t in tissues:
+        add(
+            f"  homing_balance_{t} := egress_per_day_{t}*free0_{t}/cells_blood0"
+            "*blood_replacement0"
+        )
+        add(
+            f"  binding_balance_{t} := (detach_per_day_{t} + death_niche_{t}_per_day"
+            f" - birth_niche_per_day)*niche0_{t}/free0_{t}"
+        )
+        for rate in ("homing", "binding"):
+            add(
+                f"  {rate}_per_day_{t}' = cells_frozen*24*({rate}_balance_{t}"
+                f" - {rate}_per_day_{t})"
+            )
+            add(f"  {rate}_per_day_{t} = {rate}_balance_{t}")
+    for t in tissues:
+        add(f"  J_home_{t} := homing_per_day_{t}/24*homing_capacity*cells_blood")
+        add(f"  J_egress_{t} := egress_per_day_{t}/24*cells_free_{t}")
+        add(f"  J_bind_{t} := binding_per_day_{t}/24*adhesion_capacity*cells_free_{t}")
+        add(f"  J_detach_{t} := detach_per_day_{t}/24*cells_niche_{t}")
+    live = "(1 - cells_frozen)"
+    egress_sum = " + ".join(f"J_egress_{t}" for t in tissues)
+    home_sum = " + ".join(f"J_home_{t}" for t in tissues)
+    add(f"  cells_blood' = {live}*({egress_sum} - ({home_sum}) - death_blood_per_day/24*cells_blood)")
+    for t in tissues:
+        add(
+            f"  cells_free_{t}' = {live}*(J_home_{t} - J_egress_{t} - J_bind_{t} + J_detach_{t}"
+            f" - death_free_{t}_per_day/24*cells_free_{t})"
+        )
+        add(
+            f"  cells_niche_{t}' = {live}*(J_bind_{t} - J_detach_{t}"
+            f" + (birth_niche_per_day - death_niche_{t}_per_day)/24*cells_niche_{t})"
+        )
+    add(f"  cum_net_efflux' = {live}*({egress_sum} - ({home_sum}))")
+
+    add("  // cell-carried states move with cells (mean-field mixing of intensive quantities)")
+    tiny = "1e-12"
+    for x in CARRIED_STATES:
+        k = f"{x}_relax_per_day/24"
+        src_b = " + ".join(f"J_egress_{t}*({x}_free_{t} - {x}_blood)" for t in tissues)
+        add(
+            f"  {x}_blood' = {k}*({x}_target_unsupported - {x}_blood)"
+            f" + ({src_b})/(cells_blood + {tiny})"
+        )
+        for t in tissues:
+            add(
+                f"  {x}_free_{t}' = {k}*({x}_target_unsupported - {x}_free_{t})"
+                f" + (J_home_{t}*({x}_blood - {x}_free_{t})"
+                f" + J_detach_{t}*({x}_niche_{t} - {x}_free_{t}))/(cells_free_{t} + {tiny})"
+            )
+            add(
+                f"  {x}_niche_{t}' = {k}*({x}_target_niche - {x}_niche_{t})"
+                f" + J_bind_{t}*({x}_free_{t} - {x}_niche_{t})/(cells_niche_{t} + {tiny})"
+            )
+
+    add("  // ---- observables")
+    tissue_cells = " + ".join(f"cells_free_{t} + cells_niche_{t}" for t in tissues)
+    add(f"  cells_tissue := {tissue_cells}")
+    add("  cells_total := cells_blood + cells_tissue")
+    add("  alc_per_uL := cells_blood*1e3/blood_volume_L + normal_lymphocytes_per_uL")
+    for t in tissues:
+        add(f"  cells_{t} := cells_free_{t} + cells_niche_{t}")
+    if "ln" in tissues:
+        add("  ln_volume_cm3 := cells_ln*1e9/cells_per_cm3")
+    if "spleen" in tissues:
+        add("  spleen_volume_cm3 := normal_spleen_volume_cm3 + cells_spleen*1e9/cells_per_cm3")
+    if "bm" in tissues:
+        add("  bm_infiltration_pct := 100*cells_bm/(cells_bm + marrow_normal_cells_1e9)")
+    deaths_tissue = " + ".join(
+        f"death_free_{t}_per_day*cells_free_{t} + death_niche_{t}_per_day*cells_niche_{t}"
+        for t in tissues
+    )
+    add(f"  death_rate_blood_pct_per_day := 100*death_blood_per_day")
+    add(f"  death_rate_tissue_pct_per_day := 100*({deaths_tissue})/cells_tissue")
+    births = " + ".join(f"cells_niche_{t}" for t in tissues)
+    add(f"  birth_rate_tissue_pct_per_day := 100*birth_niche_per_day*({births})/cells_tissue")
+    add(f"  birth_rate_total_pct_per_day := 100*birth_niche_per_day*({births})/cells_total")
+    add(
+        f"  death_rate_total_pct_per_day := 100*(death_blood_per_day*cells_blood"
+        f" + {deaths_tissue})/cells_total"
+    )
+    add("  cxcr4_surface_blood_rel := cxcr4_surface_blood")
+    add("  cxcr4_ps339_blood_rel := cxcr4_ps339_blood")
+    add("  bcl2_blood_rel := bcl2_blood")
+
+    add("  // ---- initial values")
+    add("  drug_depot_mg = 0; drug_central_mg = 0; drug_periph_mg = 0; pk_input_mg_per_h = 0")
+    add("  btk_free = 1; btk_occupied = 0; pkd1_activity = 1; pim1_level = 1")
+    add("  cells_blood = cells_blood0")
+    for t in tissues:
+        add(f"  cells_free_{t} = free0_{t}; cells_niche_{t} = niche0_{t}")
+    add("  cum_net_efflux = 0")
+    init = dict(initial_states or {})
+    for x in CARRIED_STATES:
+        for p in all_pools:
+            sid = f"{x}_{p}"
+            if sid in init:
+                add(f"  {sid} = {init[sid]!r}")
+            else:
+                target = "niche" if p.startswith("niche") else "unsupported"
+                add(f"  {sid} = {x}_target_{target}")
+
+    add("  // ---- parameters (values from the parameters table)")
+    add("  cells_frozen = 0")
+    for pid in sorted(values):
+        add(f"  {pid} = {float(values[pid])!r}")
+
+    if dosing_events:
+        add("  // ---- dosing events")
+        lines.extend("  " + e for e in dosing_events)
+    add("end")
+    return "\n".join(lines) + "\n"
+
+
+def _baseline_cells(tissue: str) -> str:
+    """Expression for baseline CLL cells (1e9) of a tissue from its clinical baseline."""
+    if tissue == "ln":
+        return "baseline_ln_volume_cm3*cells_per_cm3*1e-9"
+    if tissue == "spleen":
+        return "(baseline_spleen_volume_cm3 - normal_spleen_volume_cm3)*cells_per_cm3*1e-9"
+    if tissue == "bm":
+        return (
+            "baseline_bm_infiltration_pct/(100 - baseline_bm_infiltration_pct)"
+            "*marrow_normal_cells_1e9"
+        )
+    return f"baseline_cells_1e9_{tissue}"

@@ -1,0 +1,12 @@
+"""Engines and results: the reference engine (libRoadRunner) and the result object."""
+
+from ._api import Patient as Patient
+from ._api import PreparedModel as PreparedModel
+from ._api import default_times as default_times
+from ._api import patient_values as patient_values
+from ._api import prepare as prepare
+from ._api import simulate as simulate
+from ._observables import Observable as Observable
+from ._observables import observables as observables
+from ._result import SimulationResult as SimulationResult
+from ._result import Status as Status

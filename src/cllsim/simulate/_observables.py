@@ -1,0 +1,96 @@
+"""Observables reported by a simulation: model variable, unit and meaning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..model._hosts import Host
+
+
+@dataclass(frozen=True)
+class Observable:
+    """A reported quantity.
+
+    Attributes
+    ----------
+    id
+        Name in results (units in the name where customary).
+    variable
+        SBML variable it is read from.
+    unit
+        Unit of the reported value.
+    description
+        One line for tables and figure captions.
+    per_baseline
+        Report ``value / value(t=0)`` (measurements relative to the pre-treatment sample).
+    """
+
+    id: str
+    variable: str
+    unit: str
+    description: str
+    per_baseline: bool = False
+
+
+def observables(host: Host) -> list[Observable]:
+    """Observables available for ``host``."""
+    obs = [
+        Observable("alc_per_uL", "alc_per_uL", "1/uL", "absolute lymphocyte count (CLL + normal)"),
+        Observable("cells_blood_1e9", "cells_blood", "1e9 cells", "CLL cells in blood"),
+        Observable("cells_tissue_1e9", "cells_tissue", "1e9 cells", "CLL cells in solid tissues"),
+        Observable("cells_total_1e9", "cells_total", "1e9 cells", "total CLL burden"),
+    ]
+    for t in host.tissues:
+        obs.append(Observable(f"cells_{t.id}_1e9", f"cells_{t.id}", "1e9 cells", f"CLL cells in {t.label}"))
+    tissue_ids = host.tissue_ids
+    if "ln" in tissue_ids:
+        obs.append(Observable("ln_volume_cm3", "ln_volume_cm3", "cm3", "CLL lymph-node volume"))
+    if "spleen" in tissue_ids:
+        obs.append(Observable("spleen_volume_cm3", "spleen_volume_cm3", "cm3", "spleen volume"))
+    if "bm" in tissue_ids:
+        obs.append(
+            Observable("bm_infiltration_pct", "bm_infiltration_pct", "%", "CLL share of marrow cells")
+        )
+    obs += [
+        Observable("drug_plasma_ng_per_mL", "drug_plasma_ng_per_mL", "ng/mL", "total plasma drug"),
+        Observable("drug_free_nM", "drug_free_nM", "nM", "unbound plasma drug"),
+        Observable("btk_occupancy_pct", "btk_occupancy_pct", "%", "BTK occupied by drug"),
+        Observable("btk_activity", "btk_activity", "relative to untreated", "free (active) BTK"),
+        Observable("pkd1_activity", "pkd1_activity", "relative to untreated", "PKD1 (PKCmu) activity"),
+        Observable("pim1_level", "pim1_level", "relative to untreated", "PIM-1 expression"),
+        Observable(
+            "cxcr4_surface_blood", "cxcr4_surface_blood", "relative to baseline",
+            "surface CXCR4 on blood CLL cells", per_baseline=True,
+        ),
+        Observable(
+            "cxcr4_ps339_blood", "cxcr4_ps339_blood", "relative to baseline",
+            "Ser339-phosphorylated CXCR4 in blood CLL cells", per_baseline=True,
+        ),
+        Observable(
+            "bcl2_blood", "bcl2_blood", "relative to baseline", "BCL2 in blood CLL cells",
+            per_baseline=True,
+        ),
+        Observable("cxcr4_function", "cxcr4_function", "relative to untreated", "CXCR4 resensitization capacity"),
+        Observable("homing_capacity", "homing_capacity", "relative to untreated", "chemotaxis (homing) capacity"),
+        Observable("adhesion_capacity", "adhesion_capacity", "relative to untreated", "integrin activation (retention)"),
+        Observable("birth_rate_total_pct_per_day", "birth_rate_total_pct_per_day", "%/day", "whole-body birth rate"),
+        Observable("birth_rate_tissue_pct_per_day", "birth_rate_tissue_pct_per_day", "%/day", "tissue birth rate"),
+        Observable("death_rate_blood_pct_per_day", "death_rate_blood_pct_per_day", "%/day", "blood death rate"),
+        Observable("death_rate_tissue_pct_per_day", "death_rate_tissue_pct_per_day", "%/day", "tissue death rate"),
+        Observable("death_rate_total_pct_per_day", "death_rate_total_pct_per_day", "%/day", "whole-body death rate"),
+        Observable("cum_net_efflux_1e9", "cum_net_efflux", "1e9 cells", "cumulative net tissue-to-blood flux"),
+    ]
+    for t in host.tissues:
+        obs.append(
+            Observable(
+                f"cxcr4_surface_niche_{t.id}", f"cxcr4_surface_niche_{t.id}", "relative to baseline",
+                f"surface CXCR4 on niche-bound cells in {t.label}", per_baseline=True,
+            )
+        )
+        obs.append(
+            Observable(
+                f"bcl2_niche_{t.id}", f"bcl2_niche_{t.id}", "relative to baseline",
+                f"BCL2 in niche-bound cells in {t.label}", per_baseline=True,
+            )
+        )
+    return obs
