@@ -76,6 +76,63 @@ def _cxcr4_qss(site: str, ligand: str, kp: str, krec: str) -> list[str]:
     ]
 
 
+
+def btk_and_signaling_layers() -> list[str]:
+    """Layers 2-3, shared by the whole-body model and the in-vitro CXCR4 module.
+
+    Input: ``drug_free_nM`` (unbound drug at the cells). Outputs: ``btk_activity``,
+    ``pkd1_activity``, ``pim1_activity``, ``s339_kinase``.
+    """
+    return [
+        "// ---- 2. BTK: covalent inactivation, turnover, resynthesis (BTK1-BTK3)",
+        "btk_turnover_per_h := btk_turnover_per_day/24",
+        "btk_free' = btk_turnover_per_h*(1 - btk_synthesis_feedback*(1 - btk_free))"
+        " - btk_turnover_per_h*btk_free - pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free",
+        "btk_occupied' = pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free"
+        " - btk_turnover_per_h*btk_occupied",
+        "btk_activity := btk_free",
+        "btk_occupancy_pct := 100*btk_occupied/(btk_free + btk_occupied)",
+        "// ---- 3. signaling downstream of BTK: PLCG2 -> PKD1 (minutes), PIM-1 (hours)",
+        "plcg2_activity := btk_activity*(1 - inhibition_plcg2)",
+        "pkd1_activity' = pkd1_rate_per_h*((pkd1_basal + (1 - pkd1_basal)*plcg2_activity)"
+        "*(1 - inhibition_pkd1) - pkd1_activity)",
+        "pim1_level' = pim1_rate_per_h*(pim1_basal + (1 - pim1_basal)*btk_activity - pim1_level)",
+        "pim1_activity := pim1_level*(1 - inhibition_pim1)",
+        "s339_kinase := s339_pkd1_weight*pkd1_activity + (1 - s339_pkd1_weight)*pim1_activity",
+        "btk_free = 1; btk_occupied = 0; pkd1_activity = 1; pim1_level = 1",
+    ]
+
+
+def cxcr4_rate_layer() -> list[str]:
+    """Kinase-dependent CXCR4 rates (per min) and the untreated reference cell.
+
+    ``cx_kp``: Ser339 phosphorylation (PKD1 and PIM-1, F4); ``cx_krec``: recycling of
+    phosphorylated receptor; since only phosphorylated receptor recycles, loss of PKD1/PIM-1
+    activity blocks the return to the surface (CX7) without blocking internalization. The reference cell (untreated, in blood
+    CXCL12, expression 1) normalizes surface and pS339 in both models.
+    """
+    lines = [
+        "// ---- 4. CXCR4 trafficking rates (CX1-CX4, CX7)",
+        "cxcr4_koff_per_min := cxcr4_kd_nM*cxcr4_kon_per_nM_per_min",
+        "cx_kp := cxcr4_kphos_per_min*(cxcr4_kphos_basal + (1 - cxcr4_kphos_basal)*s339_kinase)",
+        # only Ser339-phosphorylated receptor recycles, so PKD1/PIM-1 gate the return (CX7)
+        "cx_krec := cxcr4_krec_per_min",
+        "cx_kp_ref := cxcr4_kphos_per_min",
+        "cx_krec_ref := cxcr4_krec_per_min",
+        "cxcr4_synthesis := 1",
+    ]
+    lines += _cxcr4_qss("ref", "cxcl12_blood_nM", "cx_kp_ref", "cx_krec_ref")
+    # signaling capacity: yield of resensitized (phosphorylated, recycled) receptor per
+    # internalized receptor, relative to the untreated cell; 1 untreated, falls on BTK block.
+    lines.append(
+        "cxcr4_function := (cx_kp/(cx_kp + cxcr4_kdeg_unphos_per_min)"
+        "*cx_krec/(cx_krec + cxcr4_kdeg_phos_per_min))"
+        "/(cx_kp_ref/(cx_kp_ref + cxcr4_kdeg_unphos_per_min)"
+        "*cx_krec_ref/(cx_krec_ref + cxcr4_kdeg_phos_per_min))"
+    )
+    return lines
+
+
 def antimony_model(
     host: Host,
     values: Mapping[str, float],
@@ -116,56 +173,11 @@ def antimony_model(
     add("  drug_plasma_ng_per_mL := 1000*drug_central_mg/pk_vc_L")
     add("  drug_free_nM := pk_fu*drug_plasma_ng_per_mL/pk_mw_g_per_mol*1000")
 
-    add("  // ---- 2. BTK: covalent inactivation, turnover, resynthesis (BTK1-BTK3)")
-    add("  btk_turnover_per_h := btk_turnover_per_day/24")
-    add(
-        "  btk_free' = btk_turnover_per_h*(1 - btk_synthesis_feedback*(1 - btk_free))"
-        " - btk_turnover_per_h*btk_free - pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free"
-    )
-    add(
-        "  btk_occupied' = pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free"
-        " - btk_turnover_per_h*btk_occupied"
-    )
-    add("  btk_activity := btk_free")
-    add("  btk_occupancy_pct := 100*btk_occupied/(btk_free + btk_occupied)")
-
-    add("  // ---- 3. signaling downstream of BTK: PLCG2 -> PKD1 (minutes), PIM-1 (hours)")
-    add("  plcg2_activity := btk_activity*(1 - inhibition_plcg2)")
-    add(
-        "  pkd1_activity' = pkd1_rate_per_h*((pkd1_basal + (1 - pkd1_basal)*plcg2_activity)"
-        "*(1 - inhibition_pkd1) - pkd1_activity)"
-    )
-    add("  pim1_level' = pim1_rate_per_h*(pim1_basal + (1 - pim1_basal)*btk_activity - pim1_level)")
-    add("  pim1_activity := pim1_level*(1 - inhibition_pim1)")
-    add("  s339_kinase := s339_pkd1_weight*pkd1_activity + (1 - s339_pkd1_weight)*pim1_activity")
-
-    add("  // ---- 4. CXCR4 trafficking at quasi-steady state (CX1-CX4, CX7)")
-    add("  cxcr4_koff_per_min := cxcr4_kd_nM*cxcr4_kon_per_nM_per_min")
-    add(
-        "  cx_kp := cxcr4_kphos_per_min*(cxcr4_kphos_basal"
-        " + (1 - cxcr4_kphos_basal)*s339_kinase)"
-    )
-    add(
-        "  cx_krec := cxcr4_krec_per_min*(cxcr4_rec_basal"
-        " + (1 - cxcr4_rec_basal)*pim1_activity)"
-    )
-    add("  cx_kp_ref := cxcr4_kphos_per_min")
-    add("  cx_krec_ref := cxcr4_krec_per_min")
-    # reference cell: untreated, in blood CXCL12, expression 1; its surface level is 1.
-    add("  cxcr4_synthesis := 1")
-    for line in _cxcr4_qss("ref", "cxcl12_blood_nM", "cx_kp_ref", "cx_krec_ref"):
-        add("  " + line)
+    lines += ["  " + line for line in btk_and_signaling_layers()]
+    lines += ["  " + line for line in cxcr4_rate_layer()]
     for site in ligand_sites(host):
         for line in _cxcr4_qss(site, f"cxcl12_{site}_nM", "cx_kp", "cx_krec"):
             add("  " + line)
-    # signaling capacity: yield of resensitized (phosphorylated, recycled) receptor per
-    # internalized receptor, relative to the untreated cell; 1 untreated, falls on BTK block.
-    add(
-        "  cxcr4_function := (cx_kp/(cx_kp + cxcr4_kdeg_unphos_per_min)"
-        "*cx_krec/(cx_krec + cxcr4_kdeg_phos_per_min))"
-        "/(cx_kp_ref/(cx_kp_ref + cxcr4_kdeg_unphos_per_min)"
-        "*cx_krec_ref/(cx_krec_ref + cxcr4_kdeg_phos_per_min))"
-    )
     for p in all_pools:
         site = _pool_site(p)
         add(f"  cxcr4_surface_{p} := cxcr4_expr_{p}*cx_surface_unit_{site}/cx_surface_unit_ref")
@@ -280,7 +292,7 @@ def antimony_model(
         f"death_free_{t}_per_day*cells_free_{t} + death_niche_{t}_per_day*cells_niche_{t}"
         for t in tissues
     )
-    add(f"  death_rate_blood_pct_per_day := 100*death_blood_per_day")
+    add("  death_rate_blood_pct_per_day := 100*death_blood_per_day")
     add(f"  death_rate_tissue_pct_per_day := 100*({deaths_tissue})/cells_tissue")
     births = " + ".join(f"cells_niche_{t}" for t in tissues)
     add(f"  birth_rate_tissue_pct_per_day := 100*birth_niche_per_day*({births})/cells_tissue")
@@ -295,7 +307,6 @@ def antimony_model(
 
     add("  // ---- initial values")
     add("  drug_depot_mg = 0; drug_central_mg = 0; drug_periph_mg = 0; pk_input_mg_per_h = 0")
-    add("  btk_free = 1; btk_occupied = 0; pkd1_activity = 1; pim1_level = 1")
     add("  cells_blood = cells_blood0")
     for t in tissues:
         add(f"  cells_free_{t} = free0_{t}; cells_niche_{t} = niche0_{t}")

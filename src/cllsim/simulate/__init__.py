@@ -6,6 +6,9 @@ from ._api import default_times as default_times
 from ._api import patient_values as patient_values
 from ._api import prepare as prepare
 from ._api import simulate as simulate
+from ._invitro import Assay as Assay
+from ._invitro import AssayStep as AssayStep
+from ._invitro import simulate_assay as simulate_assay
 from ._observables import Observable as Observable
 from ._observables import observables as observables
 from ._result import SimulationResult as SimulationResult

@@ -10,8 +10,11 @@ import antimony
 import numpy as np
 import roadrunner
 
-from ..model._antimony import CARRIED_STATES, MODEL_ID, antimony_model, pools
+from ..model._antimony import CARRIED_STATES, antimony_model, pools
 from ..model._hosts import Host
+
+# CVODE warns when an event coincides with an output time; results are unaffected.
+roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
 
 #: Days of frozen-population relaxation used to put cell-carried states at their
 #: pre-treatment steady state (slowest relaxation is ~0.05/day at the table's lower bounds).
@@ -26,11 +29,11 @@ class ModelBuildError(RuntimeError):
 
 
 def antimony_to_sbml(text: str) -> str:
-    """Translate Antimony text to SBML (libantimony)."""
+    """Translate Antimony text to SBML (libantimony); the model is the text's first module."""
     antimony.clearPreviousLoads()
     if antimony.loadAntimonyString(text) < 0:
         raise ModelBuildError(f"Antimony rejected the model: {antimony.getLastError()}")
-    sbml = antimony.getSBMLString(MODEL_ID)
+    sbml = antimony.getSBMLString(antimony.getMainModuleName())
     if not sbml:
         raise ModelBuildError(f"Antimony produced no SBML: {antimony.getLastError()}")
     return sbml

@@ -1,0 +1,1 @@
+"""cllsim.analysis (see DESIGN.md section 4)."""

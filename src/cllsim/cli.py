@@ -1,0 +1,234 @@
+"""Command line: a thin layer over the Python API.
+
+Subpackages add their commands by exposing ``register(app)`` in ``cllsim/<pkg>/_cli.py``;
+they are attached here so this module need not change when a layer gains a command.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+app = typer.Typer(
+    help="cllsim: CLL under BTK inhibitors, from drug PK to cells in blood and tissues.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+export_app = typer.Typer(help="Export the model.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+err_console = Console(stderr=True)
+console = Console()
+
+PLUGIN_PACKAGES = ("experiments", "fit", "cohort", "analysis", "report")
+
+
+class UsageError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+def fail(message: str) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    from .drugs import RegimenError
+    from .model import ParameterTableError
+    from .simulate._roadrunner import BaselineError
+
+    return (UsageError, RegimenError, ParameterTableError, BaselineError, ValidationError, ValueError)
+
+
+def run_guarded(fn: Callable[[], None]) -> None:
+    """Run ``fn``; user errors become a one-line message and exit code 2."""
+    try:
+        fn()
+    except typer.Exit:
+        raise
+    except user_errors() as exc:
+        fail(_one_line(exc))
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        loc = ".".join(str(x) for x in e["loc"])
+        return f"{loc}: {e['msg']}" if loc else e["msg"]
+    return " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
+
+
+def parse_sets(items: list[str] | None) -> dict[str, float]:
+    """``["a=1", "b=2.5"]`` -> ``{"a": 1.0, "b": 2.5}``."""
+    out: dict[str, float] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise UsageError(f"--set expects PARAM=VALUE, got {item!r}")
+        key, _, raw = item.partition("=")
+        try:
+            out[key.strip()] = float(raw)
+        except ValueError:
+            raise UsageError(f"--set {key}: {raw!r} is not a number") from None
+    return out
+
+
+@contextmanager
+def staged_output(out: Path):
+    """Write into a hidden staging folder, then move files into ``out`` only on success."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".cllsim-partial-", dir=out))
+    except OSError as exc:
+        raise UsageError(f"cannot write to output folder {str(out)!r}: {exc.strerror}") from None
+    try:
+        yield stage
+        for f in stage.iterdir():
+            f.replace(out / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+IGHVOpt = Annotated[str, typer.Option("--ighv", help="IGHV status: U (unmutated) or M (mutated).")]
+RegimenOpt = Annotated[
+    str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd", "420 mg qd x 28; hold 7 d; 280 mg qd", "none".')
+]
+DaysOpt = Annotated[float, typer.Option("--days", help="Days to simulate after treatment start.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", help="Override a parameter: PARAM=VALUE (table units). Repeatable.")
+]
+
+
+def _patient(ighv: str, sets: list[str] | None):
+    from .simulate import Patient
+
+    if ighv.strip().upper().removesuffix("-CLL") not in {"U", "M"}:
+        raise UsageError(f"--ighv must be U or M, got {ighv!r}")
+    return Patient(ighv=ighv, parameters=parse_sets(sets))
+
+
+def _check_days(days: float) -> None:
+    if not days > 0:
+        raise UsageError(f"--days must be > 0, got {days:g}")
+
+
+@app.command()
+def simulate(
+    ighv: IGHVOpt = "U",
+    regimen: RegimenOpt = "420 mg qd",
+    days: DaysOpt = 365.0,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_out"),
+    sets: SetOpt = None,
+) -> None:
+    """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
+
+    def go() -> None:
+        import matplotlib.pyplot as plt
+
+        from . import simulate as api_simulate
+        from .drugs import parse_regimen
+
+        _check_days(days)
+        reg = parse_regimen(regimen)
+        patient = _patient(ighv, sets)
+        with staged_output(out) as stage:
+            with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
+                result = api_simulate(reg, patient, days=days)
+            if not result.ok:
+                raise UsageError(f"simulation failed: {result.status.message}: {result.detail}")
+            result.to_parquet(stage / "simulation.parquet")
+            result.data.to_csv(stage / "simulation.csv", index=False)
+            fig = result.plot()
+            fig.savefig(stage / "panel.png", dpi=120)
+            plt.close(fig)
+            # metadata last: its presence marks a complete output folder
+            (stage / "metadata.json").write_text(json.dumps(result.provenance(), indent=2, default=str))
+        w = result.wide()
+        console.print(
+            f"wrote {out}/simulation.parquet, simulation.csv, panel.png, metadata.json\n"
+            f"ALC {w['alc_per_uL'].iloc[0]:,.0f} -> peak {w['alc_per_uL'].max():,.0f} /µL "
+            f"(day {w['alc_per_uL'].idxmax():g}) -> {w['alc_per_uL'].iloc[-1]:,.0f} /µL at day {w.index[-1]:g}"
+        )
+
+    run_guarded(go)
+
+
+@export_app.command("sbml")
+def export_sbml(
+    file: Annotated[Path, typer.Argument(help="SBML file to write.")],
+    ighv: IGHVOpt = "U",
+    regimen: RegimenOpt = "420 mg qd",
+    days: DaysOpt = 365.0,
+    sets: SetOpt = None,
+) -> None:
+    """Export the patient's model, with its dosing events, as SBML (libSBML-checked)."""
+
+    def go() -> None:
+        from .model._sbml import write_sbml
+        from .simulate import prepare
+
+        _check_days(days)
+        model = prepare(regimen, _patient(ighv, sets), days=days)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            write_sbml(model.sbml, file)
+        except OSError as exc:
+            raise UsageError(f"cannot write {str(file)!r}: {exc.strerror}") from None
+        console.print(f"wrote {file} (SBML, time in hours, cells in 1e9)")
+
+    run_guarded(go)
+
+
+@app.command()
+def parameters(
+    out: Annotated[Path | None, typer.Option("--out", help="Write the table as TSV here.")] = None,
+) -> None:
+    """Show the parameters table (value, unit, bounds, source)."""
+
+    def go() -> None:
+        from .model import load_table
+
+        df = load_table().to_df()
+        if out is not None:
+            try:
+                df.to_csv(out, sep="\t")
+            except OSError as exc:
+                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+            console.print(f"wrote {out}")
+            return
+        from rich.table import Table
+
+        t = Table("parameter", "value", "unit", "bounds", "source", show_lines=False)
+        for pid, r in df.iterrows():
+            t.add_row(pid, f"{r.nominalValue:g}", r.unit, f"[{r.lowerBound:g}, {r.upperBound:g}]", r.source)
+        console.print(t)
+
+    run_guarded(go)
+
+
+def _register_plugins() -> None:
+    for name in PLUGIN_PACKAGES:
+        try:
+            mod = importlib.import_module(f"cllsim.{name}._cli")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cllsim.{name}._cli":
+                raise
+            continue
+        mod.register(app)
+
+
+_register_plugins()
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()

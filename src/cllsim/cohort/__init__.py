@@ -1,0 +1,1 @@
+"""cllsim.cohort (see DESIGN.md section 4)."""

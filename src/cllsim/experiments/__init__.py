@@ -1,0 +1,1 @@
+"""cllsim.experiments (see DESIGN.md section 4)."""

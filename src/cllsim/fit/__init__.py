@@ -1,0 +1,1 @@
+"""cllsim.fit (see DESIGN.md section 4)."""
