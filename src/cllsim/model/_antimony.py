@@ -108,8 +108,8 @@ def cxcr4_rate_layer() -> list[str]:
 
     ``cx_kp``: Ser339 phosphorylation (PKD1 and PIM-1, F4); ``cx_krec``: recycling of
     phosphorylated receptor; since only phosphorylated receptor recycles, loss of PKD1/PIM-1
-    activity blocks the return to the surface (CX7) without blocking internalization. The reference cell (untreated, in blood
-    CXCL12, expression 1) normalizes surface and pS339 in both models.
+    activity blocks the return to the surface (CX7) without blocking internalization. The
+    reference cell (untreated, in blood CXCL12, expression 1) normalizes surface and pS339.
     """
     lines = [
         "// ---- 4. CXCR4 trafficking rates (CX1-CX4, CX7)",

@@ -72,7 +72,7 @@ def observables(host: Host) -> list[Observable]:
         ),
         Observable("cxcr4_function", "cxcr4_function", "relative to untreated", "CXCR4 resensitization capacity"),
         Observable("homing_capacity", "homing_capacity", "relative to untreated", "chemotaxis (homing) capacity"),
-        Observable("adhesion_capacity", "adhesion_capacity", "relative to untreated", "integrin activation (retention)"),
+        Observable("adhesion_capacity", "adhesion_capacity", "relative to untreated", "integrin activation"),
         Observable("birth_rate_total_pct_per_day", "birth_rate_total_pct_per_day", "%/day", "whole-body birth rate"),
         Observable("birth_rate_tissue_pct_per_day", "birth_rate_tissue_pct_per_day", "%/day", "tissue birth rate"),
         Observable("death_rate_blood_pct_per_day", "death_rate_blood_pct_per_day", "%/day", "blood death rate"),
