@@ -185,17 +185,22 @@ def parse_regimen(text: str) -> Regimen:
     if raw in {"none", "untreated", "vehicle", "0"}:
         return Regimen(text=text)
     food: Literal["fed", "fasted"] = "fed"
-    for word in ("fasted", "fed"):
-        if raw.endswith(" " + word):
-            food = word  # type: ignore[assignment]
-            raw = raw[: -len(word) - 1]
     start_day = 0.0
-    m = _FROM.search(raw)
-    if m:
-        start_day = float(m.group("day"))
-        if start_day < 0:
-            raise RegimenError(f"start day must be >= 0, got {start_day:g}")
-        raw = raw[: m.start()]
+    changed = True
+    while changed:  # trailing qualifiers, in any order
+        changed = False
+        for word in ("fasted", "fed"):
+            if raw.endswith(" " + word):
+                food = word  # type: ignore[assignment]
+                raw = raw[: -len(word) - 1]
+                changed = True
+        m = _FROM.search(raw)
+        if m:
+            start_day = float(m.group("day"))
+            if start_day < 0:
+                raise RegimenError(f"start day must be >= 0, got {start_day:g}")
+            raw = raw[: m.start()]
+            changed = True
     segments: list[DoseBlock | Hold] = []
     for part in (p.strip() for p in raw.split(";")):
         if not part:

@@ -92,6 +92,8 @@ def btk_and_signaling_layers() -> list[str]:
         " - btk_turnover_per_h*btk_occupied",
         "btk_activity := btk_free",
         "btk_occupancy_pct := 100*btk_occupied/(btk_free + btk_occupied)",
+        "btk_resynthesis_pct_per_day := 100*btk_turnover_per_day*(1 - btk_synthesis_feedback*(1 - btk_free))"
+        "/(btk_free + btk_occupied)",
         "// ---- 3. signaling downstream of BTK: PLCG2 -> PKD1 (minutes), PIM-1 (hours)",
         "plcg2_activity := btk_activity*(1 - inhibition_plcg2)",
         "pkd1_activity' = pkd1_rate_per_h*((pkd1_basal + (1 - pkd1_basal)*plcg2_activity)"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ._antimony import btk_and_signaling_layers, cxcr4_rate_layer
+from ._antimony import _cxcr4_qss, btk_and_signaling_layers, cxcr4_rate_layer
 
 MODEL_ID = "cllsim_cxcr4"
 
@@ -62,9 +62,15 @@ def cxcr4_module(
         f"  I' = {m}({kci}*R + {kli}*C - (cx_kp + cxcr4_kdeg_unphos_per_min)*I)",
         f"  P' = {m}({kli}*Cp + cx_kp*I - (cx_krec + cxcr4_kdeg_phos_per_min)*P)",
         "  cxcr4_surface_rel := (R + C + Cp)/cx_surface_unit_ref",
+        # the whole-body model's closed form at this medium's CXCL12 and kinase state, for the
+        # convergence check (a) -> (b)
+        *("  " + line for line in _cxcr4_qss("medium", "ligand_nM", "cx_kp", "cx_krec")),
+        "  cxcr4_surface_qss_rel := cxcr4_expression*cx_surface_unit_medium/cx_surface_unit_ref",
+        "  cxcr4_ps339_qss_rel := cxcr4_expression*cx_ps339_unit_medium/cx_ps339_unit_ref",
         "  cxcr4_ps339_rel := (Cp + P)/cx_ps339_unit_ref",
         "  cxcr4_internal_rel := (I + P)/cx_surface_unit_ref",
         "  cxcr4_bound_fraction := (C + Cp)/(R + C + Cp)",
+        f"  cxcr4_internalization_pct_per_min := 100*({kci}*R + {kli}*(C + Cp))/(R + C + Cp)",
     ]
     init = {"R": 0.0, "C": 0.0, "Cp": 0.0, "I": 0.0, "P": 0.0, **(initial_states or {})}
     for sid, v in init.items():

@@ -55,6 +55,10 @@ def observables(host: Host) -> list[Observable]:
         Observable("drug_plasma_ng_per_mL", "drug_plasma_ng_per_mL", "ng/mL", "total plasma drug"),
         Observable("drug_free_nM", "drug_free_nM", "nM", "unbound plasma drug"),
         Observable("btk_occupancy_pct", "btk_occupancy_pct", "%", "BTK occupied by drug"),
+        Observable(
+            "btk_resynthesis_pct_per_day", "btk_resynthesis_pct_per_day", "%/day",
+            "new BTK made per day as share of the BTK pool",
+        ),
         Observable("btk_activity", "btk_activity", "relative to untreated", "free (active) BTK"),
         Observable("pkd1_activity", "pkd1_activity", "relative to untreated", "PKD1 (PKCmu) activity"),
         Observable("pim1_level", "pim1_level", "relative to untreated", "PIM-1 expression"),

@@ -64,11 +64,12 @@ class Trajectory:
     detail: str = ""
 
 
-def configure(rr: roadrunner.RoadRunner, rtol: float, atol: float) -> None:
+def configure(rr: roadrunner.RoadRunner, rtol: float, atol: float, max_steps: int = 200_000) -> None:
+    """CVODE settings: BDF (stiff), tolerances, step cap between output times."""
     integ = rr.integrator
     integ.relative_tolerance = rtol
     integ.absolute_tolerance = atol
-    integ.maximum_num_steps = 200_000
+    integ.maximum_num_steps = max_steps
     integ.setValue("stiff", True)
 
 
@@ -79,10 +80,14 @@ def run(
     *,
     rtol: float = 1e-8,
     atol: float = 1e-12,
+    max_steps: int = 200_000,
 ) -> Trajectory:
-    """Simulate ``sbml`` and return ``variables`` at ``times_h`` (first time must be 0)."""
+    """Simulate ``sbml`` and return ``variables`` at ``times_h`` (first time must be 0).
+
+    A solver failure is returned as ``ok=False`` with CVODE's message, never as NaNs.
+    """
     rr = load_runner(sbml)
-    configure(rr, rtol, atol)
+    configure(rr, rtol, atol, max_steps)
     times = np.asarray(times_h, dtype=float)
     try:
         out = rr.simulate(times=times, selections=["time", *variables])

@@ -1,0 +1,123 @@
+"""The parameters table: every row has unit, bounds, source; bad tables are refused by row."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cllsim.model import ParameterTableError, ighv_conditions, load_table, model_parameter_ids
+from cllsim.model._parameters import default_table_paths
+
+
+@pytest.fixture()
+def table_files(tmp_path: Path) -> list[Path]:
+    """Copies of the packaged tables that a test may break."""
+    out = []
+    for p in default_table_paths():
+        dst = tmp_path / p.name
+        dst.write_text(p.read_text())
+        out.append(dst)
+    return out
+
+
+def _edit(path: Path, fn) -> None:
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    df = fn(df)
+    df.to_csv(path, sep="\t", index=False)
+
+
+def test_packaged_table_is_complete_and_sourced():
+    table = load_table()
+    df = table.to_df()
+    assert set(df.index) == set(model_parameter_ids())
+    assert (df["unit"].str.len() > 0).all()
+    assert (df["source"].str.len() > 1).all()
+    assert ((df.lowerBound <= df.nominalValue) & (df.nominalValue <= df.upperBound)).all()
+
+
+def test_ighv_conditions_within_bounds_and_u_stronger():
+    table = load_table()
+    for ighv, values in ighv_conditions().items():
+        table.with_values(values, what=ighv)  # raises if outside bounds
+    # K7: BCR signalling capacity U-CLL > M-CLL
+    assert ighv_conditions()["U"]["bcr_strength"] > ighv_conditions()["M"]["bcr_strength"]
+
+
+def test_unknown_id_is_refused_naming_row(table_files):
+    def add(df):
+        row = df.iloc[0].copy()
+        row["parameterId"] = "warp_drive_per_day"
+        return pd.concat([df, row.to_frame().T], ignore_index=True)
+
+    _edit(table_files[0], add)
+    with pytest.raises(ParameterTableError, match="warp_drive_per_day.*unknown parameterId"):
+        load_table(table_files)
+
+
+def test_missing_unit_is_refused_naming_row(table_files):
+    def blank(df):
+        df.loc[df.parameterId == "cxcr4_kd_nM", "unit"] = ""
+        return df
+
+    _edit(table_files[0], blank)
+    with pytest.raises(ParameterTableError, match=r"line \d+ \(cxcr4_kd_nM\): unit"):
+        load_table(table_files)
+
+
+def test_value_outside_bounds_is_refused_naming_row(table_files):
+    def out_of_bounds(df):
+        df.loc[df.parameterId == "blood_volume_L", "nominalValue"] = "50"
+        return df
+
+    _edit(table_files[0], out_of_bounds)
+    with pytest.raises(ParameterTableError, match=r"blood_volume_L.*outside bounds"):
+        load_table(table_files)
+
+
+def test_duplicate_is_refused_naming_row(table_files):
+    def dup(df):
+        return pd.concat([df, df[df.parameterId == "pk_fu"]], ignore_index=True)
+
+    _edit(table_files[1], dup)
+    with pytest.raises(ParameterTableError, match=r"\(pk_fu\): duplicate parameterId"):
+        load_table(table_files)
+
+
+def test_non_numeric_value_and_missing_row_are_refused(table_files):
+    def garble(df):
+        df.loc[df.parameterId == "pk_cl_L_per_h", "nominalValue"] = "fast"
+        return df[df.parameterId != "pk_lag_h"]
+
+    _edit(table_files[1], garble)
+    with pytest.raises(ParameterTableError) as info:
+        load_table(table_files)
+    text = str(info.value)
+    assert "pk_cl_L_per_h" in text and "nominalValue" in text
+
+
+def test_missing_row_is_refused(table_files):
+    _edit(table_files[1], lambda df: df[df.parameterId != "pk_lag_h"])
+    with pytest.raises(ParameterTableError, match="no row for model parameter 'pk_lag_h'"):
+        load_table(table_files)
+
+
+def test_log_scale_needs_positive_lower_bound(table_files):
+    def bad_scale(df):
+        df.loc[df.parameterId == "pk_ka_per_h", "lowerBound"] = "0"
+        return df
+
+    _edit(table_files[1], bad_scale)
+    with pytest.raises(ParameterTableError, match="pk_ka_per_h.*positive lowerBound"):
+        load_table(table_files)
+
+
+def test_unreadable_table_gives_clear_error(tmp_path):
+    bad = tmp_path / "bad.tsv"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ParameterTableError, match="bad.tsv"):
+        load_table([bad])
+
+
+def test_override_outside_bounds_names_parameter():
+    with pytest.raises(ParameterTableError, match="bcr_strength.*outside bounds"):
+        load_table().with_values({"bcr_strength": 10.0})

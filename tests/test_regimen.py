@@ -1,0 +1,73 @@
+"""Regimens: parsing, exact dose times, interruptions, dose changes, food."""
+
+import pytest
+
+from cllsim.drugs import DoseBlock, Hold, Regimen, RegimenError, dosing_events, parse_regimen
+from cllsim.model import load_table
+
+
+def test_daily_regimen_doses_every_24_h():
+    doses = parse_regimen("420 mg qd").doses(until_h=24 * 5)
+    assert [t for t, _ in doses] == [0, 24, 48, 72, 96]
+    assert all(a == 420 for _, a in doses)
+
+
+def test_change_hold_and_count():
+    reg = parse_regimen("560 mg qd x 3; hold 2 d; 280 mg bid x 2")
+    assert reg.doses(until_h=1000) == [(0, 560), (24, 560), (48, 560), (120, 280), (132, 280)]
+    assert reg.describe() == "560 mg qd x 3; hold 2 d; 280 mg bid x 2"
+
+
+def test_start_day_food_and_per_kg():
+    reg = parse_regimen("25 mg/kg qd x 2 fasted from day 3")
+    assert reg.food == "fasted" and reg.start_day == 3
+    assert reg.doses(until_h=1000, body_weight_kg=0.025) == [(72, 0.625), (96, 0.625)]
+
+
+def test_doses_stop_at_end_of_simulation():
+    assert len(parse_regimen("420 mg qd").doses(until_h=24 * 365)) == 365
+
+
+def test_untreated():
+    reg = parse_regimen("none")
+    assert reg.is_untreated and reg.doses(until_h=1000) == []
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty regimen"),
+        ("-420 mg qd", "dose must be positive"),
+        ("0 mg qd", "dose must be positive"),
+        ("420 mg sometimes", "cannot parse"),
+        ("420 g qd", "cannot parse"),
+        ("hold 0 d", "hold must last"),
+        ("420 mg qd; 280 mg qd", "only the last dosing block may be open-ended"),
+        ("420 mg qd x 0", "number of doses"),
+    ],
+)
+def test_bad_regimens_are_refused_with_specific_message(text, message):
+    with pytest.raises(RegimenError, match=message):
+        parse_regimen(text)
+
+
+def test_dosing_events_apply_lag_duration_and_fed_bioavailability():
+    values = load_table().values()
+    fed = dosing_events(parse_regimen("420 mg once"), values, until_h=48)
+    fasted = dosing_events(parse_regimen("420 mg once fasted"), values, until_h=48)
+    assert len(fed) == 2 and len(fasted) == 2
+    lag = values["pk_lag_h"]
+    assert f"time >= {lag!r}" in fed[0]
+    assert f"time >= {lag + values['pk_d1_fed_h']!r}" in fed[1]
+    rate_fed = float(fed[0].rsplit("+", 1)[1])
+    rate_fasted = float(fasted[0].rsplit("+", 1)[1])
+    # same dose: fed input = 420/0.666 mg over 3.29 h, fasted 420 mg over 1.1 h (PK1)
+    assert rate_fed * values["pk_d1_fed_h"] == pytest.approx(420 / values["pk_frel_fasted_vs_fed"])
+    assert rate_fasted * values["pk_d1_fasted_h"] == pytest.approx(420)
+
+
+def test_regimen_model_validates_segments():
+    reg = Regimen(segments=(DoseBlock(amount=140, interval_h=24, n_doses=2), Hold(days=1)))
+    assert reg.doses(until_h=100) == [(0, 140), (24, 140)]
+    with pytest.raises(ValueError):
+        DoseBlock(amount=-1, interval_h=24)
