@@ -27,6 +27,7 @@ FREE = {
     "adhesion_btk_dependence": (0.0, 1.0),
     "birth_niche_indep_per_day": (0.0, 0.02),
     "birth_niche_bcr_per_day": (0.0005, 0.05),
+    "bcr_strength_M": (0.2, 0.6),
 }
 SHARED = {"niche_fraction", "egress_per_day", "detach_per_day"}
 TISSUES = ("ln", "spleen", "bm")
@@ -35,6 +36,8 @@ TISSUES = ("ln", "spleen", "bm")
 def expand(x):
     out = {}
     for (k, _), v in zip(FREE.items(), x, strict=True):
+        if k == "bcr_strength_M":
+            continue
         if k in SHARED:
             for t in TISSUES:
                 out[f"{k}_{t}"] = float(v)
@@ -43,7 +46,9 @@ def expand(x):
     return out
 
 
-def run(ighv, params):
+def run(ighv, params, bcr_m):
+    if ighv == "M":
+        params = {**params, "bcr_strength": bcr_m}
     r = cllsim.simulate(
         "420 mg qd", cllsim.Patient(ighv=ighv, parameters=params), days=200,
         times=np.arange(0, 201.0), rtol=1e-6, atol=1e-9,
@@ -56,7 +61,7 @@ def run(ighv, params):
 def residuals(x):
     p = expand(x)
     try:
-        wu, wm = run("U", p), run("M", p)
+        wu, wm = run("U", p, x[-1]), run("M", p, x[-1])
     except Exception as exc:  # noqa: BLE001 - infeasible baseline
         print("infeasible", exc, file=sys.stderr)
         return np.full(13, 10.0)
@@ -88,17 +93,27 @@ def residuals(x):
         L(max(b1, 1e-4) / 0.05) / 0.4,
         L(k3 / 0.233) / 0.2,
         (net_u - 0.05) / 0.05,
-        (net_m + 0.0) / 0.08,
-        min(0.0, L(peak_x / 1.7)) / 0.1,
+        min(0.0, net_m + 0.02) / 0.02,
+        min(0.0, L(peak_x / 1.75)) / 0.05,
         (L(max(t_peak, 1.0) / 28.0)) / 0.4,
         min(0.0, L(peak_m / peak_x)) / 0.1,  # F6: M-CLL lymphocytosis at least as large
     ])
-    print(json.dumps({"res": float(res @ res), "x": expand(x)}), flush=True)
+    print(json.dumps({"res": float(res @ res), "x": expand(x), "bcr_strength_M": float(x[-1])}), flush=True)
     return res
 
 
 if __name__ == "__main__":
-    x0 = np.array([0.0433, 0.49, 3.16, 0.248, 0.77, 0.37, 0.039, 0.90, 0.099, 0.149, 0.48, 0.84, 0.0024, 0.0054])
+    best = json.loads(open(sys.argv[1]).read()) if len(sys.argv) > 1 else {}
+    table = cllsim.load_table().values()
+    x0 = []
+    for k in FREE:
+        if k == "bcr_strength_M":
+            x0.append(0.3)
+        elif k in SHARED:
+            x0.append(best.get(f"{k}_ln", table[f"{k}_ln"]))
+        else:
+            x0.append(best.get(k, table[k]))
+    x0 = np.array(x0)
     lo = np.array([b[0] for b in FREE.values()])
     hi = np.array([b[1] for b in FREE.values()])
     sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, max_nfev=400, x_scale="jac")
