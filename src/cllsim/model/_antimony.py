@@ -294,6 +294,12 @@ def antimony_model(
         f"death_free_{t}_per_day*cells_free_{t} + death_niche_{t}_per_day*cells_niche_{t}"
         for t in tissues
     )
+    for t in tissues:
+        add(
+            f"  death_rate_{t}_pct_per_day := 100*(death_free_{t}_per_day*cells_free_{t}"
+            f" + death_niche_{t}_per_day*cells_niche_{t})/cells_{t}"
+        )
+        add(f"  birth_rate_{t}_pct_per_day := 100*birth_niche_per_day*cells_niche_{t}/cells_{t}")
     add("  death_rate_blood_pct_per_day := 100*death_blood_per_day")
     add(f"  death_rate_tissue_pct_per_day := 100*({deaths_tissue})/cells_tissue")
     births = " + ".join(f"cells_niche_{t}" for t in tissues)

@@ -87,6 +87,18 @@ def observables(host: Host) -> list[Observable]:
     for t in host.tissues:
         obs.append(
             Observable(
+                f"death_rate_{t.id}_pct_per_day", f"death_rate_{t.id}_pct_per_day", "%/day",
+                f"death rate of CLL cells in {t.label}",
+            )
+        )
+        obs.append(
+            Observable(
+                f"birth_rate_{t.id}_pct_per_day", f"birth_rate_{t.id}_pct_per_day", "%/day",
+                f"birth rate of CLL cells in {t.label}",
+            )
+        )
+        obs.append(
+            Observable(
                 f"cxcr4_surface_niche_{t.id}", f"cxcr4_surface_niche_{t.id}", "relative to baseline",
                 f"surface CXCR4 on niche-bound cells in {t.label}", per_baseline=True,
             )
