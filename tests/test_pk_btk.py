@@ -125,3 +125,17 @@ def test_btk3_ic50_order_of_magnitude():
         occ.append(res.wide()["btk_occupancy_pct"].iloc[0])
     ic50 = float(np.interp(50, occ, conc))
     assert 0.05 <= ic50 <= 5.0
+
+
+def test_pk5_acalabrutinib_single_dose():
+    t = np.round(np.arange(0, 24 * 12 + 1) / (24 * 12), 10)  # 5-min grid over a day
+    r = cllsim.simulate("100 mg once fasted", days=1, times=t, drug="acalabrutinib")
+    c = r["drug_plasma_ng_per_mL"]
+    t_h = c.index.to_numpy() * 24
+    assert t_h[np.argmax(c.to_numpy())] == pytest.approx(0.5, rel=0.15)  # PK5 Tmax
+    window = (t_h >= 3) & (t_h <= 12)
+    slope = np.polyfit(t_h[window], np.log(c.to_numpy()[window]), 1)[0]
+    assert np.log(2) / -slope == pytest.approx(1.57, rel=0.15)  # PK5 t1/2
+    auc_inf = np.trapezoid(c.to_numpy(), t_h) + c.iloc[-1] / -slope
+    assert 100_000 / auc_inf == pytest.approx(163, rel=0.15)  # PK5 CL/F (mg / ng*h/mL -> L/h)
+    assert r.metadata["drug"] == "acalabrutinib"

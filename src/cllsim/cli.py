@@ -104,6 +104,7 @@ RegimenOpt = Annotated[
     str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd", "420 mg qd x 28; hold 7 d; 280 mg qd", "none".')
 ]
 DaysOpt = Annotated[float, typer.Option("--days", help="Days to simulate after treatment start.")]
+DrugOpt = Annotated[str, typer.Option("--drug", help="BTK inhibitor: ibrutinib or acalabrutinib.")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a parameter: PARAM=VALUE (table units). Repeatable.")
 ]
@@ -115,6 +116,15 @@ def _patient(ighv: str, sets: list[str] | None):
     if ighv.strip().upper().removesuffix("-CLL") not in {"U", "M"}:
         raise UsageError(f"--ighv must be U or M, got {ighv!r}")
     return Patient(ighv=ighv, parameters=parse_sets(sets))
+
+
+def _drug(drug: str) -> str:
+    from .drugs import DRUGS
+
+    name = drug.strip().lower()
+    if name not in DRUGS:
+        raise UsageError(f"--drug must be one of {', '.join(DRUGS)}, got {drug!r}")
+    return name
 
 
 def _check_days(days: float) -> None:
@@ -129,6 +139,7 @@ def simulate(
     days: DaysOpt = 365.0,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_out"),
     sets: SetOpt = None,
+    drug: DrugOpt = "ibrutinib",
 ) -> None:
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
@@ -143,7 +154,7 @@ def simulate(
         patient = _patient(ighv, sets)
         with staged_output(out) as stage:
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
-                result = api_simulate(reg, patient, days=days)
+                result = api_simulate(reg, patient, days=days, drug=_drug(drug))
             if not result.ok:
                 raise UsageError(f"simulation failed: {result.status.message}: {result.detail}")
             result.to_parquet(stage / "simulation.parquet")
@@ -170,6 +181,7 @@ def export_sbml(
     regimen: RegimenOpt = "420 mg qd",
     days: DaysOpt = 365.0,
     sets: SetOpt = None,
+    drug: DrugOpt = "ibrutinib",
 ) -> None:
     """Export the patient's model, with its dosing events, as SBML (libSBML-checked)."""
 
@@ -178,7 +190,7 @@ def export_sbml(
         from .simulate import prepare
 
         _check_days(days)
-        model = prepare(regimen, _patient(ighv, sets), days=days)
+        model = prepare(regimen, _patient(ighv, sets), days=days, drug=_drug(drug))
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
             write_sbml(model.sbml, file)

@@ -1,4 +1,8 @@
-"""Drugs: oral dosing regimens and the dosing events that drive the PK layer."""
+"""Drugs: oral dosing regimens and the dosing events that drive the PK layer.
+
+Each drug's PK and potency parameters live in ``model/data/drug_<name>_<species>.tsv`` and feed
+the one PK/BTK declaration of the model.
+"""
 
 from ._regimen import DoseBlock as DoseBlock
 from ._regimen import Hold as Hold
@@ -7,4 +11,8 @@ from ._regimen import RegimenError as RegimenError
 from ._regimen import dosing_events as dosing_events
 from ._regimen import parse_regimen as parse_regimen
 
-__all__ = ["DoseBlock", "Hold", "Regimen", "RegimenError", "dosing_events", "parse_regimen"]
+#: BTK inhibitors with human PK tables, and the regimen each is usually given at.
+DRUGS: dict[str, str] = {"ibrutinib": "420 mg qd", "acalabrutinib": "100 mg bid"}
+
+__all__ = [
+    "DRUGS","DoseBlock", "Hold", "Regimen", "RegimenError", "dosing_events", "parse_regimen"]

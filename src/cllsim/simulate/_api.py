@@ -61,6 +61,7 @@ class PreparedModel:
     days: float
     sbml: str
     antimony: str
+    drug: str = "ibrutinib"
 
 
 def patient_values(
@@ -95,7 +96,7 @@ def prepare(
     carried = rr_engine.equilibrate_carried_states(host, values, rtol=rtol, atol=atol)
     events = dosing_events(regimen, values, until_h=days * 24.0)
     text = antimony_model(host, values, events, initial_states=carried)
-    return PreparedModel(host, values, regimen, days, rr_engine.antimony_to_sbml(text), text)
+    return PreparedModel(host, values, regimen, days, rr_engine.antimony_to_sbml(text), text, drug)
 
 
 def default_times(days: float) -> np.ndarray:
@@ -202,6 +203,7 @@ def make_result(
         "patient_id": patient.id,
         "ighv": patient.ighv,
         "regimen": model.regimen.describe(),
+        "drug": model.drug,
         "food": model.regimen.food,
         "days": model.days,
         "time_unit": "day",
