@@ -213,7 +213,3 @@ def make_result(
     }
     return SimulationResult(data, metadata, status, detail, {o.id: o.unit for o in obs})
 
-
-def model_parameters(values: Mapping[str, float]) -> dict[str, float]:
-    """Copy of ``values`` (helper for callers that mutate)."""
-    return dict(values)
