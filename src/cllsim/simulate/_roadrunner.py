@@ -13,9 +13,6 @@ import roadrunner
 from ..model._antimony import CARRIED_STATES, antimony_model, pools
 from ..model._hosts import Host
 
-# CVODE warns when an event coincides with an output time; results are unaffected.
-roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
-
 #: Days of frozen-population relaxation used to put cell-carried states at their
 #: pre-treatment steady state (slowest relaxation is ~0.05/day at the table's lower bounds).
 EQUILIBRATION_DAYS = 400.0
@@ -70,6 +67,9 @@ def configure(rr: roadrunner.RoadRunner, rtol: float, atol: float, max_steps: in
     integ.relative_tolerance = rtol
     integ.absolute_tolerance = atol
     integ.maximum_num_steps = max_steps
+    # a finite first step after each event keeps CVODE from restarting with h ~ 1e-15 and
+    # printing "t + h = t" warnings (3.6 ms in model hours; CVODE adapts from there)
+    integ.initial_time_step = 1e-6
     integ.setValue("stiff", True)
 
 
