@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import roadrunner
@@ -176,3 +177,10 @@ class GroupModel:
             if not np.all(np.isfinite(arr)):
                 raise RuntimeError(f"{v} is not finite in the simulation of {self.host.id}")
         return Run(out[:, 0] / 24.0, vals)
+
+
+@cache
+def shared_model(host: str, regimen: str, days: float) -> GroupModel:
+    """A :class:`GroupModel` on the packaged table, built once per process and reused by the
+    experiments that share a host, regimen and horizon."""
+    return GroupModel(host, regimen, days)

@@ -14,13 +14,15 @@ from collections.abc import Mapping
 import numpy as np
 
 from ._base import STUDY, Check, Experiment, ExperimentResult, tidy
-from ._engine import GroupModel
+from ._engine import shared_model
 from ._plotting import COLORS, band, finish, subplots
 from ._population import sample_subjects
 
 #: Mouse lymphocytes are ~75% of blood leukocytes (mouse haematology reference ranges).
 MOUSE_LYMPHOCYTE_SHARE_OF_LEUKOCYTES = 0.75
 
+#: Horizon of the compiled TCL1-192 models shared by F1, F2, F3 and F5, days.
+MOUSE_DAYS = 14.0
 DAYS = (0.0, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0)
 ARMS = {"vehicle": "none", "ibrutinib": "25 mg/kg qd"}
 VARIABLES = (
@@ -53,7 +55,7 @@ class Redistribution(Experiment):
         series: dict[str, dict[str, np.ndarray]] = {}
         values = None
         for arm, regimen in ARMS.items():
-            model = GroupModel("tcl1", regimen, days=DAYS[-1])
+            model = shared_model("tcl1", regimen, MOUSE_DAYS)
             mice = sample_subjects(model, "U", self.mice_per_arm, seed=self.seed, prefix=f"{arm}-", overrides=overrides)
             values = values or model.values_for(mice[0])
             acc: dict[str, list[np.ndarray]] = {}
