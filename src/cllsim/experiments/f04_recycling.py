@@ -97,22 +97,25 @@ class RecyclingAssay(Experiment):
                 ("ps339_rel_untreated", ps339, "relative to untreated resting cell"),
             ):
                 rows += [{"group": arm, "subject": "CLL cells", "time": float(t), "time_unit": "min",
-                          "readout": name, "value": float(v), "unit": unit} for t, v in zip(TIMES_MIN, series, strict=True)]
+                          "readout": name, "value": float(v), "unit": unit}
+                         for t, v in zip(TIMES_MIN, series, strict=True)]
         sat = recycling_assay({}, patient, ligand_nM=SATURATING_NM, wash=False)["cxcr4_surface_rel"].to_numpy()
         half_loss = sat[0] - 0.5 * (sat[0] - sat[int(np.searchsorted(TIMES_MIN, STIM_MIN))])
         cx2 = float(TIMES_MIN[np.nonzero(sat <= half_loss)[0][0]])
         veh = read["vehicle"]
         src = (f"{STUDY}: 'ibrutinib impaired CXCR4 signaling by blocking receptor recycling and phosphorylation "
                "regulated by PLCγ2, PKCμ, PIM-1 and BTK'")
+        cx2_claim = "surface CXCR4 half-time at saturating CXCL12 (vehicle)"
+        cx4_claim = "50% of lost surface CXCR4 returns within 30-90 min (vehicle)"
         checks = [
-            Check("F4.CX2", "surface CXCR4 half-time at saturating CXCL12 (vehicle)", "half-time of surface loss, 100 nM",
-                  ">=", 2.0, cx2, "min", "CX2 (Signoret N et al., J Cell Biol 1997): 2-10 min"),
-            Check("F4.CX2_upper", "surface CXCR4 half-time at saturating CXCL12 (vehicle)", "half-time of surface loss, 100 nM",
-                  "<=", 10.0, cx2, "min", "CX2 (Signoret 1997): 2-10 min"),
-            Check("F4.CX4", "50% of lost surface CXCR4 returns within 30-90 min (vehicle)", "time to 50% recovery",
-                  ">=", 30.0, veh["t50"], "min", "CX4 (Meiser A et al., J Immunol 2008)"),
-            Check("F4.CX4_upper", "50% of lost surface CXCR4 returns within 30-90 min (vehicle)", "time to 50% recovery",
-                  "<=", 90.0, veh["t50"], "min", "CX4 (Meiser 2008)"),
+            Check("F4.CX2", cx2_claim, "half-time of surface loss, 100 nM", ">=", 2.0, cx2, "min",
+                  "CX2 (Signoret N et al., J Cell Biol 1997): 2-10 min"),
+            Check("F4.CX2_upper", cx2_claim, "half-time of surface loss, 100 nM", "<=", 10.0, cx2, "min",
+                  "CX2 (Signoret 1997): 2-10 min"),
+            Check("F4.CX4", cx4_claim, "time to 50% recovery", ">=", 30.0, veh["t50"], "min",
+                  "CX4 (Meiser A et al., J Immunol 2008)"),
+            Check("F4.CX4_upper", cx4_claim, "time to 50% recovery", "<=", 90.0, veh["t50"], "min",
+                  "CX4 (Meiser 2008)"),
         ]
         for arm in list(ARMS)[1:]:
             key = SHORT[arm]
@@ -168,4 +171,5 @@ class RecyclingAssay(Experiment):
         ax.legend(fontsize=7)
         for a in axes.flat:
             a.grid(alpha=0.3)
-        return finish(fig, "F4 · CLL cells pretreated 60 min, CXCL12 200 ng/mL for 30 min, washed; surface CXCR4 and pS339")
+        return finish(fig, "F4 · CLL cells pretreated 60 min, CXCL12 200 ng/mL for 30 min, washed: "
+                           "surface CXCR4 and pS339")

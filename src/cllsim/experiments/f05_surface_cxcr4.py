@@ -88,14 +88,15 @@ class SurfaceCXCR4(Experiment):
             read[label] = {k: float(v[i]) for k, v in series.items()}
             for name, v in series.items():
                 rows += [{"group": label, "subject": label, "time": t, "time_unit": "day", "readout": name,
-                          "value": float(x), "unit": "relative to pre-treatment"} for t, x in zip(times, v, strict=True)]
+                          "value": float(x), "unit": "relative to pre-treatment"}
+                         for t, x in zip(times, v, strict=True)]
         src = (f"{STUDY}: 'unlike murine experiments, surface membrane CXCR4 levels increased in patients after "
                "treatment'; 'dysfunctional CXCR4 was also seen in most ibrutinib-treated CLL patients'")
         m, p = read["mouse"], read["U-CLL patient"]
         checks = [
             Check("F5.mouse_surface", "surface CXCR4 on blood CLL cells falls in TCL1-192 mice",
-                  f"surface CXCR4 MFI, day {MOUSE_READ_DAY:g}/day 0 (mouse)", "<=", 0.9, m["surface_cxcr4_rel_baseline"],
-                  "ratio", src + "; minimum size: prediction (>=10% fall)"),
+                  f"surface CXCR4 MFI, day {MOUSE_READ_DAY:g}/day 0 (mouse)", "<=", 0.9,
+                  m["surface_cxcr4_rel_baseline"], "ratio", src + "; minimum size: prediction (>=10% fall)"),
             Check("F5.patient_surface", "surface CXCR4 on blood CLL cells rises in (U-CLL) patients",
                   f"surface CXCR4 MFI, day {PATIENT_READ_DAY:g}/day 0 (typical U-CLL patient)", ">=", 1.1,
                   p["surface_cxcr4_rel_baseline"], "ratio", src + "; minimum size: prediction (>=10% rise)"),
