@@ -113,26 +113,31 @@ class GroupComparison:
         return {f"{prefix}{k}": v for k, v in self.__dict__.items()}
 
 
-def mann_whitney(a: np.ndarray, b: np.ndarray) -> GroupComparison:
-    """Mann-Whitney U test (two-sided) of independent groups with rank-biserial effect size."""
+def mann_whitney(a: np.ndarray, b: np.ndarray, alternative: str = "two-sided") -> GroupComparison:
+    """Mann-Whitney U test of independent groups with rank-biserial effect size.
+
+    ``alternative="greater"`` tests the directional hypothesis that ``a`` tends to exceed ``b``.
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
-    res = stats.mannwhitneyu(a, b, alternative="two-sided")
+    res = stats.mannwhitneyu(a, b, alternative=alternative)
     r = 2.0 * float(res.statistic) / (a.size * b.size) - 1.0
+    name = "Mann-Whitney U" if alternative == "two-sided" else f"Mann-Whitney U (one-sided, {alternative})"
     return GroupComparison(
-        "Mann-Whitney U", float(res.statistic), float(res.pvalue), r,
+        name, float(res.statistic), float(res.pvalue), r,
         float(np.median(a)), float(np.median(b)), a.size, b.size,
     )
 
 
-def wilcoxon_paired(before: np.ndarray, after: np.ndarray) -> GroupComparison:
-    """Wilcoxon signed-rank test (two-sided) of paired samples with matched-pairs rank-biserial
-    effect size (``-1``: every subject falls)."""
+def wilcoxon_paired(before: np.ndarray, after: np.ndarray, alternative: str = "two-sided") -> GroupComparison:
+    """Wilcoxon signed-rank test of paired samples with matched-pairs rank-biserial effect size
+    (``-1``: every subject falls); ``alternative="less"`` tests a fall."""
     before, after = np.asarray(before, float), np.asarray(after, float)
     d = after - before
-    res = stats.wilcoxon(after, before, alternative="two-sided")
+    res = stats.wilcoxon(after, before, alternative=alternative)
     ranks = stats.rankdata(np.abs(d))
     r = float((ranks[d > 0].sum() - ranks[d < 0].sum()) / ranks.sum()) if ranks.sum() else 0.0
+    name = "Wilcoxon signed-rank" if alternative == "two-sided" else f"Wilcoxon signed-rank (one-sided, {alternative})"
     return GroupComparison(
-        "Wilcoxon signed-rank", float(res.statistic), float(res.pvalue), r,
+        name, float(res.statistic), float(res.pvalue), r,
         float(np.median(before)), float(np.median(after)), before.size, after.size,
     )
