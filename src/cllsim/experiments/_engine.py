@@ -179,6 +179,21 @@ class GroupModel:
         return Run(out[:, 0] / 24.0, vals)
 
 
+def evaluate(model: GroupModel, state: Mapping[str, float], variables: Sequence[str],
+             patient: Patient | None = None) -> dict[str, float]:
+    """Values of assignment rules of ``model`` for ``patient`` with states set to ``state``.
+
+    Used to read a cell's function (``homing_capacity``, ``adhesion_capacity``) from the
+    model's own declaration for a given BTK/PKD1/PIM-1 state, e.g. of cells in an in-vitro assay.
+    """
+    rr = model._rr
+    model._apply(rr, model.values_for(patient or Patient()))
+    rr.reset()
+    for sid, v in state.items():
+        rr[sid] = float(v)
+    return {v: float(rr[v]) for v in variables}
+
+
 @cache
 def shared_model(host: str, regimen: str, days: float) -> GroupModel:
     """A :class:`GroupModel` on the packaged table, built once per process and reused by the

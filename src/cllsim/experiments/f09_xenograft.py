@@ -67,7 +67,7 @@ class Xenograft(Experiment):
                     ps339 = ps339_per_cxcr4(r)
                     out[arm] = {"spleen": r["cells_spleen"] * 1e3, "ps339": ps339}
                     for name, v, unit in (("spleen_cll_1e6", out[arm]["spleen"], "1e6 cells"),
-                                          ("spleen_ps339_per_cxcr4", ps339, "pS339/surface CXCR4, relative to reference cell")):
+                                          ("spleen_ps339_per_cxcr4", ps339, "pS339/surface CXCR4 (relative)")):
                         rows += [{"group": arm, "subject": case.id, "ighv": ighv, "time": t, "time_unit": "day",
                                   "readout": name, "value": float(x), "unit": unit}
                                  for t, x in zip(TIMES, v, strict=True)]
