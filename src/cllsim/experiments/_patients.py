@@ -6,8 +6,10 @@ random numbers: the i-th U-CLL and the i-th M-CLL patient share their draws, so 
 only in IGHV status (BCR signalling strength). With 12 patients per group and the table's wide
 spread of baseline counts (ALC iivSD 0.8), independent draws leave chance imbalances between
 groups that can pass for an IGHV effect; common draws remove them. The statistics still treat
-the groups as independent samples, as a lab would. All patients take 420 mg/day for ``DAYS`` days on one compiled model; the course
-is computed once per process and set of overrides and reused by the three experiments.
+the groups as independent samples, as a lab would.
+
+All patients take 420 mg/day for ``DAYS`` days on one compiled model; the courses are computed
+once per process and set of overrides and reused by the three experiments.
 """
 
 from __future__ import annotations
