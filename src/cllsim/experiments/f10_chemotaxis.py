@@ -1,7 +1,5 @@
 """F10: loss of CXCR4 function impairs chemotaxis and adhesion; cells without niche contact die.
 
-Protocols
----------
 Concentration-response (in vitro): CLL cells are incubated 1 h with ibrutinib (0-1000 nM
 unbound) and then (drug still present) (a) placed in the upper well of a transwell with
 CXCL12 200 ng/mL (25 nM, CX6) below, migrated cells counted after 3 h; (b) allowed to adhere to

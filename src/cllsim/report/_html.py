@@ -75,6 +75,19 @@ def _summary_html(summary: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+def _description(experiment_id: str) -> str:
+    """The experiment module's docstring (protocol and mechanism in words), minus its title line."""
+    import inspect
+    import sys
+
+    from ..experiments import get
+
+    doc = inspect.getdoc(sys.modules[type(get(experiment_id)).__module__]) or ""
+    body = doc.split("\n\n", 1)[1] if "\n\n" in doc else ""
+    paras = [" ".join(p.split()) for p in body.split("\n\n") if p.strip()]
+    return "".join(f"<p>{html.escape(p)}</p>" for p in paras)
+
+
 def render_report(results: Sequence[ExperimentResult], *, runtime_s: float | None = None) -> str:
     """HTML text of the report: overview table of every check, then one section per experiment."""
     from .. import __version__
@@ -102,6 +115,7 @@ def render_report(results: Sequence[ExperimentResult], *, runtime_s: float | Non
         out += [
             f"<h2 id='{r.id}'>{html.escape(r.id)} · {html.escape(r.title)}</h2>",
             f"<p class='finding'><b>Finding.</b> {html.escape(r.finding)}</p>",
+            _description(r.id),
             f"<img alt='{html.escape(r.id)} figure' src='data:image/png;base64,{png}'>",
             "<h3>Checks</h3>",
             _table([c.as_row() for c in r.checks],
