@@ -31,7 +31,7 @@ def rows(groups: PatientGroups, name: str) -> list[dict]:
 def summary(stats: dict[str, GroupComparison]) -> dict[str, object]:
     out: dict[str, object] = {}
     for key, s in stats.items():
-        label = "U-CLL vs M-CLL change" if key == "M_vs_U" else f"{key}-CLL before vs on treatment"
+        label = "M-CLL vs U-CLL change" if key == "M_vs_U" else f"{key}-CLL before vs on treatment"
         out |= s.as_dict(f"{label}: ")
     return out
 
@@ -53,7 +53,7 @@ def figure(result: ExperimentResult, name: str, label: str):
         dots(ax, i, df[(df.readout == f"{name}_change_pct") & (df.group == f"{ighv}-CLL")].value.to_numpy(),
              COLORS[ighv])
     ax.axhline(0, color="grey", lw=0.8)
-    p = result.summary["U-CLL vs M-CLL change: p_value"]
+    p = result.summary["M-CLL vs U-CLL change: p_value"]
     ax.set_title(f"change, U vs M (Mann-Whitney p = {p:.2g})", fontsize=9)
     ax.set_xticks([0, 1], ["U-CLL", "M-CLL"])
     ax.set_ylabel(f"{label} change on treatment (%)")

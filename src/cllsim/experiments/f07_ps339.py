@@ -4,6 +4,13 @@ Protocol: blood of the virtual patient groups of F6 (12 U-CLL, 12 M-CLL; ibrutin
 is sampled before treatment and on day 56; pS339-CXCR4 in CLL cells is measured by
 phospho-flow (MFI, with the assay's measurement error). Readouts: % change per patient;
 Wilcoxon signed-rank test within each group; Mann-Whitney U test of the change, U vs M.
+
+Model note: blood pS339 is the cells' carried CXCR4 expression times pS339 per receptor. In
+the core model the Ser339 kinases (PKD1, PIM-1) follow BTK activity alone, so pS339 per
+receptor falls equally in U-CLL and M-CLL; the IGHV difference then comes only from the
+expression factor, whose relief on treatment (loss of BCR-driven repression in niches) is
+larger in U-CLL. The key numbers show both factors; F7 needs the kinases to depend on BCR
+signalling strength (e.g. PIM-1 induced by BCR signalling) to hold.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ import numpy as np
 
 from . import _ighv_change as ic
 from ._base import STUDY, Check, Experiment, ExperimentResult, tidy
-from ._patients import MFI_CV_SOURCE, N_PER_GROUP, REGIMEN, SAMPLE_DAY, patient_groups
+from ._engine import shared_model
+from ._patients import DAYS, MFI_CV_SOURCE, N_PER_GROUP, REGIMEN, SAMPLE_DAY, patient_groups
 
 
 class PS339ByIGHV(Experiment):
@@ -46,8 +54,26 @@ class PS339ByIGHV(Experiment):
                     "samples": f"day 0 and day {SAMPLE_DAY:g}", "readout": "pS339-CXCR4 MFI in blood CLL cells",
                     "measurement_error": MFI_CV_SOURCE,
                     "tests": "Wilcoxon signed-rank (within group), Mann-Whitney U (U vs M change)"}
-        return self._result(protocol, tidy(ic.rows(g, "ps339")), checks, summary=ic.summary(stats),
-                            values=g.values, overrides=overrides)
+        return self._result(protocol, tidy(ic.rows(g, "ps339")), checks,
+                            summary=ic.summary(stats) | self._decomposition(overrides), values=g.values,
+                            overrides=overrides)
+
+    @staticmethod
+    def _decomposition(overrides: Mapping[str, float] | None) -> dict[str, float]:
+        """Blood pS339 = carried CXCR4 expression x pS339 per receptor: both factors' change at
+        the sample day for the typical U-CLL and M-CLL patient (explains the IGHV difference)."""
+        from ..simulate import Patient
+
+        model = shared_model("patient", REGIMEN, DAYS)
+        out = {}
+        for ighv in ("U", "M"):
+            r = model.run(Patient(ighv=ighv, parameters=dict(overrides or {})), (0.0, SAMPLE_DAY),
+                          ("cxcr4_expr_blood", "cx_ps339_unit_blood"))
+            out[f"typical {ighv}-CLL: CXCR4 expression change (x)"] = float(r["cxcr4_expr_blood"][1]
+                                                                           / r["cxcr4_expr_blood"][0])
+            out[f"typical {ighv}-CLL: pS339 per receptor change (x)"] = float(r["cx_ps339_unit_blood"][1]
+                                                                             / r["cx_ps339_unit_blood"][0])
+        return out
 
     def figure(self, result: ExperimentResult):
         return ic.figure(result, "ps339", "pS339-CXCR4")

@@ -94,6 +94,11 @@ class Xenograft(Experiment):
         checks.append(Check("F9.U_more_than_M", "inhibition much greater in U-CLL than in M-CLL",
                             "fold reduction (vehicle/drug) U-CLL / M-CLL, geometric means", ">=", 3.0,
                             fold["U"] / fold["M"], "ratio", src + "; minimum size: prediction (>=3x)"))
+        checks.append(Check("F9.vehicle_growth", "engrafted CLL cells grow in the spleen over weeks without drug",
+                            "min over cases of vehicle spleen CLL, day 28/day 0", ">=", 2.0,
+                            min(c["vehicle_fold_growth"] for c in cases), "fold",
+                            "Bagnara D et al., Blood 2011 (T-cell-dependent expansion of primary CLL in NSG spleens "
+                            "over weeks); minimum size: assumption (>=2-fold in 4 weeks)"))
         checks.append(Check("F9.cxcr4_dysfunction", "pS339-CXCR4 lower in splenic CLL cells on ibrutinib in every case",
                             "max over cases of spleen pS339/CXCR4, drug/vehicle", "<=", 0.7,
                             max(c["ps339_ratio"] for c in cases), "ratio",
