@@ -133,6 +133,7 @@ class SurfaceCXCR4(Experiment):
                 ax.plot(s.time, s.value, color=c, ls=ls, marker="o", ms=3, label=g)
             ax.axhline(1.0, color="grey", lw=0.8)
             ax.set_xscale("symlog", linthresh=1.0)
+            ax.set_xlim(0.0, max(PATIENT_TIMES[-1], MOUSE_TIMES[-1]) * 1.1)
             ax.set_xlabel("day of treatment")
             ax.set_ylabel(ylabel)
         axes[0, 0].legend(fontsize=8)

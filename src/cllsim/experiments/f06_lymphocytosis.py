@@ -85,6 +85,6 @@ class Lymphocytosis(Experiment):
         for a in axes.flat:
             a.grid(alpha=0.3)
         return finish(fig, f"F6 · ibrutinib lymphocytosis in {N_PER_GROUP} U-CLL and {N_PER_GROUP} M-CLL virtual "
-                           f"patients (420 mg/day; median line, band: range)")
+                           f"patients (420 mg/day; line: mean, band: range)")
 
 
