@@ -1,1 +1,35 @@
-"""cllsim.experiments (see DESIGN.md section 4)."""
+"""In-silico experiments reproducing the study's findings F1-F10 (DESIGN.md sections 1 and 5).
+
+Each experiment is an object with ``run(overrides=None) -> ExperimentResult`` and
+``figure(result)``; results carry tidy readouts (``.to_df()``), checks (``.checks_df()``),
+key numbers and provenance. ``run_experiments(["F4", "F5"])`` runs a selection;
+``cllsim reproduce`` runs them all and writes the HTML report.
+"""
+
+from ._base import Check as Check
+from ._base import Experiment as Experiment
+from ._base import ExperimentResult as ExperimentResult
+from ._engine import GroupModel as GroupModel
+from ._population import GroupComparison as GroupComparison
+from ._population import mann_whitney as mann_whitney
+from ._population import sample_subjects as sample_subjects
+from ._population import wilcoxon_paired as wilcoxon_paired
+from ._registry import EXPERIMENT_IDS as EXPERIMENT_IDS
+from ._registry import get as get
+from ._registry import parse_ids as parse_ids
+from ._registry import run_experiments as run_experiments
+
+__all__ = [
+    "EXPERIMENT_IDS",
+    "Check",
+    "Experiment",
+    "ExperimentResult",
+    "GroupComparison",
+    "GroupModel",
+    "get",
+    "mann_whitney",
+    "parse_ids",
+    "run_experiments",
+    "sample_subjects",
+    "wilcoxon_paired",
+]

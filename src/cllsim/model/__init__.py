@@ -3,7 +3,9 @@
 from ._antimony import antimony_model as antimony_model
 from ._antimony import pools as pools
 from ._hosts import HOSTS as HOSTS
+from ._hosts import NSG_XENOGRAFT as NSG_XENOGRAFT
 from ._hosts import PATIENT as PATIENT
+from ._hosts import TCL1_192 as TCL1_192
 from ._hosts import Host as Host
 from ._hosts import Tissue as Tissue
 from ._hosts import get_host as get_host

@@ -64,7 +64,31 @@ PATIENT = Host(
     ),
 )
 
-HOSTS: dict[str, Host] = {PATIENT.id: PATIENT}
+TCL1_192 = Host(
+    id="tcl1",
+    label="TCL1-192 transplanted mouse",
+    tissues=(
+        Tissue("spleen", "spleen"),
+        Tissue("bm", "bone marrow"),
+        Tissue("ln", "lymph nodes"),
+        Tissue("peritoneum", "peritoneal cavity"),
+    ),
+    parameter_overrides="host_tcl1",
+    extra={"species": "mouse", "model": "Eμ-TCL1 leukemia clone 192 transplanted into C57BL/6 mice"},
+)
+
+NSG_XENOGRAFT = Host(
+    id="xenograft",
+    label="NSG xenograft of primary CLL cells",
+    tissues=(
+        Tissue("spleen", "spleen"),
+        Tissue("bm", "bone marrow"),
+    ),
+    parameter_overrides="host_xenograft",
+    extra={"species": "mouse", "model": "primary CLL PBMC (with autologous T cells) in NOD/SCID/IL2Rγnull mice"},
+)
+
+HOSTS: dict[str, Host] = {h.id: h for h in (PATIENT, TCL1_192, NSG_XENOGRAFT)}
 
 
 def get_host(host: str | Host) -> Host:

@@ -262,17 +262,26 @@ def load_table(
     host = get_host(host)
     paths = list(paths) if paths is not None else default_table_paths(host, drug)
     frames = {str(p): read_table(p) for p in paths}
-    table = validate_table(frames, model_parameter_ids(host.id))
+    known = model_parameter_ids(host.id)
+    # a host's own tissues (e.g. the mouse peritoneum) have rows only in its override table,
+    # so completeness is checked after the overrides are merged; rows of patient tissues the
+    # host lacks (e.g. lymph nodes of an NSG mouse) are dropped
+    base_known = known | model_parameter_ids(PATIENT.id) if host.parameter_overrides else known
+    table = validate_table(frames, base_known, complete=not host.parameter_overrides)
     if host.parameter_overrides:
         over = read_table(_data_path(f"{host.parameter_overrides}.tsv"))
         issues = _check_columns(over, host.parameter_overrides)
         if issues:
             raise ParameterTableError(issues)
         row_issues, rows = _check_rows(over, host.parameter_overrides)
+        row_issues += _check_known(rows, known, host.parameter_overrides)
         if row_issues:
             raise ParameterTableError(row_issues)
-        merged = dict(table.rows)
+        merged = {k: r for k, r in table.rows.items() if k in known}
         merged.update(rows)
+        issues = _check_complete(merged, known, "parameters")
+        if issues:
+            raise ParameterTableError(issues)
         table = ParameterTable(merged)
     return table
 

@@ -1,0 +1,96 @@
+"""``cllsim reproduce``: run the in-silico experiments F1-F10 and write the report."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+#: Solver chatter that libRoadRunner's CVODE prints straight to the C-level stderr when an
+#: event falls at an output time; harmless (PITFALLS.md), filtered from the console.
+_SOLVER_NOISE = ("are such that t + h = t on the next step",)
+
+
+@contextmanager
+def _filtered_stderr():
+    """Capture fd 2 (C libraries write there directly) and re-emit all but solver noise."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            for line in tmp.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(n in line for n in _SOLVER_NOISE):
+                    print(line, file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``reproduce`` to the cllsim command line."""
+
+    @app.command()
+    def reproduce(
+        out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_reproduce"),
+        only: Annotated[
+            str | None, typer.Option("--only", help="Comma-separated experiment ids, e.g. F4,F5 (default: all).")
+        ] = None,
+    ) -> None:
+        """Run the in-silico experiments F1-F10; write report.html, checks.csv and one CSV per experiment.
+
+        Exit code 0 when every check passes, 1 when any fails, 2 on bad input.
+        """
+        from rich.progress import Progress
+        from rich.table import Table
+
+        from ..cli import console, run_guarded, staged_output
+        from ..report import write_report
+        from ._registry import get, parse_ids
+
+        failed: list[str] = []
+
+        def go() -> None:
+            ids = parse_ids(only)
+            t0 = time.perf_counter()
+            results = []
+            with staged_output(out) as stage:
+                with Progress(console=console, transient=True) as progress:
+                    task = progress.add_task("experiments", total=len(ids))
+                    for eid in ids:
+                        progress.update(task, description=f"{eid}: {get(eid).title[:60]}")
+                        with _filtered_stderr():
+                            res = get(eid).run()
+                        res.to_df().to_csv(stage / f"{eid}.csv", index=False)
+                        results.append(res)
+                        progress.advance(task)
+                    import pandas as pd
+
+                    checks = pd.concat([r.checks_df().assign(experiment=r.id) for r in results], ignore_index=True)
+                    checks.to_csv(stage / "checks.csv", index=False)
+                    progress.update(task, description="writing report.html")
+                    # the report last: its presence marks a complete output folder
+                    write_report(results, stage / "report.html", runtime_s=time.perf_counter() - t0)
+            table = Table(title=f"cllsim reproduce ({time.perf_counter() - t0:.0f} s) -> {out}/report.html")
+            for col in ("check", "expected", "simulated", "result"):
+                table.add_column(col)
+            for r in results:
+                for c in r.checks:
+                    table.add_row(c.id, c.expected, f"{c.value:.4g}", "[green]pass" if c.passed else "[red]FAIL")
+                    if not c.passed:
+                        failed.append(c.id)
+            console.print(table)
+
+        run_guarded(go)
+        if failed:
+            console.print(f"[bold red]{len(failed)} check(s) failed:[/] {', '.join(failed)}")
+            raise typer.Exit(code=1)
