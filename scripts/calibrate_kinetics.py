@@ -23,11 +23,10 @@ FREE = {
     "niche_fraction": (0.5, 0.98),
     "egress_per_day": (0.01, 5.0),
     "detach_per_day": (0.005, 2.0),
-    "homing_btk_dependence": (0.0, 1.0),
+    "homing_btk_dependence": (0.5, 1.0),
     "adhesion_btk_dependence": (0.0, 1.0),
     "birth_niche_indep_per_day": (0.0, 0.02),
     "birth_niche_bcr_per_day": (0.0005, 0.05),
-    "bcr_strength_M": (0.2, 0.6),
 }
 SHARED = {"niche_fraction", "egress_per_day", "detach_per_day"}
 TISSUES = ("ln", "spleen", "bm")
@@ -36,8 +35,6 @@ TISSUES = ("ln", "spleen", "bm")
 def expand(x):
     out = {}
     for (k, _), v in zip(FREE.items(), x, strict=True):
-        if k == "bcr_strength_M":
-            continue
         if k in SHARED:
             for t in TISSUES:
                 out[f"{k}_{t}"] = float(v)
@@ -46,12 +43,10 @@ def expand(x):
     return out
 
 
-def run(ighv, params, bcr_m):
-    if ighv == "M":
-        params = {**params, "bcr_strength": bcr_m}
+def run(ighv, params):
     r = cllsim.simulate(
-        "420 mg qd", cllsim.Patient(ighv=ighv, parameters=params), days=200,
-        times=np.arange(0, 201.0), rtol=1e-6, atol=1e-9,
+        "420 mg qd", cllsim.Patient(ighv=ighv, parameters=params), days=180,
+        times=np.arange(0, 181.0), rtol=1e-6, atol=1e-9,
     )
     if not r.ok:
         return None
@@ -61,12 +56,12 @@ def run(ighv, params, bcr_m):
 def residuals(x):
     p = expand(x)
     try:
-        wu, wm = run("U", p, x[-1]), run("M", p, x[-1])
+        wu, wm = run("U", p), run("M", p)
     except Exception as exc:  # noqa: BLE001 - infeasible baseline
         print("infeasible", exc, file=sys.stderr)
-        return np.full(13, 10.0)
+        return np.full(16, 10.0)
     if wu is None or wm is None:
-        return np.full(13, 10.0)
+        return np.full(16, 10.0)
     on = slice(30, 180)
     bd0 = wu["death_rate_blood_pct_per_day"].iloc[0]
     bd1 = wu["death_rate_blood_pct_per_day"].loc[on].mean()
@@ -97,8 +92,11 @@ def residuals(x):
         min(0.0, L(peak_x / 1.75)) / 0.05,
         (L(max(t_peak, 1.0) / 28.0)) / 0.4,
         min(0.0, L(peak_m / peak_x)) / 0.1,  # F6: M-CLL lymphocytosis at least as large
+        max(0.0, L(wu["homing_capacity"].loc[7:30].mean() / 0.5)) / 0.1,  # F2: homing blocked
+        min(0.0, L(wu["cxcr4_surface_blood"].loc[28] / 1.1)) / 0.05,  # F5: surface rises (patients)
+        min(0.0, L(wm["alc_per_uL"].loc[90] / wu["alc_per_uL"].loc[90])) / 0.1,  # F6: M lasts longer
     ])
-    print(json.dumps({"res": float(res @ res), "x": expand(x), "bcr_strength_M": float(x[-1])}), flush=True)
+    print(json.dumps({"res": float(res @ res), "x": expand(x)}), flush=True)
     return res
 
 
@@ -107,9 +105,7 @@ if __name__ == "__main__":
     table = cllsim.load_table().values()
     x0 = []
     for k in FREE:
-        if k == "bcr_strength_M":
-            x0.append(0.3)
-        elif k in SHARED:
+        if k in SHARED:
             x0.append(best.get(f"{k}_ln", table[f"{k}_ln"]))
         else:
             x0.append(best.get(k, table[k]))

@@ -33,6 +33,8 @@ def metrics(ighv: str, overrides: dict[str, float]) -> dict[str, float]:
         "ps339_d28": w["cxcr4_ps339_blood"].loc[28],
         "bcl2_d28": w["bcl2_blood"].loc[28],
         "occ_d1": w["btk_occupancy_pct"].loc[1],
+        "homing_on": w["homing_capacity"].loc[7:30].mean(),
+        "cxfun_on": w["cxcr4_function"].loc[7:30].mean(),
     }
 
 
