@@ -194,8 +194,13 @@ def antimony_model(
     add("  bcl2_tonic := 1 - bcl2_tonic_btk_dependence*bcr_strength*(1 - btk_activity)")
     add("  bcl2_target_unsupported := bcl2_tonic")
     add("  bcl2_target_niche := bcl2_tonic + bcl2_niche_support + bcl2_bcr_gain*bcr_signal")
-    add("  cxcr4_expr_target_unsupported := 1")
-    add("  cxcr4_expr_target_niche := 1 - cxcr4_bcr_repression*bcr_signal")
+    # BCR signalling through BTK represses CXCR4 expression: tonically everywhere, strongly in
+    # antigen-rich niches; BTK block relieves both (F5: surface CXCR4 rises in patients)
+    add("  cxcr4_expr_target_unsupported := 1 - cxcr4_tonic_repression*bcr_signal")
+    add(
+        "  cxcr4_expr_target_niche := (1 - cxcr4_tonic_repression*bcr_signal)"
+        "*(1 - cxcr4_bcr_repression*bcr_signal)"
+    )
     add(
         "  birth_niche_per_day := birth_niche_indep_per_day"
         " + birth_niche_bcr_per_day*bcr_signal"
