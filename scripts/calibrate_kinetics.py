@@ -89,7 +89,7 @@ def residuals(x):
         L(k3 / 0.32) / 0.1,
         (net_u - 0.05) / 0.05,
         min(0.0, net_m + 0.02) / 0.02,
-        min(0.0, L(peak_x / 1.75)) / 0.05,
+        min(0.0, L(peak_x / 1.62)) / 0.05,
         (L(max(t_peak, 1.0) / 28.0)) / 0.4,
         min(0.0, L(peak_m / peak_x)) / 0.1,  # F6: M-CLL lymphocytosis at least as large
         max(0.0, L(wu["homing_capacity"].loc[7:30].mean() / 0.5)) / 0.1,  # F2: homing blocked
