@@ -271,7 +271,9 @@ def fit_patient(
         for i, x0 in enumerate(x_starts):
             t0 = time.perf_counter()
             n0, f0 = problem.n_evaluations, problem.n_failures
-            start = pypesto.startpoint.FunctionStartpoints(lambda n_starts, lb, ub, priors=None, x0=x0: x0[None, :], use_guesses=False)
+            start = pypesto.startpoint.FunctionStartpoints(
+                lambda n_starts, lb, ub, priors=None, x0=x0: x0[None, :], use_guesses=False
+            )
             result = optimize.minimize(
                 pp, optimizer=optimizer, n_starts=1, ids=[f"start{i}"], startpoint_method=start,
                 result=result, progress_bar=False,
@@ -283,7 +285,8 @@ def fit_patient(
                 problem.n_failures > f0 and problem.data_residuals(np.asarray(r.x)) is None)
             rows.append({"start": i, "fval": fval, "exitflag": r.exitflag, "message": str(r.message),
                          "n_evaluations": problem.n_evaluations - n0, "failed_evaluations": problem.n_failures - f0,
-                         "seconds": time.perf_counter() - t0, "failed": bool(failed), "x": np.asarray(r.x, dtype=float)})
+                         "seconds": time.perf_counter() - t0, "failed": bool(failed),
+                         "x": np.asarray(r.x, dtype=float)})
             bar.advance(task)
         starts = pd.DataFrame(rows)
         ok = starts[~starts["failed"]]
@@ -371,7 +374,8 @@ def fit_patient(
 def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Generator, bar):
     import pypesto.sample as sample
 
-    np.random.seed(int(rng.integers(2**31 - 1)))  # pyPESTO's samplers draw from numpy's global state
+    # pyPESTO's samplers draw from numpy's global state: seed it from this fit's own stream
+    np.random.seed(int(rng.integers(2**31 - 1)))  # noqa: NPY002
     cov0 = cov + 1e-8 * np.eye(len(x_map))
     sampler = sample.AdaptiveMetropolisSampler(options={"cov0": cov0, "show_progress": False})
     task = bar.add_task(f"MCMC (pyPESTO adaptive Metropolis, {n_samples} samples)", total=None)
