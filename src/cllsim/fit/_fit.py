@@ -274,8 +274,9 @@ def fit_patient(
             start = pypesto.startpoint.FunctionStartpoints(
                 lambda n_starts, lb, ub, priors=None, x0=x0: x0[None, :], use_guesses=False
             )
+            pp.startpoint_method = start
             result = optimize.minimize(
-                pp, optimizer=optimizer, n_starts=1, ids=[f"start{i}"], startpoint_method=start,
+                pp, optimizer=optimizer, n_starts=1, ids=[f"start{i}"],
                 result=result, progress_bar=False,
                 options=optimize.OptimizeOptions(allow_failed_starts=True),
             )
