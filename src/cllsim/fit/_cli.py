@@ -34,6 +34,7 @@ def fit_command(
     samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
     band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
+    procs: Annotated[int, typer.Option("--procs", help="Processes for the multistart.")] = 1,
     estimate: Annotated[
         str | None, typer.Option("--estimate", help="Comma-separated parameter ids to estimate (default subset).")
     ] = None,
@@ -55,6 +56,8 @@ def fit_command(
             raise UsageError(f"--uncertainty must be mcmc or laplace, got {uncertainty!r}")
         if uncertainty == "mcmc" and samples < 50:
             raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
+        if procs < 1:
+            raise UsageError(f"--procs must be >= 1, got {procs}")
         if band < 2:
             raise UsageError(f"--band must be >= 2, got {band}")
         date = None
@@ -71,7 +74,7 @@ def fit_command(
             try:
                 result = fit_patient(
                     patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
-                    n_samples=samples, n_band=band, progress=True, start_date=date,
+                    n_samples=samples, n_band=band, progress=True, start_date=date, n_procs=procs,
                 )
             except RuntimeError as exc:
                 raise UsageError(f"fit failed: {exc}") from None

@@ -217,6 +217,7 @@ def fit_patient(
     atol: float = 1e-8,
     progress: bool = False,
     start_date: _dt.date | None = None,
+    n_procs: int = 1,
 ) -> FitResult:
     """Fit a patient's kinetic parameters, with uncertainty and predictions.
 
@@ -250,10 +251,11 @@ def fit_patient(
         Show rich progress bars.
     start_date
         Calendar date of day 0; adds the calendar date of ALC normalisation to the metadata.
+    n_procs
+        Processes for the multistart (each builds its own engine; roadrunner holds the GIL, so
+        threads would not help). Workers are spawned: scripts calling this with ``n_procs > 1``
+        need the ``if __name__ == "__main__":`` guard.
     """
-    import pypesto
-    import pypesto.optimize as optimize
-
     if n_starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     if uncertainty not in ("laplace", "mcmc"):
@@ -265,32 +267,28 @@ def fit_patient(
     rng_start, rng_mcmc, rng_band = (np.random.default_rng(s) for s in ss.spawn(3))
     x_starts = np.vstack([problem.x_prior()[None, :], problem.sample_prior(n_starts - 1, rng_start)])[:n_starts]
     pp = problem.pypesto_problem()
-    optimizer = optimize.ScipyOptimizer(method="ls_trf", options={"max_nfev": max_nfev})
+    optimizer = _optimizer(max_nfev)
     rows = []
-    result = None
     with _progress(progress) as bar:
         task = bar.add_task("multistart (pyPESTO, least squares)", total=n_starts)
-        for i, x0 in enumerate(x_starts):
-            t0 = time.perf_counter()
-            n0, f0 = problem.n_evaluations, problem.n_failures
-            start = pypesto.startpoint.FunctionStartpoints(
-                lambda n_starts, lb, ub, priors=None, x0=x0: x0[None, :], use_guesses=False
-            )
-            pp.startpoint_method = start
-            result = optimize.minimize(
-                pp, optimizer=optimizer, n_starts=1, ids=[f"start{i}"],
-                result=result, progress_bar=False,
-                options=optimize.OptimizeOptions(allow_failed_starts=True),
-            )
-            r = next(o for o in result.optimize_result.list if o.id == f"start{i}")
-            fval = float(r.fval) if r.fval is not None and np.isfinite(r.fval) else math.inf
-            failed = (not np.isfinite(fval)) or (r.exitflag is not None and r.exitflag < 0) or (
-                problem.n_failures > f0 and problem.data_residuals(np.asarray(r.x)) is None)
-            rows.append({"start": i, "fval": fval, "exitflag": r.exitflag, "message": str(r.message),
-                         "n_evaluations": problem.n_evaluations - n0, "failed_evaluations": problem.n_failures - f0,
-                         "seconds": time.perf_counter() - t0, "failed": bool(failed),
-                         "x": np.asarray(r.x, dtype=float)})
-            bar.advance(task)
+        if n_procs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            init = (data, tuple(estimated), horizon, table, rtol, atol, max_nfev)
+            with ProcessPoolExecutor(
+                max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(init,),
+            ) as pool:
+                futures = [pool.submit(_worker_start, i, x0) for i, x0 in enumerate(x_starts)]
+                for fut in as_completed(futures):
+                    rows.append(fut.result())
+                    bar.advance(task)
+            rows.sort(key=lambda r: r["start"])
+        else:
+            for i, x0 in enumerate(x_starts):
+                rows.append(_run_start(problem, pp, optimizer, i, x0))
+                bar.advance(task)
         starts = pd.DataFrame(rows)
         ok = starts[~starts["failed"]]
         if ok.empty:
@@ -347,6 +345,7 @@ def fit_patient(
         "ighv_model": problem.ighv_model,
         "seed": seed,
         "n_starts": n_starts,
+        "n_procs": n_procs,
         "optimizer": "pyPESTO ScipyOptimizer ls_trf (trust-region reflective, FD Jacobian), log-scale parameters",
         "uncertainty": uncertainty,
         "mcmc": chain_info,
@@ -367,12 +366,56 @@ def fit_patient(
         "atol": atol,
         "seconds_optimization": t_opt,
         "seconds_total": time.perf_counter() - t_start,
-        "n_simulations": problem.n_evaluations,
+        "n_simulations": problem.n_evaluations + (int(starts["n_evaluations"].sum()) if n_procs > 1 else 0),
     }
     nd = quantities.set_index("quantity").loc["alc_normalisation_day", "estimate"]
     if start_date is not None and np.isfinite(nd):
         metadata["alc_normalisation_date"] = (start_date + _dt.timedelta(days=float(nd))).isoformat()
     return FitResult(estimates, quantities, band, starts.drop(columns="x"), data, metadata)
+
+
+def _optimizer(max_nfev: int):
+    import pypesto.optimize as optimize
+
+    return optimize.ScipyOptimizer(method="ls_trf", options={"max_nfev": max_nfev})
+
+
+def _run_start(problem: FitProblem, pp, optimizer, i: int, x0: np.ndarray) -> dict[str, Any]:
+    """One pyPESTO start from ``x0``; a row of the starts table (with the end point ``x``)."""
+    import pypesto
+    import pypesto.optimize as optimize
+
+    t0 = time.perf_counter()
+    n0, f0 = problem.n_evaluations, problem.n_failures
+    pp.startpoint_method = pypesto.startpoint.FunctionStartpoints(
+        lambda n_starts, lb, ub, priors=None: np.asarray(x0)[None, :], use_guesses=False
+    )
+    result = optimize.minimize(
+        pp, optimizer=optimizer, n_starts=1, ids=[f"start{i}"], progress_bar=False,
+        options=optimize.OptimizeOptions(allow_failed_starts=True),
+    )
+    r = result.optimize_result.list[0]
+    fval = float(r.fval) if r.fval is not None and np.isfinite(r.fval) else math.inf
+    x = np.asarray(r.x, dtype=float) if r.x is not None else np.asarray(x0, dtype=float)
+    failed = (not np.isfinite(fval)) or (r.exitflag is not None and r.exitflag < 0) or (
+        problem.n_failures > f0 and problem.data_residuals(x) is None)
+    return {"start": i, "fval": fval, "exitflag": r.exitflag, "message": str(r.message),
+            "n_evaluations": problem.n_evaluations - n0, "failed_evaluations": problem.n_failures - f0,
+            "seconds": time.perf_counter() - t0, "failed": bool(failed), "x": x}
+
+
+# per-process state of parallel multistart (pyPESTO-style engine split: tasks = starts)
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(init: tuple) -> None:
+    data, estimated, horizon, table, rtol, atol, max_nfev = init
+    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol)
+    _WORKER.update(problem=problem, pp=problem.pypesto_problem(), optimizer=_optimizer(max_nfev))
+
+
+def _worker_start(i: int, x0: np.ndarray) -> dict[str, Any]:
+    return _run_start(_WORKER["problem"], _WORKER["pp"], _WORKER["optimizer"], i, x0)
 
 
 def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Generator, bar):
