@@ -10,6 +10,7 @@ truth lies inside the 95% interval. The target (issue 4) is >= 90%; the exit cod
 Usage::
 
     python benchmarks/fit_recovery.py --patients 20 --starts 3 --uncertainty laplace --procs 2
+    python benchmarks/fit_recovery.py --patients 20 --estimate extended
     python benchmarks/fit_recovery.py --patients 20 --estimate baseline_alc_per_uL,death_max_per_day
 """
 
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.progress import Progress
 
-    from cllsim.fit import DEFAULT_ESTIMATED
+    from cllsim.fit._problem import parse_subset
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=20)
@@ -104,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--band", type=int, default=10)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--procs", type=int, default=1)
-    ap.add_argument("--estimate", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                    default=list(DEFAULT_ESTIMATED))
+    ap.add_argument("--estimate", type=lambda s: list(parse_subset(s)), default="default",
+                    help="default, extended or comma-separated ids")
     ap.add_argument("--out", type=Path, default=Path("fit_recovery.csv"))
     args = ap.parse_args(argv)
     console = Console()

@@ -1,4 +1,4 @@
-"""Speed benchmark: one patient, the default ~10-parameter subset, 20 starts (target <= 60 s).
+"""Speed benchmark: one patient, the extended 10-parameter subset, 20 starts (target <= 60 s).
 
 Measures, in one process on this machine:
 
@@ -50,12 +50,14 @@ def patient_table() -> pd.DataFrame:
 
 def main(argv: list[str] | None = None) -> int:
     import cllsim
-    from cllsim.fit import DEFAULT_ESTIMATED, FitProblem, fit_patient, make_patient_data
+    from cllsim.fit import FitProblem, fit_patient, make_patient_data
+    from cllsim.fit._problem import parse_subset
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--starts", type=int, default=20)
     ap.add_argument("--uncertainty", choices=["laplace", "mcmc"], default="laplace")
     ap.add_argument("--samples", type=int, default=500)
+    ap.add_argument("--estimate", default="extended", help="default, extended or comma-separated ids")
     ap.add_argument("--procs", type=int, default=1, help="processes for the multistart")
     args = ap.parse_args(argv)
 
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. one evaluation: fit engine vs reference path
     t = time.perf_counter()
-    problem = FitProblem(data, DEFAULT_ESTIMATED, horizon_days=data.last_day, rtol=1e-6, atol=1e-8)
+    estimated = parse_subset(args.estimate)
+    problem = FitProblem(data, estimated, horizon_days=data.last_day, rtol=1e-6, atol=1e-8)
     t_build = time.perf_counter() - t
     x = problem.x_prior()
     problem.residuals(x)
@@ -84,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. the fit
     t = time.perf_counter()
-    res = fit_patient(data, n_starts=args.starts, uncertainty=args.uncertainty, n_samples=args.samples,
-                      n_band=20, progress=True, n_procs=args.procs)
+    res = fit_patient(data, estimated=estimated, n_starts=args.starts, uncertainty=args.uncertainty,
+                      n_samples=args.samples, n_band=20, progress=True, n_procs=args.procs)
     total = time.perf_counter() - t
     opt = res.metadata["seconds_optimization"]
     print(res.starts[["start", "fval", "n_evaluations", "seconds", "failed", "converged"]].to_string(index=False))

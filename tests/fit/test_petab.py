@@ -63,9 +63,13 @@ def test_tables_carry_data_priors_and_noise(exported):
     est = par[par["estimate"] == 1]
     assert set(est.index) == set(DEFAULT_ESTIMATED)
     assert (est["objectivePriorType"] == "parameterScaleNormal").all()
-    # IGHV M: the BCR-strength prior is centred on the M-CLL value of ighv.tsv
-    mu, sd = (float(v) for v in est.loc["bcr_strength", "objectivePriorParameters"].split(";"))
-    assert math.isclose(math.exp(mu), 0.3, rel_tol=1e-9) and sd > 0
+    # priors are centred on the table's nominal values; IGHV M values come from ighv.tsv
+    from cllsim.model import ighv_conditions, load_table
+
+    nominal = load_table().values()
+    mu, sd = (float(v) for v in est.loc["death_max_per_day", "objectivePriorParameters"].split(";"))
+    assert math.isclose(math.exp(mu), nominal["death_max_per_day"], rel_tol=1e-9) and sd > 0
+    assert par.loc["bcr_strength", "nominalValue"] == ighv_conditions()["M"]["bcr_strength"]
     assert (est["lowerBound"] < est["nominalValue"]).all() and (est["nominalValue"] < est["upperBound"]).all()
 
 

@@ -15,6 +15,7 @@ from ._fit import clinical_quantities as clinical_quantities
 from ._fit import fit_patient as fit_patient
 from ._plots import plot_fit as plot_fit
 from ._problem import DEFAULT_ESTIMATED as DEFAULT_ESTIMATED
+from ._problem import EXTENDED_ESTIMATED as EXTENDED_ESTIMATED
 from ._problem import NOISE_SD_LOG as NOISE_SD_LOG
 from ._problem import FitProblem as FitProblem
 from ._problem import estimated_parameters as estimated_parameters

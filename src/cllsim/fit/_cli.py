@@ -36,7 +36,7 @@ def fit_command(
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
     procs: Annotated[int, typer.Option("--procs", help="Processes for the multistart.")] = 1,
     estimate: Annotated[
-        str | None, typer.Option("--estimate", help="Comma-separated parameter ids to estimate (default subset).")
+        str | None, typer.Option("--estimate", help="default (5, identifiable), extended (10) or comma-separated ids.")
     ] = None,
     start_date: Annotated[
         str | None, typer.Option("--start-date", help="Calendar date of day 0 (YYYY-MM-DD), to date predictions.")
@@ -48,7 +48,7 @@ def fit_command(
     def go() -> None:
         from ._data import read_patient_csv
         from ._fit import fit_patient
-        from ._problem import DEFAULT_ESTIMATED
+        from ._problem import parse_subset
 
         if starts < 1:
             raise UsageError(f"--starts must be >= 1, got {starts}")
@@ -66,9 +66,10 @@ def fit_command(
                 date = _dt.date.fromisoformat(start_date)
             except ValueError:
                 raise UsageError(f"--start-date must be YYYY-MM-DD, got {start_date!r}") from None
-        ids = tuple(s.strip() for s in estimate.split(",") if s.strip()) if estimate else DEFAULT_ESTIMATED
-        if not ids:
-            raise UsageError("--estimate names no parameter")
+        try:
+            ids = parse_subset(estimate)
+        except ValueError as exc:
+            raise UsageError(f"--estimate: {exc}") from None
         patient = read_patient_csv(data, regimen=regimen, ighv=_ighv(ighv))
         with staged_output(out) as stage:
             try:

@@ -226,7 +226,8 @@ def fit_patient(
     data
         Validated measurements (:func:`read_patient_csv`).
     estimated
-        Parameter ids to estimate (default: :data:`DEFAULT_ESTIMATED`, 10 parameters).
+        Parameter ids to estimate (default: :data:`DEFAULT_ESTIMATED`, the jointly identifiable
+        5; :data:`EXTENDED_ESTIMATED` has 10).
     n_starts
         Optimizer starts: the prior median, then draws from the priors.
     seed
