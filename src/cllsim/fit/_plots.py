@@ -28,6 +28,8 @@ def plot_fit(result: FitResult) -> Figure:
 
     The part after the last measurement is the prediction; a dotted line marks the last data day.
     """
+    from ._fit import ALC_NORMAL_PER_UL, MONTH_6_DAY, MONTH_12_DAY
+
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
     table = result.data.table
     last = result.data.last_day
@@ -41,6 +43,12 @@ def plot_fit(result: FitResult) -> Figure:
         else:
             title += " — not measured"
         ax.axvline(last, color="grey", ls=":", lw=1, label="last data day")
+        if obs == ALC:
+            ax.axhline(ALC_NORMAL_PER_UL, color="tab:green", ls="--", lw=1, label="normal ALC (4,000/µL)")
+        if obs == LN_VOLUME:
+            for day in (MONTH_6_DAY, MONTH_12_DAY):
+                ax.axvline(day, color="tab:orange", ls="--", lw=0.8)
+            ax.plot([], [], color="tab:orange", ls="--", lw=0.8, label="6 and 12 months")
         if logy:
             ax.set_yscale("log")
         ax.set_xlabel("days since first dose (day)")
