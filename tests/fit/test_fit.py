@@ -140,3 +140,31 @@ def test_cli_fit_refuses_unknown_parameter_and_bad_options(tmp_path):
     r = CliRunner().invoke(app, ["fit", str(csv), "--ighv", "X", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "--ighv" in flat(r.output)
     assert not (tmp_path / "o" / "metadata.json").exists()
+
+
+def test_failed_starts_are_reported_and_all_failed_is_an_error(monkeypatch, tmp_path):
+    from cllsim.fit._problem import FitProblem
+
+    table, _ = synthetic_patient("U", 7)
+    data = make_patient_data(table, ighv="U")
+    monkeypatch.setattr(FitProblem, "data_residuals", lambda self, x: None)  # nothing can be simulated
+    with pytest.raises(RuntimeError, match="every optimizer start failed"):
+        fit_patient(data, estimated=("baseline_alc_per_uL",), n_starts=2, uncertainty="laplace", n_band=2)
+    csv = tmp_path / "p.csv"
+    table.to_csv(csv, index=False)
+    r = CliRunner().invoke(app, ["fit", str(csv), "--estimate", "baseline_alc_per_uL", "--starts", "1",
+                                 "--uncertainty", "laplace", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "every optimizer start failed" in flat(r.output)
+    assert not (tmp_path / "o" / "metadata.json").exists()
+
+
+def test_unknown_ighv_estimates_bcr_strength_with_a_prior_spanning_both(monkeypatch):
+    from cllsim.fit._problem import estimated_parameters
+    from cllsim.model import ighv_conditions
+
+    (p,) = estimated_parameters(["bcr_strength"], None)
+    u, m = ighv_conditions()["U"]["bcr_strength"], ighv_conditions()["M"]["bcr_strength"]
+    lo, hi = p.prior_interval()
+    assert lo < min(u, m) and max(u, m) < hi
+    (pu,) = estimated_parameters(["bcr_strength"], "U")
+    assert pu.prior_median == u and pu.prior_sd_log < p.prior_sd_log

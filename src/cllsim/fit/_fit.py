@@ -227,7 +227,8 @@ def fit_patient(
         Validated measurements (:func:`read_patient_csv`).
     estimated
         Parameter ids to estimate (default: :data:`DEFAULT_ESTIMATED`, the jointly identifiable
-        5; :data:`EXTENDED_ESTIMATED` has 10).
+        5; :data:`EXTENDED_ESTIMATED` has 10). When the IGHV status is unknown, ``bcr_strength``
+        is added, with a prior spanning the U- and M-CLL values.
     n_starts
         Optimizer starts: the prior median, then draws from the priors.
     seed
@@ -262,8 +263,12 @@ def fit_patient(
     if uncertainty not in ("laplace", "mcmc"):
         raise ValueError(f"uncertainty must be 'laplace' or 'mcmc', got {uncertainty!r}")
     t_start = time.perf_counter()
+    estimated = tuple(estimated)
+    if data.ighv is None and "bcr_strength" not in estimated:
+        # IGHV unknown: the BCR drive is estimated with a prior spanning U- and M-CLL values
+        estimated = (*estimated, "bcr_strength")
     horizon = max(float(horizon_days), MONTH_12_DAY + 1.0, data.last_day)
-    problem = FitProblem(data, tuple(estimated), horizon, table, rtol=rtol, atol=atol)
+    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol)
     ss = np.random.SeedSequence(seed)
     rng_start, rng_mcmc, rng_band = (np.random.default_rng(s) for s in ss.spawn(3))
     x_starts = np.vstack([problem.x_prior()[None, :], problem.sample_prior(n_starts - 1, rng_start)])[:n_starts]
@@ -276,7 +281,7 @@ def fit_patient(
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            init = (data, tuple(estimated), horizon, table, rtol, atol, max_nfev)
+            init = (data, estimated, horizon, table, rtol, atol, max_nfev)
             with ProcessPoolExecutor(
                 max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_worker_init, initargs=(init,),
