@@ -168,3 +168,20 @@ def test_unknown_ighv_estimates_bcr_strength_with_a_prior_spanning_both(monkeypa
     assert lo < min(u, m) and max(u, m) < hi
     (pu,) = estimated_parameters(["bcr_strength"], "U")
     assert pu.prior_median == u and pu.prior_sd_log < p.prior_sd_log
+
+
+def test_profile_intervals_agree_with_laplace_on_a_near_gaussian_posterior():
+    days = np.array([0.0, 3.0, 7.0, 14.0, 21.0, 28.0])
+    truth = {"baseline_alc_per_uL": 60000.0, "death_max_per_day": 0.22}
+    out = FitEngine("420 mg qd", "U", days=28).simulate(truth, days, ["alc_per_uL"])
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame({"day": days, "alc_per_uL": out.values["alc_per_uL"] * np.exp(0.15 * rng.standard_normal(6))})
+    data = make_patient_data(table, ighv="U")
+    res = fit_patient(data, estimated=tuple(truth), n_starts=1, n_band=2, uncertainty="profile")
+    prof = res.estimates.set_index("parameterId")
+    assert res.metadata["profiles"]["points_per_profile"][0] > 3
+    for pid in truth:
+        w_prof = math.log(prof.loc[pid, "ci_high"] / prof.loc[pid, "ci_low"])
+        w_lap = math.log(prof.loc[pid, "ci_high_laplace"] / prof.loc[pid, "ci_low_laplace"])
+        assert w_prof == pytest.approx(w_lap, rel=0.3)
+        assert prof.loc[pid, "ci_low"] < prof.loc[pid, "estimate"] < prof.loc[pid, "ci_high"]

@@ -30,7 +30,9 @@ def fit_command(
     ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_fit"),
     starts: Annotated[int, typer.Option("--starts", help="Optimizer starts (multistart).")] = 20,
-    uncertainty: Annotated[str, typer.Option("--uncertainty", help="mcmc (adaptive Metropolis) or laplace.")] = "mcmc",
+    uncertainty: Annotated[
+        str, typer.Option("--uncertainty", help="mcmc (adaptive Metropolis), profile or laplace.")
+    ] = "mcmc",
     samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
     band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
@@ -52,8 +54,8 @@ def fit_command(
 
         if starts < 1:
             raise UsageError(f"--starts must be >= 1, got {starts}")
-        if uncertainty not in {"mcmc", "laplace"}:
-            raise UsageError(f"--uncertainty must be mcmc or laplace, got {uncertainty!r}")
+        if uncertainty not in {"mcmc", "laplace", "profile"}:
+            raise UsageError(f"--uncertainty must be mcmc, profile or laplace, got {uncertainty!r}")
         if uncertainty == "mcmc" and samples < 50:
             raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
         if procs < 1:

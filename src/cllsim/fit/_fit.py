@@ -71,8 +71,10 @@ class FitResult:
     Attributes
     ----------
     estimates
-        One row per estimated parameter: MAP ``estimate``, 95% interval ``ci_low``/``ci_high``,
-        prior median and 95% prior interval, ``identifiable`` and a ``note``; table units.
+        One row per estimated parameter: MAP ``estimate``, 95% interval ``ci_low``/``ci_high``
+        (from the chosen method), prior median and 95% prior interval, ``identifiable``, a
+        ``note``, and the Laplace interval ``ci_low_laplace``/``ci_high_laplace`` for
+        comparison; table units.
     quantities
         Clinician quantities with 95% intervals (see :func:`clinical_quantities`).
     band
@@ -207,7 +209,7 @@ def fit_patient(
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
     n_starts: int = 20,
     seed: int = 0,
-    uncertainty: Literal["laplace", "mcmc"] = "mcmc",
+    uncertainty: Literal["laplace", "mcmc", "profile"] = "mcmc",
     n_samples: int = 1000,
     n_band: int = 40,
     horizon_days: float = 400.0,
@@ -234,7 +236,8 @@ def fit_patient(
     seed
         Seed of the start points, MCMC and band samples (recorded in metadata).
     uncertainty
-        ``"mcmc"`` (adaptive Metropolis, ``n_samples`` steps) or ``"laplace"`` (Gauss-Newton).
+        ``"mcmc"`` (adaptive Metropolis, ``n_samples`` steps), ``"profile"`` (profile
+        posterior per parameter; band from the Laplace approximation) or ``"laplace"``.
     n_samples
         MCMC chain length.
     n_band
@@ -260,8 +263,8 @@ def fit_patient(
     """
     if n_starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
-    if uncertainty not in ("laplace", "mcmc"):
-        raise ValueError(f"uncertainty must be 'laplace' or 'mcmc', got {uncertainty!r}")
+    if uncertainty not in ("laplace", "mcmc", "profile"):
+        raise ValueError(f"uncertainty must be 'laplace', 'mcmc' or 'profile', got {uncertainty!r}")
     t_start = time.perf_counter()
     estimated = tuple(estimated)
     if data.ighv is None and "bcr_strength" not in estimated:
@@ -308,12 +311,16 @@ def fit_patient(
         jac = problem.jacobian(x_map)
         cov = np.linalg.pinv(jac.T @ jac)
         sd_lap = np.sqrt(np.clip(np.diag(cov), 0, None))
-        if uncertainty == "laplace":
+        chain_info: dict[str, Any] = {}
+        if uncertainty in ("laplace", "profile"):
             lo_x = x_map - 1.959964 * sd_lap
             hi_x = x_map + 1.959964 * sd_lap
             post_sd = sd_lap
             draws = rng_band.multivariate_normal(x_map, cov, size=n_band, method="svd")
-            chain_info: dict[str, Any] = {}
+            if uncertainty == "profile":
+                lo_x, hi_x, chain_info = _profiles(problem, pp, x_map, bar)
+                # width of the profile interval in SD units, for the identifiability rule
+                post_sd = (hi_x - lo_x) / (2 * 1.959964)
         else:
             chain, chain_info = _mcmc(problem, pp, x_map, cov, n_samples, rng_mcmc, bar)
             lo_x, hi_x = np.percentile(chain, [2.5, 97.5], axis=0)
@@ -338,6 +345,8 @@ def fit_patient(
         raise RuntimeError("the best fit could not be simulated over the prediction horizon")
 
     estimates = _estimates_table(problem, x_map, lo_x, hi_x, post_sd)
+    estimates["ci_low_laplace"] = np.exp(np.maximum(x_map - 1.959964 * sd_lap, problem.lb))
+    estimates["ci_high_laplace"] = np.exp(np.minimum(x_map + 1.959964 * sd_lap, problem.ub))
     quantities = _quantities_table(map_traj, trajs, days)
     band = _band_table(map_traj, trajs, days)
     values_map = {**problem.nominal_values(), **problem.to_values(x_map)}
@@ -354,7 +363,7 @@ def fit_patient(
         "n_procs": n_procs,
         "optimizer": "pyPESTO ScipyOptimizer ls_trf (trust-region reflective, FD Jacobian), log-scale parameters",
         "uncertainty": uncertainty,
-        "mcmc": chain_info,
+        "mcmc" if uncertainty == "mcmc" else "profiles": chain_info,
         "n_band": len(trajs),
         "noise_model": {k: f"log-normal, SD of ln = {v}" for k, v in NOISE_SD_LOG.items() if k in data.observed},
         "priors": "log-normal, median = nominal (IGHV), SD = iivSD of the parameters table",
@@ -422,6 +431,40 @@ def _worker_init(init: tuple) -> None:
 
 def _worker_start(i: int, x0: np.ndarray) -> dict[str, Any]:
     return _run_start(_WORKER["problem"], _WORKER["pp"], _WORKER["optimizer"], i, x0)
+
+
+#: Likelihood ratio at the edge of a 95% profile interval: exp(-chi2_1(0.95) / 2).
+PROFILE_RATIO_95 = 0.1465
+
+
+def _profiles(problem: FitProblem, pp, x_map: np.ndarray, bar):
+    """95% intervals from pyPESTO profiles of the posterior (one per parameter)."""
+    import pypesto
+    import pypesto.optimize as optimize
+    import pypesto.profile as profile
+
+    pp.startpoint_method = pypesto.startpoint.FunctionStartpoints(
+        lambda n_starts, lb, ub, priors=None: np.asarray(x_map)[None, :], use_guesses=False
+    )
+    res = optimize.minimize(pp, optimizer=_optimizer(10), n_starts=1, progress_bar=False,
+                            options=optimize.OptimizeOptions(allow_failed_starts=True))
+    options = profile.ProfileOptions(default_step_size_absolute=0.1, min_step_size_absolute=0.02,
+                                     max_step_size_absolute=0.5,
+                                     ratio_min=PROFILE_RATIO_95 * 0.9)
+    n = len(x_map)
+    lo, hi = problem.lb.copy(), problem.ub.copy()
+    points = []
+    task = bar.add_task("profiles (pyPESTO)", total=n)
+    for j in range(n):
+        res = profile.parameter_profile(problem=pp, result=res, optimizer=_optimizer(10), profile_index=[j],
+                                        profile_options=options, progress_bar=False)
+        prof = res.profile_result.list[-1][j]
+        xs, ratios = np.asarray(prof.x_path)[j, :], np.asarray(prof.ratio_path)
+        order = np.argsort(xs)
+        lo[j], hi[j] = profile.calculate_approximate_ci(xs[order], ratios[order], PROFILE_RATIO_95)
+        points.append(int(xs.size))
+        bar.advance(task)
+    return lo, hi, {"points_per_profile": points, "confidence_ratio": PROFILE_RATIO_95}
 
 
 def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Generator, bar):
