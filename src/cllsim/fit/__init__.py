@@ -28,12 +28,41 @@ from ._engine import FitEngine as FitEngine
 from ._fit import FitResult as FitResult
 from ._fit import clinical_quantities as clinical_quantities
 from ._fit import fit_patient as fit_patient
-from ._petab import export_petab as export_petab
-from ._petab import petab_tables as petab_tables
-from ._plots import plot_fit as plot_fit
 from ._problem import DEFAULT_ESTIMATED as DEFAULT_ESTIMATED
 from ._problem import EXTENDED_ESTIMATED as EXTENDED_ESTIMATED
 from ._problem import NOISE_SD_LOG as NOISE_SD_LOG
 from ._problem import FitProblem as FitProblem
 from ._problem import estimated_parameters as estimated_parameters
 from ._problem import parse_subset as parse_subset
+
+# Imported on first use (matplotlib, libSBML), so that ``cllsim --help`` stays fast.
+_LAZY = {"export_petab": "._petab", "petab_tables": "._petab", "plot_fit": "._plots"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_ESTIMATED",
+    "EXTENDED_ESTIMATED",
+    "NOISE_SD_LOG",
+    "FitEngine",
+    "FitProblem",
+    "FitResult",
+    "PatientData",
+    "PatientDataError",
+    "clinical_quantities",
+    "estimated_parameters",
+    "export_petab",
+    "fit_patient",
+    "make_patient_data",
+    "parse_subset",
+    "petab_tables",
+    "plot_fit",
+    "read_patient_csv",
+]
