@@ -81,3 +81,11 @@ def test_export_without_data_uses_example_measurements():
     assert set(meas["observableId"]) == {"obs_alc_per_uL", "obs_ln_volume_cm3", "obs_spleen_volume_cm3"}
     assert sorted(set(meas["time"])) == [d * 24.0 for d in EXAMPLE_DAYS]
     assert len(tables["observables"]) == 3
+
+
+def test_unknown_ighv_export_estimates_bcr_strength():
+    from cllsim.fit._petab import petab_tables
+
+    par = petab_tables("420 mg qd", None, data=None)["parameters"].set_index("parameterId")
+    assert par.loc["bcr_strength", "estimate"] == 1
+    assert par.loc["bcr_strength", "objectivePriorType"] == "parameterScaleNormal"

@@ -95,7 +95,7 @@ def export_petab_command(
     out: Annotated[Path, typer.Argument(help="Folder to write the PEtab problem into.")],
     data: Annotated[Path | None, typer.Option("--data", help="Patient CSV to use as measurements.")] = None,
     regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
-    ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M (default U).")] = None,
+    ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
 ) -> None:
     """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
     from ..cli import console, run_guarded, staged_output
@@ -107,7 +107,7 @@ def export_petab_command(
         status = _ighv(ighv)
         patient = read_patient_csv(data, regimen=regimen, ighv=status) if data is not None else None
         with staged_output(out) as stage:
-            export_petab(stage, regimen=regimen, ighv=status or "U", data=patient)
+            export_petab(stage, regimen=regimen, ighv=status, data=patient)
         console.print(f"wrote PEtab problem {out}/problem.yaml (check with: petablint {out}/problem.yaml)")
 
     run_guarded(go)

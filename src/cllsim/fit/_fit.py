@@ -516,7 +516,8 @@ def _quantities_table(map_traj, trajs, days) -> pd.DataFrame:
     rows = []
     for k, (unit, definition) in QUANTITY_INFO.items():
         vals = np.array([s[k] for s in samples]) if samples else np.array([q_map[k]])
-        lo, hi = np.percentile(vals, [2.5, 97.5])
+        # "nearest": no interpolation, so a course that never normalises (inf) stays inf, not NaN
+        lo, hi = np.percentile(vals, [2.5, 97.5], method="nearest")
         rows.append({"quantity": k, "unit": unit, "estimate": q_map[k], "ci_low": float(lo), "ci_high": float(hi),
                      "definition": definition})
     return pd.DataFrame(rows)

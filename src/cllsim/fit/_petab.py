@@ -75,14 +75,20 @@ def _measurements(data: PatientData | None, regimen: Regimen, ighv: str) -> pd.D
 
 def petab_tables(
     regimen: Regimen | str = "420 mg qd",
-    ighv: str = "U",
+    ighv: str | None = "U",
     data: PatientData | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
 ) -> dict[str, pd.DataFrame]:
-    """The PEtab tables (conditions, observables, measurements, parameters) as DataFrames."""
+    """The PEtab tables (conditions, observables, measurements, parameters) as DataFrames.
+
+    ``ighv=None`` (unknown): the model takes the U-CLL values and ``bcr_strength`` is estimated
+    with a prior spanning both IGHV values, as in :func:`cllsim.fit.fit_patient`.
+    """
     reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
     table = load_table()
-    nominal = table.with_values(ighv_conditions()[ighv]).values()
+    if ighv is None and "bcr_strength" not in estimated:
+        estimated = (*estimated, "bcr_strength")
+    nominal = table.with_values(ighv_conditions()[ighv or "U"]).values()
     est = {p.id: p for p in estimated_parameters(list(estimated), ighv, table)}
     observed = data.observed if data is not None else (ALC, LN_VOLUME, SPLEEN_VOLUME)
 
@@ -114,7 +120,7 @@ def petab_tables(
     return {
         "conditions": conditions,
         "observables": observables,
-        "measurements": _measurements(data, reg, ighv),
+        "measurements": _measurements(data, reg, ighv or "U"),
         "parameters": parameters,
     }
 
@@ -123,7 +129,7 @@ def export_petab(
     out: str | Path,
     *,
     regimen: Regimen | str = "420 mg qd",
-    ighv: str = "U",
+    ighv: str | None = "U",
     data: PatientData | None = None,
     days: float | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
@@ -135,7 +141,8 @@ def export_petab(
     out
         Output folder (created).
     regimen, ighv
-        Regimen and IGHV status; with ``data``, its regimen and IGHV (when known) are used.
+        Regimen and IGHV status (``None``: unknown); with ``data``, its regimen and IGHV (when
+        known) are used.
     data
         Patient measurements; ``None`` writes the nominal patient's course as example data.
     days
@@ -154,12 +161,12 @@ def export_petab(
 
     if data is not None:
         regimen = data.regimen
-        ighv = data.ighv or ighv
+        ighv = data.ighv if data.ighv is not None else ighv
     reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
     tables = petab_tables(reg, ighv, data, estimated)
     last = float(tables["measurements"]["time"].max()) / 24.0 if len(tables["measurements"]) else 0.0
     horizon = float(days) if days is not None else max(365.0, last + 1.0)
-    model = prepare(reg, Patient(ighv=ighv), days=horizon)
+    model = prepare(reg, Patient(ighv=ighv or "U"), days=horizon)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [write_sbml(model.sbml, out / "model.xml")]
@@ -170,7 +177,8 @@ def export_petab(
     readme = out / "README.txt"
     readme.write_text(
         "PEtab v1 problem written by cllsim (fit._petab).\n"
-        f"Regimen: {reg.describe()}; IGHV: {ighv}; model time unit: hour (measurement time = day x 24).\n"
+        f"Regimen: {reg.describe()}; IGHV: {ighv or 'unknown (model: U; bcr_strength estimated)'}.\n"
+        "Model time unit: hour (measurement time = day x 24).\n"
         f"Data: {'patient ' + data.patient_id if data is not None else 'example: nominal patient, noise-free'}.\n"
         "Noise: log-normal, SD of ln(y) fixed by the sigma_* parameters.\n"
         "Priors: estimated parameters on natural-log scale, parameterScaleNormal(ln median, iivSD).\n"
