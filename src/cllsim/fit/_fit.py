@@ -329,6 +329,8 @@ def fit_patient(
         draws = np.clip(draws, problem.lb, problem.ub)
         lo_x, hi_x = np.maximum(lo_x, problem.lb), np.minimum(hi_x, problem.ub)
 
+        t_unc = time.perf_counter() - t_start - t_opt
+
         # --- predictions
         days = np.union1d(np.arange(0.0, math.floor(horizon) + 1.0), problem.days)
         days = days[days <= horizon]
@@ -380,6 +382,7 @@ def fit_patient(
         "rtol": rtol,
         "atol": atol,
         "seconds_optimization": t_opt,
+        "seconds_uncertainty": t_unc,
         "seconds_total": time.perf_counter() - t_start,
         "n_simulations": problem.n_evaluations + (int(starts["n_evaluations"].sum()) if n_procs > 1 else 0),
     }
@@ -468,6 +471,8 @@ def _profiles(problem: FitProblem, pp, x_map: np.ndarray, bar):
 
 
 def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Generator, bar):
+    import logging
+
     import pypesto.sample as sample
 
     # pyPESTO's samplers draw from numpy's global state: seed it from this fit's own stream
@@ -475,9 +480,15 @@ def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Ge
     cov0 = cov + 1e-8 * np.eye(len(x_map))
     sampler = sample.AdaptiveMetropolisSampler(options={"cov0": cov0, "show_progress": False})
     task = bar.add_task(f"MCMC (pyPESTO adaptive Metropolis, {n_samples} samples)", total=None)
-    res = sample.sample(pp, n_samples=n_samples, sampler=sampler, x0=x_map)
+    log = logging.getLogger("pypesto")
+    level = log.level
+    log.setLevel(logging.WARNING)  # pyPESTO logs timings and the burn-in at INFO; they go in metadata
+    try:
+        res = sample.sample(pp, n_samples=n_samples, sampler=sampler, x0=x_map)
+        burn_in = int(sample.geweke_test(res))
+    finally:
+        log.setLevel(level)
     bar.update(task, total=1, completed=1)
-    burn_in = int(sample.geweke_test(res))
     trace = np.asarray(res.sample_result.trace_x[0])
     chain = trace[burn_in:] if len(trace) - burn_in >= 20 else trace[len(trace) // 2:]
     acc = float(np.mean(np.any(np.diff(trace, axis=0) != 0, axis=1))) if len(trace) > 1 else math.nan

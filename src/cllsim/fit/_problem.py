@@ -184,8 +184,8 @@ class FitProblem:
     estimated: Sequence[str] = DEFAULT_ESTIMATED
     horizon_days: float = 365.0
     table: ParameterTable | None = None
-    rtol: float = 1e-8
-    atol: float = 1e-12
+    rtol: float = 1e-6
+    atol: float = 1e-8
     n_evaluations: int = field(default=0, init=False)
     n_failures: int = field(default=0, init=False)
 
