@@ -116,3 +116,16 @@ def test_cli_refuses_bad_csv_with_one_line_and_no_output(tmp_path):
     assert not (out / "metadata.json").exists()
     res = CliRunner().invoke(app, ["fit", str(tmp_path / "missing.csv"), "--out", str(out)])
     assert res.exit_code == 2 and "file not found" in " ".join(res.output.split())
+
+
+def test_named_parameter_subsets():
+    from cllsim.fit import DEFAULT_ESTIMATED, EXTENDED_ESTIMATED, parse_subset
+
+    assert parse_subset(None) == DEFAULT_ESTIMATED
+    assert parse_subset("Extended") == EXTENDED_ESTIMATED
+    assert set(DEFAULT_ESTIMATED) < set(EXTENDED_ESTIMATED)
+    assert parse_subset(" a, b ") == ("a", "b")
+    with pytest.raises(ValueError, match="twice"):
+        parse_subset("a,a")
+    with pytest.raises(ValueError, match="no parameter"):
+        parse_subset(",")
