@@ -127,6 +127,12 @@ def test_cli_fit_with_mcmc_writes_complete_output(tmp_path):
     est = pd.read_csv(out / "estimates.csv")
     assert (est["ci_low"] < est["ci_high"]).all()
     assert "alc_normalisation_day" in flat(res.output)
+    norm_day = pd.read_csv(out / "quantities.csv").set_index("quantity").loc["alc_normalisation_day", "estimate"]
+    if math.isfinite(norm_day):
+        assert meta["alc_normalisation_date"] > "2024-01-15"
+        assert "predicted date of ALC normalisation" in flat(res.output)
+    else:
+        assert "alc_normalisation_date" not in meta
 
 
 def test_cli_fit_refuses_unknown_parameter_and_bad_options(tmp_path):

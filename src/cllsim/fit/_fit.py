@@ -118,6 +118,8 @@ class FitResult:
         lines.append("clinician quantities (95% interval):")
         for r in self.quantities.itertuples():
             lines.append(f"  {r.quantity}: {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] {r.unit}")
+        if "alc_normalisation_date" in self.metadata:
+            lines.append(f"  predicted date of ALC normalisation: {self.metadata['alc_normalisation_date']}")
         for pid, why in self.metadata.get("fixed_parameters", {}).items():
             lines.append(f"fixed: {pid} ({why})")
         return "\n".join(lines)
