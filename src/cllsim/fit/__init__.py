@@ -1,1 +1,68 @@
-"""cllsim.fit (see DESIGN.md section 4)."""
+"""Fit the model to a patient's own data: import, PEtab export, pyPESTO estimation, uncertainty.
+
+Layers (pyPESTO-style separation): patient data (``_data``) -> fast engine (``_engine``) ->
+problem with priors and noise model (``_problem``) -> optimizer and uncertainty (``_fit``) ->
+immutable :class:`FitResult` -> figure (``_plots``); PEtab export in ``_petab``.
+
+Example::
+
+    from cllsim.fit import read_patient_csv, fit_patient
+
+    data = read_patient_csv("patient.csv", regimen="420 mg qd", ighv="U")
+    result = fit_patient(data, n_starts=20, uncertainty="mcmc")
+    result.to_df()           # estimates with 95% intervals, identifiability flags
+    result.quantities        # death rates (K1), redistributed fraction (K3), ALC normalisation,
+                             # lymph-node volume at 6 and 12 months, each with a 95% interval
+    result.plot()            # data, fit and prediction band
+    result.save("out/")
+
+Command line: ``cllsim fit patient.csv --regimen "420 mg qd" --ighv U --out DIR`` and
+``cllsim export petab DIR --data patient.csv``.
+"""
+
+from ._data import PatientData as PatientData
+from ._data import PatientDataError as PatientDataError
+from ._data import make_patient_data as make_patient_data
+from ._data import read_patient_csv as read_patient_csv
+from ._engine import FitEngine as FitEngine
+from ._fit import FitResult as FitResult
+from ._fit import clinical_quantities as clinical_quantities
+from ._fit import fit_patient as fit_patient
+from ._problem import DEFAULT_ESTIMATED as DEFAULT_ESTIMATED
+from ._problem import EXTENDED_ESTIMATED as EXTENDED_ESTIMATED
+from ._problem import NOISE_SD_LOG as NOISE_SD_LOG
+from ._problem import FitProblem as FitProblem
+from ._problem import estimated_parameters as estimated_parameters
+from ._problem import parse_subset as parse_subset
+
+# Imported on first use (matplotlib, libSBML), so that ``cllsim --help`` stays fast.
+_LAZY = {"export_petab": "._petab", "petab_tables": "._petab", "plot_fit": "._plots"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = [
+    "DEFAULT_ESTIMATED",
+    "EXTENDED_ESTIMATED",
+    "NOISE_SD_LOG",
+    "FitEngine",
+    "FitProblem",
+    "FitResult",
+    "PatientData",
+    "PatientDataError",
+    "clinical_quantities",
+    "estimated_parameters",
+    "export_petab",
+    "fit_patient",
+    "make_patient_data",
+    "parse_subset",
+    "petab_tables",
+    "plot_fit",
+    "read_patient_csv",
+]

@@ -1,0 +1,123 @@
+"""CLI: ``cllsim fit`` and ``cllsim export petab`` (attached by :mod:`cllsim.cli`)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _ighv(value: str | None) -> str | None:
+    from ..cli import UsageError
+
+    if value is None:
+        return None
+    v = value.strip().upper().removesuffix("-CLL")
+    if v in {"", "UNKNOWN", "?"}:
+        return None
+    if v not in {"U", "M"}:
+        raise UsageError(f"--ighv must be U or M (omit it when unknown), got {value!r}")
+    return v
+
+
+def fit_command(
+    data: Annotated[Path, typer.Argument(help="CSV with day, alc_per_uL [, ln_volume_cm3, spleen_volume_cm3].")],
+    regimen: Annotated[str, typer.Option("--regimen", help='Regimen taken, day 0 = first dose, e.g. "420 mg qd".')] = (
+        "420 mg qd"
+    ),
+    ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_fit"),
+    starts: Annotated[int, typer.Option("--starts", help="Optimizer starts (multistart).")] = 20,
+    uncertainty: Annotated[
+        str, typer.Option("--uncertainty", help="mcmc (adaptive Metropolis), profile or laplace.")
+    ] = "mcmc",
+    samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
+    band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
+    procs: Annotated[int, typer.Option("--procs", help="Processes for the multistart.")] = 1,
+    estimate: Annotated[
+        str | None, typer.Option("--estimate", help="default (5, identifiable), extended (10) or comma-separated ids.")
+    ] = None,
+    start_date: Annotated[
+        str | None, typer.Option("--start-date", help="Calendar date of day 0 (YYYY-MM-DD), to date predictions.")
+    ] = None,
+) -> None:
+    """Fit the model to a patient's counts and CT volumes; estimates, intervals, predictions, figure."""
+    from ..cli import UsageError, console, run_guarded, staged_output
+
+    def go() -> None:
+        from ._data import read_patient_csv
+        from ._fit import fit_patient
+        from ._problem import parse_subset
+
+        if starts < 1:
+            raise UsageError(f"--starts must be >= 1, got {starts}")
+        if uncertainty not in {"mcmc", "laplace", "profile"}:
+            raise UsageError(f"--uncertainty must be mcmc, profile or laplace, got {uncertainty!r}")
+        if uncertainty == "mcmc" and samples < 50:
+            raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
+        if procs < 1:
+            raise UsageError(f"--procs must be >= 1, got {procs}")
+        if band < 2:
+            raise UsageError(f"--band must be >= 2, got {band}")
+        date = None
+        if start_date is not None:
+            try:
+                date = _dt.date.fromisoformat(start_date)
+            except ValueError:
+                raise UsageError(f"--start-date must be YYYY-MM-DD, got {start_date!r}") from None
+        try:
+            ids = parse_subset(estimate)
+        except ValueError as exc:
+            raise UsageError(f"--estimate: {exc}") from None
+        patient = read_patient_csv(data, regimen=regimen, ighv=_ighv(ighv))
+        with staged_output(out) as stage:
+            try:
+                result = fit_patient(
+                    patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
+                    n_samples=samples, n_band=band, progress=True, start_date=date, n_procs=procs,
+                )
+            except RuntimeError as exc:
+                raise UsageError(f"fit failed: {exc}") from None
+            result.save(stage)
+        console.print(result.summary(), highlight=False)
+        if result.non_identifiable:
+            console.print(f"not identifiable from these data: {', '.join(result.non_identifiable)}", highlight=False)
+        console.print(f"wrote {out}/estimates.csv, quantities.csv, prediction_band.csv, starts.csv, fit.png, "
+                      "summary.txt, metadata.json")
+
+    run_guarded(go)
+
+
+def export_petab_command(
+    out: Annotated[Path, typer.Argument(help="Folder to write the PEtab problem into.")],
+    data: Annotated[Path | None, typer.Option("--data", help="Patient CSV to use as measurements.")] = None,
+    regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
+    ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
+) -> None:
+    """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
+    from ..cli import console, run_guarded, staged_output
+
+    def go() -> None:
+        from ._data import read_patient_csv
+        from ._petab import export_petab
+
+        status = _ighv(ighv)
+        patient = read_patient_csv(data, regimen=regimen, ighv=status) if data is not None else None
+        with staged_output(out) as stage:
+            export_petab(stage, regimen=regimen, ighv=status, data=patient)
+        console.print(f"wrote PEtab problem {out}/problem.yaml (check with: petablint {out}/problem.yaml)")
+
+    run_guarded(go)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``fit`` and ``export petab`` to the cllsim app."""
+    app.command("fit")(fit_command)
+    export = next((g.typer_instance for g in app.registered_groups if g.name == "export"), None)
+    if export is not None:
+        export.command("petab")(export_petab_command)
+    else:  # pragma: no cover - the core app always has an export group
+        app.command("export-petab")(export_petab_command)

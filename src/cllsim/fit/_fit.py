@@ -1,0 +1,545 @@
+"""Fit one patient: pyPESTO multistart, uncertainty, clinician quantities, prediction band.
+
+Why our own pyPESTO objective instead of importing the PEtab export with pyPESTO's roadrunner
+bridge: every parameter vector needs the untreated steady state of the cell-carried BCL2 and
+CXCR4 re-established by a frozen-cell run before the first dose. PEtab can only express this as
+pre-equilibration of the whole model, during which the dosing events would fire; and the bridge
+re-simulates 730 SBML events per patient-year. The objective here wraps :class:`FitEngine`
+(same compiled model as the reference engine, doses as exact segments, re-equilibration per
+vector) and gives pyPESTO residuals for its least-squares optimizer; priors enter as extra
+residuals, so the optimum is the maximum a posteriori (MAP) estimate.
+
+Uncertainty:
+
+* ``"laplace"``: Gauss-Newton approximation of the posterior at the MAP (covariance from the
+  residual Jacobian, data and priors), 95% intervals and samples from it;
+* ``"mcmc"``: pyPESTO adaptive Metropolis chain started at the MAP with the Laplace covariance
+  as initial proposal; burn-in by pyPESTO's Geweke test; intervals are sample percentiles.
+
+A parameter is reported as not identifiable from the data when its posterior SD (log scale) is
+more than :data:`IDENTIFIABILITY_RATIO` of its prior SD: its interval then reflects the prior.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from .. import __version__
+from ..model._parameters import ParameterTable, parameter_hash
+from ._data import ALC, LN_VOLUME, SPLEEN_VOLUME, PatientData
+from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, NOT_ESTIMATED_REASONS, FitProblem
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: Posterior/prior SD ratio above which a parameter counts as not identifiable from the data.
+IDENTIFIABILITY_RATIO = 0.7
+#: Starts whose final objective is within this of the best count as converged to it.
+CONVERGED_TOL = 0.5
+#: ALC below which counts are normal (iwCLL: < 4,000/µL).
+ALC_NORMAL_PER_UL = 4000.0
+#: Window for mean on-treatment death rates (K1), days.
+DEATH_WINDOW_DAYS = (0.0, 180.0)
+#: Prediction times for nodal volume, days (6 and 12 months).
+MONTH_6_DAY, MONTH_12_DAY = 182.625, 365.25
+
+PREDICTED = (
+    ALC,
+    LN_VOLUME,
+    SPLEEN_VOLUME,
+    "death_rate_blood_pct_per_day",
+    "death_rate_tissue_pct_per_day",
+    "cum_net_efflux",
+    "cells_tissue",
+)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Immutable result of a patient fit.
+
+    Attributes
+    ----------
+    estimates
+        One row per estimated parameter: MAP ``estimate``, 95% interval ``ci_low``/``ci_high``
+        (from the chosen method), prior median and 95% prior interval, ``identifiable``, a
+        ``note``, and the Laplace interval ``ci_low_laplace``/``ci_high_laplace`` for
+        comparison; table units.
+    quantities
+        Clinician quantities with 95% intervals (see :func:`clinical_quantities`).
+    band
+        Prediction: ``day, observable, map, low, high`` (95% band from parameter uncertainty).
+    starts
+        One row per optimizer start: final objective, exit flag, message, evaluations, seconds,
+        whether it reached the best optimum, whether it failed.
+    data
+        The patient's data.
+    metadata
+        Version, parameter hash, seed, settings, timings, fixed parameters and why.
+    """
+
+    estimates: pd.DataFrame
+    quantities: pd.DataFrame
+    band: pd.DataFrame
+    starts: pd.DataFrame
+    data: PatientData
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_df(self) -> pd.DataFrame:
+        """Parameter estimates with intervals (a copy)."""
+        return self.estimates.copy()
+
+    @property
+    def non_identifiable(self) -> list[str]:
+        return list(self.estimates.loc[~self.estimates["identifiable"], "parameterId"])
+
+    @property
+    def failed_starts(self) -> int:
+        return int(self.starts["failed"].sum())
+
+    def summary(self) -> str:
+        """Plain-text report of estimates, quantities, identifiability and starts."""
+        lines = [f"patient {self.data.patient_id}: {len(self.starts)} starts, {self.failed_starts} failed, "
+                 f"{int(self.starts['converged'].sum())} reached the best optimum"]
+        lines.append("estimates (MAP, 95% interval):")
+        for r in self.estimates.itertuples():
+            flag = "" if r.identifiable else "  [not identifiable: prior-dominated]"
+            lines.append(f"  {r.parameterId} = {r.estimate:.4g} [{r.ci_low:.4g}, {r.ci_high:.4g}] {r.unit}{flag}")
+        lines.append("clinician quantities (95% interval):")
+        for r in self.quantities.itertuples():
+            lines.append(f"  {r.quantity}: {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] {r.unit}")
+        if "alc_normalisation_date" in self.metadata:
+            lines.append(f"  predicted date of ALC normalisation: {self.metadata['alc_normalisation_date']}")
+        for pid, why in self.metadata.get("fixed_parameters", {}).items():
+            lines.append(f"fixed: {pid} ({why})")
+        return "\n".join(lines)
+
+    def plot(self) -> Figure:
+        """Data, fit and prediction band (see :func:`cllsim.fit.plot_fit`)."""
+        from ._plots import plot_fit
+
+        return plot_fit(self)
+
+    def save(self, out: str | Path) -> list[Path]:
+        """Write estimates, quantities, band, starts (CSV), figure (PNG) and metadata (JSON)."""
+        import matplotlib.pyplot as plt
+
+        out = Path(out)
+        paths = []
+        for name, df in (("estimates", self.estimates), ("quantities", self.quantities),
+                         ("prediction_band", self.band), ("starts", self.starts)):
+            p = out / f"{name}.csv"
+            df.to_csv(p, index=False)
+            paths.append(p)
+        fig = self.plot()
+        fig.savefig(out / "fit.png", dpi=120)
+        plt.close(fig)
+        paths.append(out / "fit.png")
+        (out / "summary.txt").write_text(self.summary() + "\n", encoding="utf-8")
+        paths.append(out / "summary.txt")
+        # metadata last: its presence marks a complete output folder
+        (out / "metadata.json").write_text(json.dumps(self.metadata, indent=2, default=str), encoding="utf-8")
+        paths.append(out / "metadata.json")
+        return paths
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else (
+        "not reached" if math.isinf(v) else f"{v:.4g}")
+
+
+def clinical_quantities(traj: dict[str, np.ndarray], days: np.ndarray) -> dict[str, float]:
+    """Quantities a clinician asks for, from one predicted course.
+
+    Returns
+    -------
+    dict
+        ``death_rate_blood_pct_per_day`` and ``death_rate_tissue_pct_per_day``: mean over
+        :data:`DEATH_WINDOW_DAYS` (K1); ``redistributed_fraction_pct``: largest cumulative net
+        tissue-to-blood flux over the initial tissue burden (K3); ``alc_normalisation_day``:
+        first day after the ALC peak with ALC < 4,000/µL (inf if not within the horizon);
+        ``ln_volume_6mo_cm3``, ``ln_volume_12mo_cm3``: nodal volume at 6 and 12 months.
+    """
+    lo, hi = DEATH_WINDOW_DAYS
+    w = (days >= lo) & (days <= hi)
+    alc = traj[ALC]
+    peak = int(np.argmax(alc))
+    below = np.nonzero(alc[peak:] < ALC_NORMAL_PER_UL)[0]
+    norm_day = float(days[peak + below[0]]) if below.size else math.inf
+    return {
+        "death_rate_blood_pct_per_day": float(np.mean(traj["death_rate_blood_pct_per_day"][w])),
+        "death_rate_tissue_pct_per_day": float(np.mean(traj["death_rate_tissue_pct_per_day"][w])),
+        "redistributed_fraction_pct": float(100.0 * np.max(traj["cum_net_efflux"]) / traj["cells_tissue"][0]),
+        "alc_normalisation_day": norm_day,
+        "ln_volume_6mo_cm3": float(np.interp(MONTH_6_DAY, days, traj[LN_VOLUME])),
+        "ln_volume_12mo_cm3": float(np.interp(MONTH_12_DAY, days, traj[LN_VOLUME])),
+    }
+
+
+QUANTITY_INFO = {
+    "death_rate_blood_pct_per_day": ("%/day", "mean blood death rate, days 0-180 on treatment (K1)"),
+    "death_rate_tissue_pct_per_day": ("%/day", "mean tissue death rate, days 0-180 on treatment (K1)"),
+    "redistributed_fraction_pct": ("%", "tissue burden redistributed into blood (K3)"),
+    "alc_normalisation_day": ("day", "first day after the peak with ALC < 4,000/µL (iwCLL)"),
+    "ln_volume_6mo_cm3": ("cm3", "predicted lymph-node volume at 6 months"),
+    "ln_volume_12mo_cm3": ("cm3", "predicted lymph-node volume at 12 months"),
+}
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        disable=not enabled, transient=False,
+    )
+
+
+def fit_patient(
+    data: PatientData,
+    *,
+    estimated: Sequence[str] = DEFAULT_ESTIMATED,
+    n_starts: int = 20,
+    seed: int = 0,
+    uncertainty: Literal["laplace", "mcmc", "profile"] = "mcmc",
+    n_samples: int = 1000,
+    n_band: int = 40,
+    horizon_days: float = 400.0,
+    max_nfev: int = 40,
+    table: ParameterTable | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-8,
+    progress: bool = False,
+    start_date: _dt.date | None = None,
+    n_procs: int = 1,
+) -> FitResult:
+    """Fit a patient's kinetic parameters, with uncertainty and predictions.
+
+    Parameters
+    ----------
+    data
+        Validated measurements (:func:`read_patient_csv`).
+    estimated
+        Parameter ids to estimate (default: :data:`DEFAULT_ESTIMATED`, the jointly identifiable
+        5; :data:`EXTENDED_ESTIMATED` has 10). When the IGHV status is unknown, ``bcr_strength``
+        is added, with a prior spanning the U- and M-CLL values.
+    n_starts
+        Optimizer starts: the prior median, then draws from the priors.
+    seed
+        Seed of the start points, MCMC and band samples (recorded in metadata).
+    uncertainty
+        ``"mcmc"`` (adaptive Metropolis, ``n_samples`` steps), ``"profile"`` (profile
+        posterior per parameter; band from the Laplace approximation) or ``"laplace"``.
+    n_samples
+        MCMC chain length.
+    n_band
+        Parameter vectors simulated for the prediction band and quantity intervals.
+    horizon_days
+        Prediction horizon, days (at least 366 to report 12-month volumes; extended to the last
+        data day).
+    max_nfev
+        Most objective evaluations per start (excluding finite-difference Jacobians).
+    table
+        Parameters table (default: packaged).
+    rtol, atol
+        Solver tolerances. Every dose restarts the integrator, so rtol 1e-6 agrees with 1e-8 to
+        ~1e-8 relative at the data times (measured) at 60% of the cost.
+    progress
+        Show rich progress bars.
+    start_date
+        Calendar date of day 0; adds the calendar date of ALC normalisation to the metadata.
+    n_procs
+        Processes for the multistart (each builds its own engine; roadrunner holds the GIL, so
+        threads would not help). Workers are spawned: scripts calling this with ``n_procs > 1``
+        need the ``if __name__ == "__main__":`` guard.
+    """
+    if n_starts < 1:
+        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    if uncertainty not in ("laplace", "mcmc", "profile"):
+        raise ValueError(f"uncertainty must be 'laplace', 'mcmc' or 'profile', got {uncertainty!r}")
+    t_start = time.perf_counter()
+    estimated = tuple(estimated)
+    if data.ighv is None and "bcr_strength" not in estimated:
+        # IGHV unknown: the BCR drive is estimated with a prior spanning U- and M-CLL values
+        estimated = (*estimated, "bcr_strength")
+    horizon = max(float(horizon_days), MONTH_12_DAY + 1.0, data.last_day)
+    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol)
+    ss = np.random.SeedSequence(seed)
+    rng_start, rng_mcmc, rng_band = (np.random.default_rng(s) for s in ss.spawn(3))
+    x_starts = np.vstack([problem.x_prior()[None, :], problem.sample_prior(n_starts - 1, rng_start)])[:n_starts]
+    pp = problem.pypesto_problem()
+    optimizer = _optimizer(max_nfev)
+    rows = []
+    with _progress(progress) as bar:
+        task = bar.add_task("multistart (pyPESTO, least squares)", total=n_starts)
+        if n_procs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            init = (data, estimated, horizon, table, rtol, atol, max_nfev)
+            with ProcessPoolExecutor(
+                max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=(init,),
+            ) as pool:
+                futures = [pool.submit(_worker_start, i, x0) for i, x0 in enumerate(x_starts)]
+                for fut in as_completed(futures):
+                    rows.append(fut.result())
+                    bar.advance(task)
+            rows.sort(key=lambda r: r["start"])
+        else:
+            for i, x0 in enumerate(x_starts):
+                rows.append(_run_start(problem, pp, optimizer, i, x0))
+                bar.advance(task)
+        starts = pd.DataFrame(rows)
+        ok = starts[~starts["failed"]]
+        if ok.empty:
+            raise RuntimeError("every optimizer start failed: the data cannot be fitted by this model")
+        best = ok.loc[ok["fval"].idxmin()]
+        x_map = np.asarray(best["x"], dtype=float)
+        starts["converged"] = (~starts["failed"]) & (starts["fval"] <= best["fval"] + CONVERGED_TOL)
+        t_opt = time.perf_counter() - t_start
+
+        # --- uncertainty
+        jac = problem.jacobian(x_map)
+        cov = np.linalg.pinv(jac.T @ jac)
+        sd_lap = np.sqrt(np.clip(np.diag(cov), 0, None))
+        chain_info: dict[str, Any] = {}
+        if uncertainty in ("laplace", "profile"):
+            lo_x = x_map - 1.959964 * sd_lap
+            hi_x = x_map + 1.959964 * sd_lap
+            post_sd = sd_lap
+            draws = rng_band.multivariate_normal(x_map, cov, size=n_band, method="svd")
+            if uncertainty == "profile":
+                lo_x, hi_x, chain_info = _profiles(problem, pp, x_map, bar)
+                # width of the profile interval in SD units, for the identifiability rule
+                post_sd = (hi_x - lo_x) / (2 * 1.959964)
+        else:
+            chain, chain_info = _mcmc(problem, pp, x_map, cov, n_samples, rng_mcmc, bar)
+            lo_x, hi_x = np.percentile(chain, [2.5, 97.5], axis=0)
+            post_sd = np.std(chain, axis=0)
+            draws = chain[rng_band.choice(len(chain), size=min(n_band, len(chain)), replace=False)]
+        draws = np.clip(draws, problem.lb, problem.ub)
+        lo_x, hi_x = np.maximum(lo_x, problem.lb), np.minimum(hi_x, problem.ub)
+
+        t_unc = time.perf_counter() - t_start - t_opt
+
+        # --- predictions
+        days = np.union1d(np.arange(0.0, math.floor(horizon) + 1.0), problem.days)
+        days = days[days <= horizon]
+        task = bar.add_task("prediction band", total=len(draws) + 1)
+        map_traj = _predict(problem, x_map, days)
+        bar.advance(task)
+        trajs = []
+        for x in draws:
+            tr = _predict(problem, x, days)
+            if tr is not None:
+                trajs.append(tr)
+            bar.advance(task)
+    if map_traj is None:
+        raise RuntimeError("the best fit could not be simulated over the prediction horizon")
+
+    estimates = _estimates_table(problem, x_map, lo_x, hi_x, post_sd)
+    estimates["ci_low_laplace"] = np.exp(np.maximum(x_map - 1.959964 * sd_lap, problem.lb))
+    estimates["ci_high_laplace"] = np.exp(np.minimum(x_map + 1.959964 * sd_lap, problem.ub))
+    quantities = _quantities_table(map_traj, trajs, days)
+    band = _band_table(map_traj, trajs, days)
+    values_map = {**problem.nominal_values(), **problem.to_values(x_map)}
+    metadata = {
+        "cllsim_version": __version__,
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "patient_id": data.patient_id,
+        "source": data.source,
+        "regimen": data.regimen.describe(),
+        "ighv": data.ighv or "unknown",
+        "ighv_model": problem.ighv_model,
+        "seed": seed,
+        "n_starts": n_starts,
+        "n_procs": n_procs,
+        "optimizer": "pyPESTO ScipyOptimizer ls_trf (trust-region reflective, FD Jacobian), log-scale parameters",
+        "uncertainty": uncertainty,
+        "mcmc" if uncertainty == "mcmc" else "profiles": chain_info,
+        "n_band": len(trajs),
+        "noise_model": {k: f"log-normal, SD of ln = {v}" for k, v in NOISE_SD_LOG.items() if k in data.observed},
+        "priors": "log-normal, median = nominal (IGHV), SD = iivSD of the parameters table",
+        "estimated_parameters": list(problem.ids),
+        "fixed_parameters": dict(NOT_ESTIMATED_REASONS),
+        "not_identifiable": [p for p, s in zip(problem.ids, post_sd / problem.prior_sd, strict=True)
+                             if s > IDENTIFIABILITY_RATIO],
+        "failed_starts": int(starts["failed"].sum()),
+        "parameter_hash": parameter_hash(values_map),
+        "map_parameters": problem.to_values(x_map),
+        "best_neg_log_posterior": float(best["fval"]),
+        "n_data": problem.n_data,
+        "horizon_days": horizon,
+        "rtol": rtol,
+        "atol": atol,
+        "seconds_optimization": t_opt,
+        "seconds_uncertainty": t_unc,
+        "seconds_total": time.perf_counter() - t_start,
+        "n_simulations": problem.n_evaluations + (int(starts["n_evaluations"].sum()) if n_procs > 1 else 0),
+    }
+    nd = quantities.set_index("quantity").loc["alc_normalisation_day", "estimate"]
+    if start_date is not None and np.isfinite(nd):
+        metadata["alc_normalisation_date"] = (start_date + _dt.timedelta(days=float(nd))).isoformat()
+    return FitResult(estimates, quantities, band, starts.drop(columns="x"), data, metadata)
+
+
+def _optimizer(max_nfev: int):
+    import pypesto.optimize as optimize
+
+    return optimize.ScipyOptimizer(method="ls_trf", options={"max_nfev": max_nfev})
+
+
+def _run_start(problem: FitProblem, pp, optimizer, i: int, x0: np.ndarray) -> dict[str, Any]:
+    """One pyPESTO start from ``x0``; a row of the starts table (with the end point ``x``)."""
+    import pypesto
+    import pypesto.optimize as optimize
+
+    t0 = time.perf_counter()
+    n0, f0 = problem.n_evaluations, problem.n_failures
+    pp.startpoint_method = pypesto.startpoint.FunctionStartpoints(
+        lambda n_starts, lb, ub, priors=None: np.asarray(x0)[None, :], use_guesses=False
+    )
+    result = optimize.minimize(
+        pp, optimizer=optimizer, n_starts=1, ids=[f"start{i}"], progress_bar=False,
+        options=optimize.OptimizeOptions(allow_failed_starts=True),
+    )
+    r = result.optimize_result.list[0]
+    fval = float(r.fval) if r.fval is not None and np.isfinite(r.fval) else math.inf
+    x = np.asarray(r.x, dtype=float) if r.x is not None else np.asarray(x0, dtype=float)
+    failed = (not np.isfinite(fval)) or (r.exitflag is not None and r.exitflag < 0) or (
+        problem.n_failures > f0 and problem.data_residuals(x) is None)
+    return {"start": i, "fval": fval, "exitflag": r.exitflag, "message": str(r.message),
+            "n_evaluations": problem.n_evaluations - n0, "failed_evaluations": problem.n_failures - f0,
+            "seconds": time.perf_counter() - t0, "failed": bool(failed), "x": x}
+
+
+# per-process state of parallel multistart (pyPESTO-style engine split: tasks = starts)
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(init: tuple) -> None:
+    data, estimated, horizon, table, rtol, atol, max_nfev = init
+    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol)
+    _WORKER.update(problem=problem, pp=problem.pypesto_problem(), optimizer=_optimizer(max_nfev))
+
+
+def _worker_start(i: int, x0: np.ndarray) -> dict[str, Any]:
+    return _run_start(_WORKER["problem"], _WORKER["pp"], _WORKER["optimizer"], i, x0)
+
+
+#: Likelihood ratio at the edge of a 95% profile interval: exp(-chi2_1(0.95) / 2).
+PROFILE_RATIO_95 = 0.1465
+
+
+def _profiles(problem: FitProblem, pp, x_map: np.ndarray, bar):
+    """95% intervals from pyPESTO profiles of the posterior (one per parameter)."""
+    import pypesto
+    import pypesto.optimize as optimize
+    import pypesto.profile as profile
+
+    pp.startpoint_method = pypesto.startpoint.FunctionStartpoints(
+        lambda n_starts, lb, ub, priors=None: np.asarray(x_map)[None, :], use_guesses=False
+    )
+    res = optimize.minimize(pp, optimizer=_optimizer(10), n_starts=1, progress_bar=False,
+                            options=optimize.OptimizeOptions(allow_failed_starts=True))
+    options = profile.ProfileOptions(default_step_size_absolute=0.1, min_step_size_absolute=0.02,
+                                     max_step_size_absolute=0.5,
+                                     ratio_min=PROFILE_RATIO_95 * 0.9)
+    n = len(x_map)
+    lo, hi = problem.lb.copy(), problem.ub.copy()
+    points = []
+    task = bar.add_task("profiles (pyPESTO)", total=n)
+    for j in range(n):
+        res = profile.parameter_profile(problem=pp, result=res, optimizer=_optimizer(10), profile_index=[j],
+                                        profile_options=options, progress_bar=False)
+        prof = res.profile_result.list[-1][j]
+        xs, ratios = np.asarray(prof.x_path)[j, :], np.asarray(prof.ratio_path)
+        order = np.argsort(xs)
+        lo[j], hi[j] = profile.calculate_approximate_ci(xs[order], ratios[order], PROFILE_RATIO_95)
+        points.append(int(xs.size))
+        bar.advance(task)
+    return lo, hi, {"points_per_profile": points, "confidence_ratio": PROFILE_RATIO_95}
+
+
+def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Generator, bar):
+    import logging
+
+    import pypesto.sample as sample
+
+    # pyPESTO's samplers draw from numpy's global state: seed it from this fit's own stream
+    np.random.seed(int(rng.integers(2**31 - 1)))  # noqa: NPY002
+    cov0 = cov + 1e-8 * np.eye(len(x_map))
+    sampler = sample.AdaptiveMetropolisSampler(options={"cov0": cov0, "show_progress": False})
+    task = bar.add_task(f"MCMC (pyPESTO adaptive Metropolis, {n_samples} samples)", total=None)
+    log = logging.getLogger("pypesto")
+    level = log.level
+    log.setLevel(logging.WARNING)  # pyPESTO logs timings and the burn-in at INFO; they go in metadata
+    try:
+        res = sample.sample(pp, n_samples=n_samples, sampler=sampler, x0=x_map)
+        burn_in = int(sample.geweke_test(res))
+    finally:
+        log.setLevel(level)
+    bar.update(task, total=1, completed=1)
+    trace = np.asarray(res.sample_result.trace_x[0])
+    chain = trace[burn_in:] if len(trace) - burn_in >= 20 else trace[len(trace) // 2:]
+    acc = float(np.mean(np.any(np.diff(trace, axis=0) != 0, axis=1))) if len(trace) > 1 else math.nan
+    return chain, {"n_samples": n_samples, "burn_in": burn_in, "acceptance_rate": acc, "n_kept": len(chain)}
+
+
+def _predict(problem: FitProblem, x: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray] | None:
+    from ..simulate._roadrunner import BaselineError
+
+    try:
+        out = problem.predict(x, days, PREDICTED)
+    except BaselineError:
+        return None
+    return out.values if out.ok else None
+
+
+def _estimates_table(problem: FitProblem, x_map, lo_x, hi_x, post_sd) -> pd.DataFrame:
+    rows = []
+    for j, p in enumerate(problem.parameters):
+        ratio = float(post_sd[j] / p.prior_sd_log)
+        identifiable = ratio <= IDENTIFIABILITY_RATIO
+        plo, phi = p.prior_interval()
+        rows.append({
+            "parameterId": p.id, "parameterName": p.name, "unit": p.unit,
+            "estimate": math.exp(x_map[j]), "ci_low": math.exp(lo_x[j]), "ci_high": math.exp(hi_x[j]),
+            "prior_median": p.prior_median, "prior_low": plo, "prior_high": phi,
+            "posterior_to_prior_sd": ratio, "identifiable": identifiable,
+            "note": "" if identifiable else "not identifiable from these data: interval set by the prior",
+        })
+    return pd.DataFrame(rows)
+
+
+def _quantities_table(map_traj, trajs, days) -> pd.DataFrame:
+    q_map = clinical_quantities(map_traj, days)
+    samples = [clinical_quantities(t, days) for t in trajs]
+    rows = []
+    for k, (unit, definition) in QUANTITY_INFO.items():
+        vals = np.array([s[k] for s in samples]) if samples else np.array([q_map[k]])
+        # "nearest": no interpolation, so a course that never normalises (inf) stays inf, not NaN
+        lo, hi = np.percentile(vals, [2.5, 97.5], method="nearest")
+        rows.append({"quantity": k, "unit": unit, "estimate": q_map[k], "ci_low": float(lo), "ci_high": float(hi),
+                     "definition": definition})
+    return pd.DataFrame(rows)
+
+
+def _band_table(map_traj, trajs, days) -> pd.DataFrame:
+    frames = []
+    for obs in (ALC, LN_VOLUME, SPLEEN_VOLUME):
+        stack = np.array([t[obs] for t in trajs]) if trajs else np.array([map_traj[obs]])
+        lo, hi = np.percentile(stack, [2.5, 97.5], axis=0)
+        frames.append(pd.DataFrame({"day": days, "observable": obs, "map": map_traj[obs], "low": lo, "high": hi}))
+    return pd.concat(frames, ignore_index=True)
