@@ -1,0 +1,357 @@
+"""Vectorized NumPy code generated from the SBML of the model declaration.
+
+Nothing here knows the model's equations: :func:`compile_model` reads the SBML that the
+Antimony declaration (:mod:`cllsim.model._antimony`) produces, classifies its symbols and
+translates every rule into NumPy source, in dependency order:
+
+* **parameters**: SBML parameters without rules (one value per patient);
+* **inputs**: parameters changed by dosing events (here ``pk_input_mg_per_h``), piecewise
+  constant in time and supplied by the engine;
+* **static rules**: assignment rules that depend on parameters only, evaluated once per
+  patient instead of at every right-hand-side evaluation;
+* **dynamic rules**: assignment rules that depend on states or inputs;
+* **states**: targets of rate rules, with initial values from initial assignments.
+
+The Jacobian of the rate rules with respect to the states is generated too, by differentiating
+each rule symbolically (SymPy) and chaining the partial derivatives along the same dependency
+graph, so it stays sparse and exact. Arrays are laid out state-major: a state vector for a
+batch of ``n`` patients has shape ``(n_states, n)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import graphlib
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import libsbml
+import numpy as np
+import sympy
+from sympy.printing.numpy import NumPyPrinter
+
+from ..model._antimony import antimony_model
+from ..model._hosts import Host
+from ._roadrunner import antimony_to_sbml
+
+#: Parameters changed by dosing events: piecewise-constant inputs of the generated code.
+INPUTS = ("pk_input_mg_per_h",)
+
+_FUNCTIONS = {"ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "abs": sympy.Abs, "sqrt": sympy.sqrt}
+
+
+class CodegenError(RuntimeError):
+    """The SBML uses a construct the generated engine cannot translate."""
+
+
+def _to_sympy(ast: libsbml.ASTNode, symbols: dict[str, sympy.Symbol]) -> sympy.Expr:
+    """Translate a libSBML math tree into a SymPy expression (arithmetic, powers, elementary functions)."""
+    t = ast.getType()
+    kids = [_to_sympy(ast.getChild(i), symbols) for i in range(ast.getNumChildren())]
+    if t == libsbml.AST_PLUS:
+        return sympy.Add(*kids) if kids else sympy.Integer(0)
+    if t == libsbml.AST_MINUS:
+        return -kids[0] if len(kids) == 1 else kids[0] - kids[1]
+    if t == libsbml.AST_TIMES:
+        return sympy.Mul(*kids) if kids else sympy.Integer(1)
+    if t == libsbml.AST_DIVIDE:
+        return kids[0] / kids[1]
+    if t in (libsbml.AST_POWER, libsbml.AST_FUNCTION_POWER):
+        return kids[0] ** kids[1]
+    if t == libsbml.AST_INTEGER:
+        return sympy.Integer(ast.getInteger())
+    if t in (libsbml.AST_REAL, libsbml.AST_REAL_E, libsbml.AST_RATIONAL):
+        return sympy.Float(ast.getReal(), 17)
+    if t == libsbml.AST_NAME:
+        name = ast.getName()
+        if name not in symbols:
+            symbols[name] = sympy.Symbol(name, real=True)
+        return symbols[name]
+    if t == libsbml.AST_FUNCTION_EXP:
+        return sympy.exp(kids[0])
+    if t == libsbml.AST_FUNCTION_LN:
+        return sympy.log(kids[0])
+    if t == libsbml.AST_FUNCTION_ROOT and len(kids) == 2:
+        return kids[1] ** (1 / kids[0])
+    if t == libsbml.AST_FUNCTION_ABS:
+        return sympy.Abs(kids[0])
+    raise CodegenError(f"unsupported SBML math {libsbml.formulaToL3String(ast)!r}")
+
+
+def _deps(expr: sympy.Expr) -> set[str]:
+    return {s.name for s in expr.free_symbols}
+
+
+class _Printer(NumPyPrinter):
+    """NumPy printer writing ``np.`` and plain float literals."""
+
+    def __init__(self) -> None:
+        super().__init__({"fully_qualified_modules": False, "inline": True})
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """The model translated into vectorized NumPy functions.
+
+    Attributes
+    ----------
+    states
+        State ids (rate-rule targets), in vector order.
+    parameters
+        Ids of per-patient parameters the code reads.
+    inputs
+        Ids of event-driven inputs (see :data:`INPUTS`).
+    static
+        Ids of assignment rules that depend only on parameters.
+    source
+        The generated Python source (for inspection).
+    """
+
+    states: tuple[str, ...]
+    parameters: tuple[str, ...]
+    inputs: tuple[str, ...]
+    static: tuple[str, ...]
+    source: str
+    jac_nonzeros: tuple[tuple[int, int], ...]
+    _fns: dict[str, Callable] = field(repr=False)
+
+    @property
+    def n_states(self) -> int:
+        return len(self.states)
+
+    def index(self, state: str) -> int:
+        return self.states.index(state)
+
+    def derived(self, p: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Parameters plus the static rules evaluated on them (``{id: array (n,)}``)."""
+        return self._fns["derived"](dict(p))
+
+    def initial(self, d: Mapping[str, np.ndarray], given: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Initial state ``(n_states, n)``: initial assignments, except states in ``given``."""
+        return self._fns["initial"](d, given)
+
+    def rhs(self, y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Time derivatives (per hour) of the states ``y`` of shape ``(n_states, n)``."""
+        return self._fns["rhs"](y, d, u)
+
+    def jac(self, y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Jacobian ``d rhs_i / d y_j`` of shape ``(n, n_states, n_states)``."""
+        return self._fns["jac"](y, d, u)
+
+    def variables(
+        self, names: tuple[str, ...], y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Values of any states, parameters or rules named in ``names`` (arrays of ``y``'s trailing shape)."""
+        vals = self._fns["everything"](y, d, u)
+        return {k: np.broadcast_to(vals[k], y.shape[1:]) for k in names}
+
+
+def _topo(rules: Mapping[str, sympy.Expr], known: set[str]) -> list[str]:
+    graph = {k: {x for x in _deps(e) if x in rules} for k, e in rules.items()}
+    try:
+        return list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        raise CodegenError(f"assignment rules form a cycle: {exc.args[1]}") from None
+
+
+def compile_sbml(sbml: str) -> CompiledModel:
+    """Translate the rules of ``sbml`` into vectorized NumPy functions (see module docstring)."""
+    doc = libsbml.readSBMLFromString(sbml)
+    if doc.getNumErrors(libsbml.LIBSBML_SEV_ERROR):
+        raise CodegenError(doc.getErrorLog().toString())
+    model = doc.getModel()
+    if model.getNumSpecies() or model.getNumReactions():
+        raise CodegenError("the cohort engine expects a model of parameters with rate rules (no species/reactions)")
+    symbols: dict[str, sympy.Symbol] = {}
+    assign: dict[str, sympy.Expr] = {}
+    rates: dict[str, sympy.Expr] = {}
+    for rule in model.getListOfRules():
+        expr = _to_sympy(rule.getMath(), symbols)
+        if rule.isAssignment():
+            assign[rule.getVariable()] = expr
+        elif rule.isRate():
+            rates[rule.getVariable()] = expr
+        else:
+            raise CodegenError("algebraic rules are not supported")
+    init_assign = {ia.getSymbol(): _to_sympy(ia.getMath(), symbols) for ia in model.getListOfInitialAssignments()}
+    states = tuple(rates)
+    inputs = tuple(i for i in INPUTS if model.getParameter(i) is not None)
+    parameters = tuple(
+        p.getId() for p in model.getListOfParameters()
+        if p.getId() not in assign and p.getId() not in rates and p.getId() not in inputs
+    )
+    order = _topo(assign, set(parameters))
+    dynamic_roots = set(states) | set(inputs)
+    dynamic: set[str] = set()
+    for k in order:
+        if _deps(assign[k]) & (dynamic_roots | dynamic):
+            dynamic.add(k)
+    static = [k for k in order if k not in dynamic]
+    dyn_order = [k for k in order if k in dynamic]
+
+    pr = _Printer()
+    code = pr.doprint
+    lines: list[str] = []
+    w = lines.append
+
+    # derived(p): parameters and static rules (plus initial values of non-state parameters)
+    w("def derived(d):")
+    for k in parameters:
+        w(f"    {k} = d[{k!r}]")
+    for k in static:
+        w(f"    {k} = d[{k!r}] = {code(assign[k])}")
+    w("    return d")
+    w("")
+
+    def load(indent: str, names: set[str]) -> None:
+        for i, s in enumerate(states):
+            if s in names:
+                w(f"{indent}{s} = y[{i}]")
+        for k in list(parameters) + static:
+            if k in names:
+                w(f"{indent}{k} = d[{k!r}]")
+        for k in inputs:
+            if k in names:
+                w(f"{indent}{k} = u[{k!r}]")
+
+    # closure of what the rates need
+    needed_dyn = _closure(set().union(*(_deps(e) for e in rates.values())), assign, dynamic)
+    rhs_dyn = [k for k in dyn_order if k in needed_dyn]
+    used = set().union(*(_deps(e) for e in rates.values()), *(_deps(assign[k]) for k in rhs_dyn))
+    w("def rhs(y, d, u):")
+    load("    ", used)
+    for k in rhs_dyn:
+        w(f"    {k} = {code(assign[k])}")
+    w("    out = np.empty_like(y)")
+    for i, s in enumerate(states):
+        w(f"    out[{i}] = {code(rates[s])}")
+    w("    return out")
+    w("")
+
+    # all(y): every variable (observables)
+    w("def everything(y, d, u):")
+    load("    ", set(states) | set(parameters) | set(static) | set(inputs))
+    for k in dyn_order:
+        w(f"    {k} = {code(assign[k])}")
+    w("    v = dict(d)")
+    w("    v.update(u)")
+    for s in states:
+        w(f"    v[{s!r}] = {s}")
+    for k in dyn_order:
+        w(f"    v[{k!r}] = {k}")
+    w("    return v")
+    w("")
+
+    # initial(d, given): initial assignments of states (and of the rules they need)
+    w("def initial(d, given):")
+    w("    n = np.broadcast_shapes(*(np.shape(v) for v in d.values()))")
+    init_needed: set[str] = set()
+    for s in states:
+        expr = init_assign.get(s)
+        if expr is not None:
+            init_needed |= _deps(expr)
+    init_dyn = [k for k in dyn_order if k in _closure(init_needed, assign, dynamic)]
+    used_init = init_needed | set().union(*(_deps(assign[k]) for k in init_dyn)) if init_dyn else init_needed
+    for k in list(parameters) + static:
+        if k in used_init:
+            w(f"    {k} = d[{k!r}]")
+    for k in inputs:
+        if k in used_init:
+            w(f"    {k} = 0.0")
+    # initial state values: an initial assignment, else the SBML value
+    plain = {s: model.getParameter(s).getValue() for s in states}
+    init_states = [s for s in states if s not in init_assign]
+    for s in init_states:
+        w(f"    {s} = given[{s!r}] if {s!r} in given else {plain[s]!r}")
+    pending = [s for s in states if s in init_assign]
+    # initial assignments may refer to dynamic rules which refer to states: resolve in dependency order
+    graph: dict[str, set[str]] = {}
+    for s in pending:
+        graph[s] = {x for x in _deps(init_assign[s]) if x in init_assign or x in dynamic}
+    for k in init_dyn:
+        graph[k] = {x for x in _deps(assign[k]) if x in dynamic or x in pending}
+    for k in graphlib.TopologicalSorter(graph).static_order():
+        if k in pending:
+            w(f"    {k} = given[{k!r}] if {k!r} in given else {code(init_assign[k])}")
+        elif k in dynamic:
+            w(f"    {k} = {code(assign[k])}")
+    w("    y = np.empty((" + str(len(states)) + ",) + tuple(n))")
+    for i, s in enumerate(states):
+        w(f"    y[{i}] = {s}")
+    w("    return y")
+    w("")
+
+    # jac(y): forward chain rule over the dynamic rules, sparse by construction
+    grads: dict[str, dict[int, str]] = {s: {i: "1.0"} for i, s in enumerate(states)}
+    w("def jac(y, d, u):")
+    load("    ", used)
+    for k in rhs_dyn:
+        w(f"    {k} = {code(assign[k])}")
+    counter = [0]
+
+    def chain(expr: sympy.Expr, prefix: str) -> dict[int, str]:
+        total: dict[int, list[str]] = {}
+        for name in sorted(_deps(expr)):
+            if name not in grads:
+                continue
+            partial = sympy.diff(expr, symbols[name])
+            if partial == 0:
+                continue
+            counter[0] += 1
+            pname = f"_p{counter[0]}"
+            w(f"    {pname} = {code(partial)}")
+            for j, g in grads[name].items():
+                total.setdefault(j, []).append(pname if g == "1.0" else f"{pname}*{g}")
+        out: dict[int, str] = {}
+        for j, terms in total.items():
+            gname = f"_g{prefix}_{j}"
+            w(f"    {gname} = {' + '.join(terms)}")
+            out[j] = gname
+        return out
+
+    for k in rhs_dyn:
+        grads[k] = chain(assign[k], k)
+    nonzeros: list[tuple[int, int]] = []
+    w("    n = np.broadcast_shapes(*(np.shape(v) for v in (y[0],)))")
+    w(f"    J = np.zeros(n + ({len(states)}, {len(states)}))")
+    for i, s in enumerate(states):
+        for j, g in chain(rates[s], f"rate{i}").items():
+            w(f"    J[..., {i}, {j}] = {g}")
+            nonzeros.append((i, j))
+    w("    return J")
+
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, object] = {"np": np}
+    exec(compile(source, f"<cllsim generated {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
+    fns = {k: namespace[k] for k in ("derived", "rhs", "everything", "initial", "jac")}
+    return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns)  # type: ignore[arg-type]
+
+
+def _closure(names: set[str], assign: Mapping[str, sympy.Expr], within: set[str]) -> set[str]:
+    out: set[str] = set()
+    todo = [x for x in names if x in within]
+    while todo:
+        k = todo.pop()
+        if k in out:
+            continue
+        out.add(k)
+        todo.extend(x for x in _deps(assign[k]) if x in within)
+    return out
+
+
+def compile_host(host: Host) -> CompiledModel:
+    """Compile the declaration of ``host`` (no dosing events; parameter values are supplied per patient).
+
+    ``cells_frozen`` stays a parameter, so the same code serves the pre-treatment equilibration.
+    Cached by the declaration's text.
+    """
+    return _compile_text(antimony_model(host, {}))
+
+
+@functools.lru_cache(maxsize=4)
+def _compile_text(text: str) -> CompiledModel:
+    return compile_sbml(antimony_to_sbml(text))
