@@ -118,6 +118,7 @@ class CompiledModel:
     source: str
     jac_nonzeros: tuple[tuple[int, int], ...]
     _fns: dict[str, Callable] = field(repr=False)
+    blocks: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
 
     @property
     def n_states(self) -> int:
@@ -136,11 +137,31 @@ class CompiledModel:
 
     def rhs(self, y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]) -> np.ndarray:
         """Time derivatives (per hour) of the states ``y`` of shape ``(n_states, n)``."""
-        return self._fns["rhs"](y, d, u)
+        return self._fns["rhs_full"](y, None, d, u)
 
     def jac(self, y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]) -> np.ndarray:
         """Jacobian ``d rhs_i / d y_j`` of shape ``(n, n_states, n_states)``."""
-        return self._fns["jac"](y, d, u)
+        return self._fns["jac_full"](y, None, d, u)
+
+    def evaluate(
+        self, y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Every parameter, input, state and rule at the states ``y``."""
+        return self._fns["everything"](y, d, u)
+
+    def factor(
+        self, y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], c: np.ndarray
+    ) -> tuple:
+        """Sparse LU factors of ``c*I - J`` at ``y`` (``c``: array of shape ``(n,)``), for :meth:`solve`."""
+        return self._fns["factor_full"](y, None, d, u, c)
+
+    def solve(self, factors: tuple, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``(c*I - J) x = rhs`` with factors from :meth:`factor`; ``rhs`` of shape ``(n_states, n)``."""
+        return self._fns["solve_full"](factors, rhs)
+
+    def block(self, tag: str, fn: str) -> Callable:
+        """Generated function ``fn`` (``rhs``, ``jac``, ``ft``, ``factor``, ``solve``) of block ``tag``."""
+        return self._fns[f"{fn}_{tag}"]
 
     def variables(
         self, names: tuple[str, ...], y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]
@@ -285,12 +306,101 @@ def compile_sbml(sbml: str) -> CompiledModel:
     w("    return y")
     w("")
 
-    # jac(y): forward chain rule over the dynamic rules, sparse by construction
-    grads: dict[str, dict[int, str]] = {s: {i: "1.0"} for i, s in enumerate(states)}
-    w("def jac(y, d, u):")
-    load("    ", used)
-    for k in rhs_dyn:
-        w(f"    {k} = {code(assign[k])}")
+    # Jacobian structure first (which rate depends on which state), to split the states into
+    # blocks: the driver block (upstream of the main coupled block and independent of it) and
+    # the rest, solved with separate step sizes by the engine.
+    state_deps: dict[int, set[int]] = {}
+    rule_states: dict[str, set[int]] = {s: {i} for i, s in enumerate(states)}
+    for k in dyn_order:
+        rule_states[k] = set().union(*(rule_states[x] for x in _deps(assign[k]) if x in rule_states))
+    for i, s in enumerate(states):
+        state_deps[i] = set().union(*(rule_states[x] for x in _deps(rates[s]) if x in rule_states))
+    driver = _driver_block(len(states), state_deps)
+    blocks = {"full": (list(range(len(states))), [])}
+    if driver:
+        rest = [i for i in range(len(states)) if i not in driver]
+        blocks["driver"] = (sorted(driver), [])
+        blocks["driven"] = (rest, sorted(driver))
+    nonzeros: dict[tuple[int, int], str] = {}
+    for tag, (block, external) in blocks.items():
+        nz = _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static,
+                        inputs, code, w)
+        if tag == "full":
+            nonzeros = nz
+    source = "\n".join(lines) + "\n"
+    namespace: dict[str, object] = {"np": np}
+    exec(compile(source, f"<cllsim generated {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
+    fns = {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k != "np"}
+    return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns,
+                         {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()})  # type: ignore[arg-type]
+
+
+def _driver_block(n: int, state_deps: Mapping[int, set[int]]) -> set[int]:
+    """States whose dynamics do not depend on the largest coupled block (e.g. drug -> BTK -> kinases).
+
+    They drive that block but do not feel it, so they can be integrated with their own, smaller
+    steps. Empty if every state depends on the main block.
+    """
+    deps = {i: sorted(state_deps[i] - {i}) for i in range(n)}
+    comps = _components(n, {(i, j): "" for i in range(n) for j in deps[i]})
+    main = set(max(comps, key=len))
+    dependents: dict[int, set[int]] = {j: set() for j in range(n)}
+    for i in range(n):
+        for j in deps[i]:
+            dependents[j].add(i)
+    touched = set(main)
+    todo = list(main)
+    while todo:
+        for i in dependents[todo.pop()]:
+            if i not in touched:
+                touched.add(i)
+                todo.append(i)
+    driver = set(range(n)) - touched
+    return driver if len(driver) < n else set()
+
+
+def _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static, inputs, code, w):
+    """Emit ``rhs_<tag>``, ``jac_<tag>``, ``factor_<tag>``, ``solve_<tag>`` and ``ft_<tag>`` for a block of states.
+
+    States of the block are rows of ``y``; states it reads from another block are rows of ``x``
+    (``xdot``: their time derivatives, for the non-autonomous term ``ft``). Returns the Jacobian
+    non-zeros ``{(row, col): expression}`` in block positions.
+    """
+    pos = {states[i]: k for k, i in enumerate(block)}
+    xpos = {states[i]: k for k, i in enumerate(external)}
+    names = set().union(*(_deps(rates[states[i]]) for i in block))
+    dyn = [k for k in rhs_dyn if k in _closure(names, assign, set(rhs_dyn))]
+    used = names.union(*(_deps(assign[k]) for k in dyn))
+
+    def header(sig: str) -> None:
+        w(f"def {sig}:")
+        for s_, k in pos.items():
+            if s_ in used:
+                w(f"    {s_} = y[{k}]")
+        for s_, k in xpos.items():
+            if s_ in used:
+                w(f"    {s_} = x[{k}]")
+        for k in list(parameters) + list(static):
+            if k in used:
+                w(f"    {k} = d[{k!r}]")
+        for k in inputs:
+            if k in used:
+                w(f"    {k} = u[{k!r}]")
+        for k in dyn:
+            w(f"    {k} = {code(assign[k])}")
+
+    header(f"rhs_{tag}(y, x, d, u)")
+    w("    out = np.empty_like(y)")
+    for k, i in enumerate(block):
+        w(f"    out[{k}] = {code(rates[states[i]])}")
+    w("    return out")
+    w("")
+
+    # forward chain rule over the rules; columns: block states 0..nb-1, external nb..
+    nb = len(block)
+    grads: dict[str, dict[int, str]] = {s_: {k: "1.0"} for s_, k in pos.items()}
+    grads.update({s_: {nb + k: "1.0"} for s_, k in xpos.items()})
+    chain_lines: list[str] = []
     counter = [0]
 
     def chain(expr: sympy.Expr, prefix: str) -> dict[int, str]:
@@ -303,32 +413,173 @@ def compile_sbml(sbml: str) -> CompiledModel:
                 continue
             counter[0] += 1
             pname = f"_p{counter[0]}"
-            w(f"    {pname} = {code(partial)}")
+            chain_lines.append(f"    {pname} = {code(partial)}")
             for j, g in grads[name].items():
                 total.setdefault(j, []).append(pname if g == "1.0" else f"{pname}*{g}")
         out: dict[int, str] = {}
         for j, terms in total.items():
             gname = f"_g{prefix}_{j}"
-            w(f"    {gname} = {' + '.join(terms)}")
+            chain_lines.append(f"    {gname} = {' + '.join(terms)}")
             out[j] = gname
         return out
 
-    for k in rhs_dyn:
+    for k in dyn:
         grads[k] = chain(assign[k], k)
-    nonzeros: list[tuple[int, int]] = []
-    w("    n = np.broadcast_shapes(*(np.shape(v) for v in (y[0],)))")
-    w(f"    J = np.zeros(n + ({len(states)}, {len(states)}))")
-    for i, s in enumerate(states):
-        for j, g in chain(rates[s], f"rate{i}").items():
-            w(f"    J[..., {i}, {j}] = {g}")
-            nonzeros.append((i, j))
-    w("    return J")
+    nonzeros: dict[tuple[int, int], str] = {}
+    cross: dict[tuple[int, int], str] = {}
+    for k, i in enumerate(block):
+        for j, g in chain(rates[states[i]], f"rate{k}").items():
+            (nonzeros if j < nb else cross)[(k, j if j < nb else j - nb)] = g
 
-    source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"np": np}
-    exec(compile(source, f"<cllsim generated {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
-    fns = {k: namespace[k] for k in ("derived", "rhs", "everything", "initial", "jac")}
-    return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns)  # type: ignore[arg-type]
+    header(f"jac_{tag}(y, x, d, u)")
+    for line in chain_lines:
+        w(line)
+    w(f"    J = np.zeros(np.shape(y[0]) + ({nb}, {nb}))")
+    for (i, j), g in nonzeros.items():
+        w(f"    J[..., {i}, {j}] = {g}")
+    w("    return J")
+    w("")
+
+    header(f"ft_{tag}(y, x, xdot, d, u)")
+    for line in chain_lines:
+        w(line)
+    w("    out = np.zeros_like(y)")
+    for k in range(nb):
+        terms = [f"{g}*xdot[{j}]" for (i, j), g in cross.items() if i == k]
+        if terms:
+            w(f"    out[{k}] = {' + '.join(terms)}")
+    w("    return out")
+    w("")
+
+    header(f"factor_{tag}(y, x, d, u, c)")
+    for line in chain_lines:
+        w(line)
+    _sparse_lu(nb, nonzeros, w, f"solve_{tag}")
+    w("")
+    return nonzeros
+
+
+def _block_order(n: int, nonzeros: Mapping[tuple[int, int], str]) -> list[int]:
+    """States ordered so that upstream blocks come first (strongly connected components, Tarjan).
+
+    With rates depending on upstream states only, the Jacobian is block lower triangular in this
+    order and the LU factorization fills in only inside the coupled blocks.
+    """
+    order: list[int] = []
+    for comp in _components(n, nonzeros):
+        order.extend(_min_degree(sorted(comp), nonzeros))
+    return order
+
+
+def _components(n: int, nonzeros: Mapping[tuple[int, int], str]) -> list[list[int]]:
+    """Strongly connected components of the dependency graph, upstream first (Tarjan)."""
+    deps: dict[int, list[int]] = {i: [] for i in range(n)}
+    for i, j in nonzeros:
+        if i != j:
+            deps[i].append(j)
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on: set[int] = set()
+    order: list[list[int]] = []
+    counter = [0]
+
+    def visit(v: int) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w_ in deps[v]:
+            if w_ not in index:
+                visit(w_)
+                low[v] = min(low[v], low[w_])
+            elif w_ in on:
+                low[v] = min(low[v], index[w_])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                x = stack.pop()
+                on.discard(x)
+                comp.append(x)
+                if x == v:
+                    break
+            order.append(sorted(comp))
+
+    for v in range(n):
+        if v not in index:
+            visit(v)
+    return order
+
+
+def _min_degree(block: list[int], nonzeros: Mapping[tuple[int, int], str]) -> list[int]:
+    """Greedy minimum-degree elimination order inside one coupled block (limits LU fill-in)."""
+    members = set(block)
+    adj: dict[int, set[int]] = {v: set() for v in block}
+    for i, j in nonzeros:
+        if i != j and i in members and j in members:
+            adj[i].add(j)
+            adj[j].add(i)
+    order: list[int] = []
+    while adj:
+        v = min(adj, key=lambda x: (len(adj[x]), x))
+        nbrs = adj.pop(v)
+        for a in nbrs:
+            adj[a].discard(v)
+            adj[a] |= nbrs - {a}
+        order.append(v)
+    return order
+
+
+def _sparse_lu(n: int, nonzeros: Mapping[tuple[int, int], str], w: Callable[[str], None], solve_name: str) -> None:
+    """Emit the body of ``factor`` and the function ``solve`` for M = c*I - J with J's sparsity.
+
+    Elimination is done on the pattern at code-generation time (Doolittle, no pivoting: M is
+    dominated by its diagonal c = 1/(h*gamma) for the step sizes the solver takes), so the
+    generated code only touches structural non-zeros and their fill-in.
+    """
+    perm = _block_order(n, nonzeros)
+    pos = {old: new for new, old in enumerate(perm)}
+    pattern: dict[tuple[int, int], str] = {}
+    for (i, j), g in nonzeros.items():
+        a, b = pos[i], pos[j]
+        name = f"m_{a}_{b}"
+        pattern[(a, b)] = name
+        w(f"    {name} = {'c - ' + g if a == b else '-' + g}")
+    for a in range(n):
+        if (a, a) not in pattern:
+            pattern[(a, a)] = f"m_{a}_{a}"
+            w(f"    m_{a}_{a} = c + 0.0")
+    rows: dict[int, set[int]] = {a: set() for a in range(n)}
+    for a, b in pattern:
+        rows[a].add(b)
+    for k in range(n):
+        w(f"    r_{k} = 1.0/m_{k}_{k}")
+        below = sorted(a for a in range(k + 1, n) if k in rows[a])
+        right = sorted(b for b in rows[k] if b > k)
+        for a in below:
+            w(f"    m_{a}_{k} = m_{a}_{k}*r_{k}")
+            for b in right:
+                if b not in rows[a]:
+                    rows[a].add(b)
+                    w(f"    m_{a}_{b} = -m_{a}_{k}*m_{k}_{b}")
+                else:
+                    w(f"    m_{a}_{b} = m_{a}_{b} - m_{a}_{k}*m_{k}_{b}")
+    lower = sorted((a, b) for a in range(n) for b in rows[a] if b < a)
+    upper = sorted((a, b) for a in range(n) for b in rows[a] if b > a)
+    names = [f"m_{a}_{b}" for a, b in lower + upper] + [f"r_{k}" for k in range(n)]
+    w(f"    return ({', '.join(names)},)")
+    w("")
+    w(f"def {solve_name}(F, rhs):")
+    w(f"    ({', '.join(names)},) = F")
+    w("    x = np.empty_like(rhs)")
+    for a in range(n):
+        terms = "".join(f" - m_{a}_{b}*z_{b}" for b in sorted(rows[a]) if b < a)
+        w(f"    z_{a} = rhs[{perm[a]}]{terms}")
+    for a in reversed(range(n)):
+        terms = "".join(f" - m_{a}_{b}*z_{b}" for b in sorted(rows[a]) if b > a)
+        w(f"    z_{a} = (z_{a}{terms})*r_{a}" if terms else f"    z_{a} = z_{a}*r_{a}")
+        w(f"    x[{perm[a]}] = z_{a}")
+    w("    return x")
 
 
 def _closure(names: set[str], assign: Mapping[str, sympy.Expr], within: set[str]) -> set[str]:
