@@ -148,6 +148,74 @@ class _Subset:
         return self.sub
 
 
+_GSUM = _G.sum(axis=1)  # gamma_i: weights of the non-autonomous term
+_ALPHA = _A.sum(axis=1)  # stage abscissae
+
+
+def _ros_step(fns, y, xs, xdot, d, u, h, rtol, atol):
+    """One ROS34PW2 step of a block; ``xs``: external states at the four stage times (or None)."""
+    rhs, factor, solve, ft = fns
+    x0 = xs[0] if xs is not None else None
+    factors = factor(y, x0, d, u, 1.0 / (_GAMMA * h))
+    ftv = ft(y, x0, xdot, d, u) if xdot is not None else None
+    stages: list[np.ndarray] = []
+    for i in range(4):
+        yi = y
+        for j in range(i):
+            if _TA[i, j]:
+                yi = yi + _TA[i, j] * stages[j]
+        r = rhs(yi, xs[i] if xs is not None else None, d, u)
+        for j in range(i):
+            r = r + (_TC[i, j] / h) * stages[j]
+        if ftv is not None and _GSUM[i]:
+            r = r + (_GSUM[i] * h) * ftv
+        stages.append(solve(factors, r))
+    ynew = y + sum(_TM[i] * stages[i] for i in range(4))
+    err_vec = sum(_TE[i] * stages[i] for i in range(4))
+    scale = atol + rtol * np.maximum(np.abs(y), np.abs(ynew))
+    err = np.sqrt(np.mean((err_vec / scale) ** 2, axis=0))
+    err = np.where(np.isfinite(err) & np.all(np.isfinite(ynew), axis=0), err, np.inf)
+    return ynew, err
+
+
+def _new_h(h, err, acc):
+    fac = np.clip(0.9 * np.power(np.maximum(err, 1e-10), -1.0 / 3.0), 0.2, 5.0)
+    return h * np.where(acc, fac, np.minimum(fac, 0.5))
+
+
+def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub):
+    """Integrate the driver block of a batch from time 0 to each row of ``targets`` (relative times, increasing).
+
+    Returns the states at every target ``(k, nF, n)``, the updated step sizes and a failure mask.
+    """
+    k, n = targets.shape
+    out = np.empty((k,) + yF.shape)
+    t = np.zeros(n)
+    y = yF
+    h = hF.copy()
+    failed = np.zeros(n, dtype=bool)
+    for j in range(k):
+        tgt = targets[j]
+        for _ in range(max_sub):
+            todo = (t < tgt - 1e-12 * np.maximum(1.0, tgt)) & ~failed
+            if not todo.any():
+                break
+            step = np.where(todo, np.minimum(h, tgt - t), 1.0)
+            lands = step >= tgt - t
+            with np.errstate(all="ignore"):
+                ynew, err = _ros_step(fns, y, None, None, d, u, step, rtol, atol)
+            acc = (err <= 1.0) & todo
+            y = np.where(acc, ynew, y)
+            t = np.where(acc, np.where(lands, tgt, t + step), t)
+            hn = _new_h(step, err, acc)
+            h = np.where(todo, np.where(acc & lands, np.maximum(h, hn), hn), h)
+            failed |= todo & (h < 1e-10)
+        else:
+            failed |= t < tgt - 1e-12 * np.maximum(1.0, tgt)
+        out[j] = y
+    return out, h, failed
+
+
 def _integrate(
     cm: CompiledModel,
     d: Mapping[str, np.ndarray],
@@ -160,11 +228,27 @@ def _integrate(
     max_steps: int,
     depot: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Integrate every patient through its stops; return recorded states and inputs, status, steps, failure time."""
+    """Integrate every patient through its stops; return recorded states and inputs, status, steps, failure time.
+
+    If the generated model has a driver block (states that drive the main block without feeling it),
+    the driver is integrated with its own steps between the driven block's stage times, and the
+    driven block is solved as a non-autonomous system with its own, larger steps.
+    """
     ns, n = y0.shape
+    split = "driver" in cm.blocks
+    if split:
+        iF = np.array(cm.blocks["driver"][0])
+        iS = np.array(cm.blocks["driven"][0])
+        fF = tuple(cm.block("driver", f) for f in ("rhs", "factor", "solve", "ft"))
+        fS = tuple(cm.block("driven", f) for f in ("rhs", "factor", "solve", "ft"))
+    else:
+        iF = np.array([], dtype=int)
+        iS = np.arange(ns)
+        fS = tuple(cm.block("full", f) for f in ("rhs", "factor", "solve", "ft"))
     y = y0.copy()
     t = np.zeros(n)
     h = np.full(n, 1e-3)
+    hF = np.full(n, 1e-3)
     k = np.zeros(n, dtype=int)
     u = np.zeros(n)
     steps = np.zeros(n, dtype=int)
@@ -174,12 +258,15 @@ def _integrate(
     rec_u = np.full((n_out, n), np.nan)
     subset = _Subset(d, n)
     inp = cm.inputs[0] if cm.inputs else None
+    # driver states are needed at the stage abscissae, visited in increasing order
+    stage_order = np.argsort(_ALPHA[1:]) + 1
     work = np.arange(n)
     while work.size:
         # pass every stop each working patient has reached: record outputs, switch inputs
         while True:
             s = sched.t[work, k[work]]
-            hit = t[work] >= s - 1e-12 * np.maximum(1.0, np.abs(s))
+            with np.errstate(invalid="ignore"):
+                hit = t[work] >= s - 1e-12 * np.maximum(1.0, np.abs(s))
             if not hit.any():
                 break
             wi = work[hit]
@@ -202,35 +289,34 @@ def _integrate(
         tw = t[work]
         hw = np.minimum(h[work], target - tw)
         lands = hw >= target - tw
-        yw = y[:, work]
         uw = {inp: u[work]} if inp else {}
+        yS = y[iS][:, work]
+        bad_driver = np.zeros(work.size, dtype=bool)
         with np.errstate(all="ignore"):
-            factors = cm.factor(yw, dw, uw, 1.0 / (_GAMMA * hw))
-            stages = []
-            for i in range(4):
-                yi = yw
-                for j in range(i):
-                    if _TA[i, j]:
-                        yi = yi + _TA[i, j] * stages[j]
-                rhs = cm.rhs(yi, dw, uw)
-                for j in range(i):
-                    rhs = rhs + (_TC[i, j] / hw) * stages[j]
-                stages.append(cm.solve(factors, rhs))
-            ynew = yw + sum(_TM[i] * stages[i] for i in range(4))
-            err_vec = sum(_TE[i] * stages[i] for i in range(4))
-            scale = atol + rtol * np.maximum(np.abs(yw), np.abs(ynew))
-            err = np.sqrt(np.mean((err_vec / scale) ** 2, axis=0))
-        err = np.where(np.isfinite(err) & np.all(np.isfinite(ynew), axis=0), err, np.inf)
-        acc = err <= 1.0
-        fac = np.clip(0.9 * np.power(np.maximum(err, 1e-10), -1.0 / 3.0), 0.2, 5.0)
-        fac = np.where(acc, fac, np.minimum(fac, 0.5))
+            if split:
+                yF = y[iF][:, work]
+                fracs = _ALPHA[1:]
+                order = np.argsort(fracs)
+                xF, hFw, bad_driver = _advance_driver(fF, yF, hF[work], fracs[order][:, None] * hw[None, :], dw, uw,
+                                                      rtol, atol, 100_000)
+                at = {float(fracs[o]): xF[row] for row, o in enumerate(order)}
+                xs = [yF] + [at[float(a)] for a in _ALPHA[1:]]
+                xdot = fF[0](yF, None, dw, uw)
+                ynew, err = _ros_step(fS, yS, xs, xdot, dw, uw, hw, rtol, atol)
+            else:
+                ynew, err = _ros_step(fS, yS, None, None, dw, uw, hw, rtol, atol)
+        acc = (err <= 1.0) & ~bad_driver
         wa = work[acc]
         t[wa] = np.where(lands[acc], target[acc], tw[acc] + hw[acc])
-        y[:, wa] = ynew[:, acc]
+        y[np.ix_(iS, wa)] = ynew[:, acc]
+        if split:
+            y[np.ix_(iF, wa)] = xs[3][:, acc]
+            hF[work] = hFw
         steps[wa] += 1
+        hn = _new_h(hw, err, acc)
         # a step clipped to a stop says nothing about the step size beyond it
-        h[work] = np.where(acc & lands, np.maximum(h[work], hw * fac), hw * fac)
-        bad = (h[work] < 1e-10 * np.maximum(1.0, t[work])) | (steps[work] >= max_steps)
+        h[work] = np.where(acc & lands, np.maximum(h[work], hn), hn)
+        bad = bad_driver | (h[work] < 1e-10 * np.maximum(1.0, t[work])) | (steps[work] >= max_steps)
         if bad.any():
             wb = work[bad]
             failed[wb] = True
@@ -364,3 +450,14 @@ def _dose_inputs_per_patient(
             cache[key] = dose_inputs(regimen, vals, until_h)
         out.append(cache[key])
     return out
+
+
+def values_table(values: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
+    """Stack per-patient parameter dicts (e.g. from :func:`cllsim.simulate.patient_values`) into arrays."""
+    if not values:
+        raise ValueError("no patients")
+    keys = set(values[0])
+    for v in values[1:]:
+        if set(v) != keys:
+            raise ValueError("patients have different parameter ids")
+    return {k: np.array([float(v[k]) for v in values]) for k in sorted(keys)}
