@@ -258,8 +258,6 @@ def _integrate(
     rec_u = np.full((n_out, n), np.nan)
     subset = _Subset(d, n)
     inp = cm.inputs[0] if cm.inputs else None
-    # driver states are needed at the stage abscissae, visited in increasing order
-    stage_order = np.argsort(_ALPHA[1:]) + 1
     work = np.arange(n)
     while work.size:
         # pass every stop each working patient has reached: record outputs, switch inputs
