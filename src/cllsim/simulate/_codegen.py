@@ -321,6 +321,11 @@ def compile_sbml(sbml: str) -> CompiledModel:
         rest = [i for i in range(len(states)) if i not in driver]
         blocks["driver"] = (sorted(driver), [])
         blocks["driven"] = (rest, sorted(driver))
+        linear = _linear_states(sorted(driver), states, rates, assign, dynamic, rule_states, symbols, inputs)
+        if linear and len(linear) < len(driver):
+            blocks["linear"] = (linear, [])
+            blocks["drivernl"] = ([i for i in sorted(driver) if i not in linear], linear)
+            _gen_linear(linear, states, rates, symbols, parameters, static, inputs, code, w)
     nonzeros: dict[tuple[int, int], str] = {}
     for tag, (block, external) in blocks.items():
         nz = _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static,
@@ -333,6 +338,60 @@ def compile_sbml(sbml: str) -> CompiledModel:
     fns = {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k != "np"}
     return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns,
                          {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()})  # type: ignore[arg-type]
+
+
+def _linear_states(driver, states, rates, assign, dynamic, rule_states, symbols, inputs) -> list[int]:
+    """Largest set of driver states whose rates are affine in themselves and the inputs (e.g. linear PK).
+
+    Such states have a closed-form solution between input switches; the engine propagates
+    them exactly instead of integrating them.
+    """
+    cand = set(driver)
+    while True:
+        keep = set()
+        for i in cand:
+            expr = rates[states[i]]
+            deps = set().union(*(rule_states[x] for x in _deps(expr) if x in rule_states))
+            if not deps <= cand or any(x in dynamic for x in _deps(expr)):
+                continue
+            variables = [symbols[states[j]] for j in deps] + [symbols[k] for k in inputs if k in symbols]
+            if all(sympy.diff(expr, a, b) == 0 for a in variables for b in variables):
+                keep.add(i)
+        if keep == cand:
+            return sorted(cand)
+        cand = keep
+
+
+def _gen_linear(linear, states, rates, symbols, parameters, static, inputs, code, w) -> None:
+    """Emit ``linear_system(d)``: A (n, k, k), B (n, k, m) and offset b0 (n, k) of dL/dt = A L + B u + b0."""
+    k, m = len(linear), len(inputs)
+    w("def linear_system(d):")
+    names = set().union(*(_deps(rates[states[i]]) for i in linear))
+    for p in list(parameters) + list(static):
+        if p in names:
+            w(f"    {p} = d[{p!r}]")
+    w("    n = np.broadcast_shapes(*(np.shape(v) for v in d.values()))")
+    w(f"    A = np.zeros(n + ({k}, {k}))")
+    w(f"    B = np.zeros(n + ({k}, {max(m, 1)}))")
+    w(f"    b0 = np.zeros(n + ({k},))")
+    zero = {symbols[states[j]]: 0 for j in linear}
+    zero.update({symbols[i]: 0 for i in inputs if i in symbols})
+    for r, i in enumerate(linear):
+        expr = rates[states[i]]
+        for c, j in enumerate(linear):
+            coef = sympy.diff(expr, symbols[states[j]])
+            if coef != 0:
+                w(f"    A[..., {r}, {c}] = {code(coef)}")
+        for c, name in enumerate(inputs):
+            if name in symbols:
+                coef = sympy.diff(expr, symbols[name])
+                if coef != 0:
+                    w(f"    B[..., {r}, {c}] = {code(coef)}")
+        off = expr.subs(zero)
+        if off != 0:
+            w(f"    b0[..., {r}] = {code(off)}")
+    w("    return A, B, b0")
+    w("")
 
 
 def _driver_block(n: int, state_deps: Mapping[int, set[int]]) -> set[int]:

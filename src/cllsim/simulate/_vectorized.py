@@ -137,7 +137,9 @@ class _Subset:
     """Derived parameters of a working subset of patients, rebuilt only when the subset changes."""
 
     def __init__(self, d: Mapping[str, np.ndarray], n: int):
-        self.full = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in d.items()}
+        self.full = {
+            k: np.asarray(v) if np.ndim(v) > 1 else np.broadcast_to(np.asarray(v, float), (n,)) for k, v in d.items()
+        }
         self.key: np.ndarray | None = None
         self.sub: dict[str, np.ndarray] = {}
 
@@ -183,17 +185,78 @@ def _new_h(h, err, acc):
     return h * np.where(acc, fac, np.minimum(fac, 0.5))
 
 
-def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub):
+@dataclass(frozen=True)
+class _Linear:
+    """Closed-form propagation of the linear driver states (e.g. linear PK) between input switches.
+
+    With constant input u, dL/dt = A L + B u + b0 has the steady state L* = -A^-1 (B u + b0) and
+    L(t + tau) = L* + V exp(Lambda tau) V^-1 (L(t) - L*). The per-patient factors live in the
+    derived-parameter dict under ``__lin_*`` keys so that batch subsets slice them too.
+    """
+
+    pos_linear: np.ndarray  # positions of the linear states in the driver vector
+    pos_other: np.ndarray  # positions of the other driver states
+    inputs: tuple[str, ...]
+
+    @staticmethod
+    def factors(cm: CompiledModel, d: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray] | None:
+        a, b, b0 = cm._fns["linear_system"](d)
+        a = np.broadcast_to(a, (n,) + a.shape[-2:])
+        b = np.broadcast_to(b, (n,) + b.shape[-2:])
+        b0 = np.broadcast_to(b0, (n,) + b0.shape[-1:])
+        if not np.all(np.isfinite(a)) or np.any(np.abs(np.linalg.det(a)) < 1e-300):
+            return None
+        lam, vec = np.linalg.eig(a)
+        try:
+            vinv = np.linalg.inv(vec)
+        except np.linalg.LinAlgError:
+            return None
+        if np.all(np.isreal(lam)):
+            lam, vec, vinv = lam.real, vec.real, vinv.real
+        return {
+            "__lin_A": a, "__lin_B": b, "__lin_b0": b0, "__lin_lam": lam, "__lin_V": vec, "__lin_Vinv": vinv,
+            "__lin_AinvB": np.linalg.solve(a, b), "__lin_Ainvb0": np.linalg.solve(a, b0[..., None])[..., 0],
+        }
+
+    def _u(self, u: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        if not self.inputs:
+            return np.zeros((1, n))
+        return np.stack([np.broadcast_to(u[k], (n,)) for k in self.inputs])
+
+    def steady(self, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        uv = self._u(u, n)
+        return -(np.einsum("nij,jn->in", d["__lin_AinvB"], uv) + d["__lin_Ainvb0"].T)
+
+    def derivative(self, d: Mapping[str, np.ndarray], lin: np.ndarray, u: Mapping[str, np.ndarray]) -> np.ndarray:
+        uv = self._u(u, lin.shape[1])
+        return (np.einsum("nij,jn->in", d["__lin_A"], lin) + np.einsum("nij,jn->in", d["__lin_B"], uv)
+                + d["__lin_b0"].T)
+
+    @staticmethod
+    def propagate(d: Mapping[str, np.ndarray], lin: np.ndarray, star: np.ndarray, tau: np.ndarray) -> np.ndarray:
+        w = np.einsum("nij,jn->in", d["__lin_Vinv"], lin - star)
+        out = star + np.einsum("nij,jn->in", d["__lin_V"], np.exp(d["__lin_lam"].T * tau) * w)
+        return np.real(out)
+
+
+def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub, lin: _Linear | None = None):
     """Integrate the driver block of a batch from time 0 through the rows of ``targets`` (relative times, increasing).
 
-    Each patient moves on to its next target as soon as it lands on one. Returns the states at
-    every target ``(k, nF, n)``, the updated step sizes and a failure mask.
+    Each patient moves on to its next target as soon as it lands on one. With ``lin``, the
+    linear driver states are propagated in closed form and only the others are integrated
+    (as a non-autonomous system). Returns the states at every target ``(k, nF, n)``, the
+    updated step sizes and a failure mask.
     """
     k, n = targets.shape
     out = np.empty((k,) + yF.shape)
     cols = np.arange(n)
     t = np.zeros(n)
-    y = yF
+    if lin is not None:
+        y = yF[lin.pos_other]
+        lv = yF[lin.pos_linear]
+        star = lin.steady(d, u, n)
+    else:
+        y = yF
     h = hF.copy()
     j = np.zeros(n, dtype=int)
     failed = np.zeros(n, dtype=bool)
@@ -204,15 +267,27 @@ def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub):
         tgt = targets[np.minimum(j, k - 1), cols]
         step = np.where(todo, np.minimum(h, tgt - t), 1.0)
         lands = step >= tgt - t
-        ynew, err = _ros_step(fns, y, None, None, d, u, step, rtol, atol)
+        if lin is not None:
+            xs = [lv] + [lin.propagate(d, lv, star, a * step) for a in _ALPHA[1:]]
+            ynew, err = _ros_step(fns, y, xs, lin.derivative(d, lv, u), d, u, step, rtol, atol)
+        else:
+            ynew, err = _ros_step(fns, y, None, None, d, u, step, rtol, atol)
         acc = (err <= 1.0) & todo
         y = np.where(acc, ynew, y)
+        if lin is not None:
+            lv = np.where(acc, xs[3], lv)
         t = np.where(acc, np.where(lands, tgt, t + step), t)
         hn = _new_h(step, err, acc)
         h = np.where(todo, np.where(acc & lands, np.maximum(h, hn), hn), h)
         landed = acc & lands
         if landed.any():
-            out[j[landed], :, cols[landed]] = y[:, landed].T
+            if lin is not None:
+                full = np.empty_like(yF[:, landed])
+                full[lin.pos_other] = y[:, landed]
+                full[lin.pos_linear] = lv[:, landed]
+            else:
+                full = y[:, landed]
+            out[j[landed], :, cols[landed]] = full.T
             j[landed] += 1
         failed |= todo & (h < 1e-10)
     failed |= j < k
@@ -243,6 +318,20 @@ def _integrate(
         iF = np.array(cm.blocks["driver"][0])
         iS = np.array(cm.blocks["driven"][0])
         fF = tuple(cm.block("driver", f) for f in ("rhs", "factor", "solve", "ft"))
+        lin = None
+        if "linear" in cm.blocks:
+            factors = _Linear.factors(cm, d, n)
+            if factors is not None:
+                driver_order = list(cm.blocks["driver"][0])
+                lin = _Linear(
+                    np.array([driver_order.index(i) for i in cm.blocks["linear"][0]]),
+                    np.array([driver_order.index(i) for i in cm.blocks["drivernl"][0]]),
+                    cm.inputs,
+                )
+                d = {**d, **factors}
+                fF_step = tuple(cm.block("drivernl", f) for f in ("rhs", "factor", "solve", "ft"))
+        if lin is None:
+            fF_step = fF
         fS = tuple(cm.block("driven", f) for f in ("rhs", "factor", "solve", "ft"))
     else:
         iF = np.array([], dtype=int)
@@ -298,8 +387,8 @@ def _integrate(
                 yF = y[iF][:, work]
                 fracs = _ALPHA[1:]
                 order = np.argsort(fracs)
-                xF, hFw, bad_driver = _advance_driver(fF, yF, hF[work], fracs[order][:, None] * hw[None, :], dw, uw,
-                                                      rtol, atol, 100_000)
+                xF, hFw, bad_driver = _advance_driver(fF_step, yF, hF[work], fracs[order][:, None] * hw[None, :], dw,
+                                                      uw, rtol, atol, 100_000, lin)
                 at = {float(fracs[o]): xF[row] for row, o in enumerate(order)}
                 xs = [yF] + [at[float(a)] for a in _ALPHA[1:]]
                 xdot = fF[0](yF, None, dw, uw)
