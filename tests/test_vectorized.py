@@ -44,7 +44,8 @@ def reference(patient: Patient, regimen: str, days: int):
 def test_generated_jacobian_matches_finite_differences():
     cm = compile_host(PATIENT)
     vals = patient_values(Patient())
-    d = cm.derived({p: np.array([vals[p]]) for p in cm.parameters if p != "cells_frozen"} | {"cells_frozen": np.zeros(1)})
+    params = {p: np.array([vals[p]]) for p in cm.parameters if p != "cells_frozen"}
+    d = cm.derived(params | {"cells_frozen": np.zeros(1)})
     y = cm.initial(d, {})
     y[:3] += np.array([[50.0], [3.0], [20.0]])  # some drug on board
     u = {"pk_input_mg_per_h": np.array([12.0])}

@@ -152,7 +152,11 @@ def summarize(patients: pd.DataFrame) -> pd.DataFrame:
     Patients whose simulation did not succeed are counted in ``n_patients`` and
     ``n_not_evaluable`` but excluded from every rate.
     """
-    groups = {"overall": patients, "U-CLL": patients[patients["ighv"] == "U"], "M-CLL": patients[patients["ighv"] == "M"]}
+    groups = {
+        "overall": patients,
+        "U-CLL": patients[patients["ighv"] == "U"],
+        "M-CLL": patients[patients["ighv"] == "M"],
+    }
     rows: dict[str, dict[str, float]] = {}
     for name, g in groups.items():
         ok = g[g["status"] == "success"]

@@ -20,7 +20,7 @@ class Engine(abc.ABC):
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
         """Yield ``fn(task)`` for each task as it completes."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - engines without workers have nothing to release
         """Release workers."""
 
     def __enter__(self) -> Engine:
