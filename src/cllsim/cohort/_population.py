@@ -141,3 +141,30 @@ def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = No
             draw[out] = median[out] * np.exp(sd * rng.standard_normal(int(out.sum())))
         values[pid] = np.clip(draw, row.lowerBound, row.upperBound)
     return PopulationChunk(patient_ids(start, stop), np.where(is_u, "U", "M"), values, tuple(varied))
+
+
+def sample_within_bounds(
+    n: int, seed: int, table: ParameterTable | None = None, exclude: tuple[str, ...] = ("inhibition_",)
+) -> dict[str, np.ndarray]:
+    """Stress-test parameter sets: every row drawn uniformly on its scale between its bounds.
+
+    Rows whose id starts with a prefix in ``exclude`` (experimental conditions) keep their nominal
+    value; IGHV is not applied (``bcr_strength`` is drawn like any row).
+
+    Returns
+    -------
+    dict
+        Parameter id -> array of ``n`` values (table units).
+    """
+    table = table or load_table()
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    out = {}
+    for pid in sorted(table.rows):
+        row = table.rows[pid]
+        if row.lowerBound == row.upperBound or pid.startswith(exclude):
+            out[pid] = np.full(n, row.nominalValue)
+        elif row.parameterScale == "lin":
+            out[pid] = rng.uniform(row.lowerBound, row.upperBound, n)
+        else:
+            out[pid] = np.exp(rng.uniform(np.log(row.lowerBound), np.log(row.upperBound), n))
+    return out
