@@ -25,7 +25,7 @@ def register(app: typer.Typer) -> None:
         scheduler: Annotated[
             str | None, typer.Option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:port).")
         ] = None,
-        chunk_size: Annotated[int, typer.Option("--chunk-size", help="Patients per chunk / Parquet file.")] = 1000,
+        chunk_size: Annotated[int, typer.Option("--chunk-size", help="Patients per chunk / Parquet file.")] = 2000,
         rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance of the cohort engine.")] = 1e-5,
         baseline_alc: Annotated[
             float | None, typer.Option("--baseline-alc", help="Median baseline ALC (/µL); default: table value.")

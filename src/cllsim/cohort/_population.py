@@ -55,7 +55,7 @@ class CohortSpec(BaseModel):
     regimen: str = "420 mg qd"
     days: float = Field(default=365.0, gt=0, le=3650)
     seed: int = Field(default=0, ge=0)
-    chunk_size: int = Field(default=1000, gt=0)
+    chunk_size: int = Field(default=2000, gt=0)
     baseline_alc_median_per_uL: float | None = Field(default=None, gt=0)
     baseline_alc_sd_log: float | None = Field(default=None, ge=0)
     rtol: float = Field(default=1e-5, gt=0, lt=1)

@@ -163,6 +163,13 @@ class CompiledModel:
         """Generated function ``fn`` (``rhs``, ``jac``, ``ft``, ``factor``, ``solve``) of block ``tag``."""
         return self._fns[f"{fn}_{tag}"]
 
+    def block_keys(self, tag: str) -> tuple[str, ...]:
+        """Parameters and static rules that the functions of block ``tag`` read (for slicing batches)."""
+        keys: set[str] = set()
+        for fn in ("rhs", "factor", "ft"):
+            keys |= {c for c in self._fns[f"{fn}_{tag}"].__code__.co_consts if isinstance(c, str)}
+        return tuple(sorted(keys & (set(self.parameters) | set(self.static) | set(self.inputs))))
+
     def variables(
         self, names: tuple[str, ...], y: np.ndarray, d: Mapping[str, np.ndarray], u: Mapping[str, np.ndarray]
     ) -> dict[str, np.ndarray]:

@@ -242,54 +242,61 @@ class _Linear:
 def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub, lin: _Linear | None = None):
     """Integrate the driver block of a batch from time 0 through the rows of ``targets`` (relative times, increasing).
 
-    Each patient moves on to its next target as soon as it lands on one. With ``lin``, the
-    linear driver states are propagated in closed form and only the others are integrated
-    (as a non-autonomous system). Returns the states at every target ``(k, nF, n)``, the
-    updated step sizes and a failure mask.
+    Each patient moves on to its next target as soon as it lands on one; each iteration works on
+    the patients still moving only. With ``lin``, the linear driver states are propagated in
+    closed form and only the others are integrated (as a non-autonomous system). Returns the
+    states at every target ``(k, nF, n)``, the updated step sizes and a failure mask.
     """
     k, n = targets.shape
     out = np.empty((k,) + yF.shape)
-    cols = np.arange(n)
     t = np.zeros(n)
     if lin is not None:
-        y = yF[lin.pos_other]
-        lv = yF[lin.pos_linear]
+        y = yF[lin.pos_other].copy()
+        lv = yF[lin.pos_linear].copy()
         star = lin.steady(d, u, n)
     else:
-        y = yF
+        y = yF.copy()
     h = hF.copy()
     j = np.zeros(n, dtype=int)
     failed = np.zeros(n, dtype=bool)
     for _ in range(max_sub):
-        todo = (j < k) & ~failed
-        if not todo.any():
+        act = np.nonzero((j < k) & ~failed)[0]
+        if not act.size:
             break
-        tgt = targets[np.minimum(j, k - 1), cols]
-        step = np.where(todo, np.minimum(h, tgt - t), 1.0)
-        lands = step >= tgt - t
-        if lin is not None:
-            xs = [lv] + [lin.propagate(d, lv, star, a * step) for a in _ALPHA[1:]]
-            ynew, err = _ros_step(fns, y, xs, lin.derivative(d, lv, u), d, u, step, rtol, atol)
-        else:
-            ynew, err = _ros_step(fns, y, None, None, d, u, step, rtol, atol)
-        acc = (err <= 1.0) & todo
-        y = np.where(acc, ynew, y)
-        if lin is not None:
-            lv = np.where(acc, xs[3], lv)
-        t = np.where(acc, np.where(lands, tgt, t + step), t)
-        hn = _new_h(step, err, acc)
-        h = np.where(todo, np.where(acc & lands, np.maximum(h, hn), hn), h)
-        landed = acc & lands
-        if landed.any():
+        full_set = act.size == n
+        da = d if full_set else {key: v[act] for key, v in d.items()}
+        ua = u if full_set else {key: v[act] for key, v in u.items()}
+        ta, ha = t[act], h[act]
+        tgt = targets[j[act], act]
+        step = np.minimum(ha, tgt - ta)
+        lands = step >= tgt - ta
+        ya = y[:, act]
+        with np.errstate(all="ignore"):
             if lin is not None:
-                full = np.empty_like(yF[:, landed])
+                la, sa = lv[:, act], star[:, act]
+                xs = [la] + [lin.propagate(da, la, sa, a * step) for a in _ALPHA[1:]]
+                ynew, err = _ros_step(fns, ya, xs, lin.derivative(da, la, ua), da, ua, step, rtol, atol)
+            else:
+                ynew, err = _ros_step(fns, ya, None, None, da, ua, step, rtol, atol)
+        acc = err <= 1.0
+        ia = act[acc]
+        y[:, ia] = ynew[:, acc]
+        if lin is not None:
+            lv[:, ia] = xs[3][:, acc]
+        t[ia] = np.where(lands[acc], tgt[acc], ta[acc] + step[acc])
+        hn = _new_h(step, err, acc)
+        h[act] = np.where(acc & lands, np.maximum(ha, hn), hn)
+        landed = act[acc & lands]
+        if landed.size:
+            if lin is not None:
+                full = np.empty((yF.shape[0], landed.size))
                 full[lin.pos_other] = y[:, landed]
                 full[lin.pos_linear] = lv[:, landed]
             else:
                 full = y[:, landed]
-            out[j[landed], :, cols[landed]] = full.T
+            out[j[landed], :, landed] = full.T
             j[landed] += 1
-        failed |= todo & (h < 1e-10)
+        failed[act] |= h[act] < 1e-10
     failed |= j < k
     return out, h, failed
 
@@ -305,7 +312,8 @@ def _integrate(
     atol: float,
     max_steps: int,
     depot: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    record: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Integrate every patient through its stops; return recorded states and inputs, status, steps, failure time.
 
     If the generated model has a driver block (states that drive the main block without feeling it),
@@ -332,6 +340,8 @@ def _integrate(
                 fF_step = tuple(cm.block("drivernl", f) for f in ("rhs", "factor", "solve", "ft"))
         if lin is None:
             fF_step = fF
+        driver_keys = [key for key in cm.block_keys("drivernl" if lin is not None else "driver") if key in d]
+        driver_keys += [key for key in d if key.startswith("__lin_")]
         fS = tuple(cm.block("driven", f) for f in ("rhs", "factor", "solve", "ft"))
     else:
         iF = np.array([], dtype=int)
@@ -346,8 +356,8 @@ def _integrate(
     steps = np.zeros(n, dtype=int)
     failed = np.zeros(n, dtype=bool)
     fail_t = np.full(n, np.nan)
-    rec_y = np.full((n_out, ns, n), np.nan)
-    rec_u = np.full((n_out, n), np.nan)
+    # only the requested variables are kept (memory: outputs x variables x patients)
+    rec_v = np.full((n_out, len(record), n), np.nan)
     subset = _Subset(d, n)
     inp = cm.inputs[0] if cm.inputs else None
     work = np.arange(n)
@@ -365,8 +375,11 @@ def _integrate(
             o = sched.out[wi, ki]
             rec = o >= 0
             if rec.any():
-                rec_y[o[rec], :, wi[rec]] = y[:, wi[rec]].T
-                rec_u[o[rec], wi[rec]] = u[wi[rec]]
+                wr = wi[rec]
+                d_r = {key: v[wr] for key, v in subset.full.items()}
+                with np.errstate(all="ignore"):
+                    vals = cm.variables(record, y[:, wr], d_r, {inp: u[wr]} if inp else {})
+                rec_v[o[rec], :, wr] = np.stack([np.asarray(vals[name], float) for name in record], axis=1)
             u[wi] += sched.du[wi, ki]
             if depot is not None:
                 y[depot, wi] += sched.bolus[wi, ki]
@@ -387,7 +400,8 @@ def _integrate(
                 yF = y[iF][:, work]
                 fracs = _ALPHA[1:]
                 order = np.argsort(fracs)
-                xF, hFw, bad_driver = _advance_driver(fF_step, yF, hF[work], fracs[order][:, None] * hw[None, :], dw,
+                dF = {key: dw[key] for key in driver_keys}
+                xF, hFw, bad_driver = _advance_driver(fF_step, yF, hF[work], fracs[order][:, None] * hw[None, :], dF,
                                                       uw, rtol, atol, 100_000, lin)
                 at = {float(fracs[o]): xF[row] for row, o in enumerate(order)}
                 xs = [yF] + [at[float(a)] for a in _ALPHA[1:]]
@@ -412,7 +426,7 @@ def _integrate(
             failed[wb] = True
             fail_t[wb] = t[wb]
             work = work[~bad]
-    return rec_y, rec_u, failed, steps, fail_t
+    return rec_v, failed, steps, fail_t
 
 
 def _carried_names(host: Host) -> list[str]:
@@ -485,9 +499,10 @@ def run_batch(
     y_frozen = cm.initial(d_frozen, {})
     end_h = EQUILIBRATION_DAYS * 24.0
     no_dose = _schedule([[] for _ in range(n)], np.array([0.0, end_h]), n)
-    rec, _, failed_eq, _, _ = _integrate(cm, d_frozen, y_frozen, no_dose, 2, rtol=rtol, atol=atol,
-                                         max_steps=max_steps, depot=None)
-    carried = {s: rec[1, cm.index(s)] for s in _carried_names(host)}
+    carried_names = tuple(_carried_names(host))
+    rec, failed_eq, _, _ = _integrate(cm, d_frozen, y_frozen, no_dose, 2, rtol=rtol, atol=atol,
+                                      max_steps=max_steps, depot=None, record=carried_names)
+    carried = {name: rec[1, i] for i, name in enumerate(carried_names)}
 
     d = cm.derived({**params, "cells_frozen": np.zeros(n)})
     y0 = cm.initial(d, carried)
@@ -500,15 +515,11 @@ def run_batch(
     inputs = _dose_inputs_per_patient(regimen, arr, n, until_h=times[-1])
     depot = cm.index("drug_depot_mg") if "drug_depot_mg" in cm.states else None
     sched = _schedule(inputs, times, n)
-    rec_y, rec_u, failed, steps, fail_t = _integrate(
-        cm, d, y0, sched, times.size, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot
+    names = tuple(dict.fromkeys(variables))
+    rec_v, failed, steps, fail_t = _integrate(
+        cm, d, y0, sched, times.size, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot, record=names
     )
-    u_all = {i: rec_u.T for i in cm.inputs}
-    y_tn = np.transpose(rec_y, (1, 2, 0))  # (ns, n, T)
-    d_tn = {k: np.asarray(v)[:, None] if np.ndim(v) else v for k, v in d.items()}
-    with np.errstate(all="ignore"):
-        out = cm.variables(tuple(variables), y_tn, d_tn, u_all)
-    out = {k: np.array(v, dtype=float) for k, v in out.items()}
+    out = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(names)}
 
     status = np.full(n, SUCCESS, dtype=object)
     detail = np.full(n, "", dtype=object)
