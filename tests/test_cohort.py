@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cllsim.cli import app
-from cllsim.cohort import CohortSpec, DaskEngine, kaplan_meier, patient_endpoints, run_cohort, sample_chunk
+from cllsim.cohort import CohortSpec, kaplan_meier, patient_endpoints, run_cohort, sample_chunk
 from cllsim.model import load_table
 
 
@@ -114,15 +114,27 @@ def test_cohort_cli_resumes_after_sigkill(tmp_path):
 
 
 def test_dask_local_cluster_gives_results_identical_to_serial(tmp_path):
+    """A LocalCluster reached through ``--scheduler`` (as an existing cluster would be) matches serial."""
+    from dask.distributed import LocalCluster
+
     spec = CohortSpec(n=6, chunk_size=3, days=5, seed=5)
     serial = run_cohort(spec, tmp_path / "serial", progress=False)
-    with DaskEngine(n_workers=2, processes=True) as engine:
-        dask = run_cohort(spec, tmp_path / "dask", engine, progress=False)
-    pd.testing.assert_frame_equal(serial.patients, dask.patients)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        result = CliRunner().invoke(app, [
+            "cohort", "--n", "6", "--chunk-size", "3", "--days", "5", "--seed", "5", "--ighv-u-fraction", "0.55",
+            "--rtol", str(spec.rtol), "--scheduler", cluster.scheduler_address, "--out", str(tmp_path / "dask"),
+        ])
+        assert result.exit_code == 0, result.output
+    dask_patients = pd.read_parquet(tmp_path / "dask" / "patients.parquet")
+    pd.testing.assert_frame_equal(serial.patients, dask_patients)
+    dask_traj = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "dask" / "chunks").glob("traj*.parquet"))])
     pd.testing.assert_frame_equal(
         serial.trajectories().sort_values(["id", "time_day"], ignore_index=True),
-        dask.trajectories().sort_values(["id", "time_day"], ignore_index=True),
+        dask_traj.sort_values(["id", "time_day"], ignore_index=True),
     )
+    import json
+
+    assert "DaskEngine(tcp://" in json.loads((tmp_path / "dask" / "metadata.json").read_text())["execution"]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,22 @@ Jacobian. All patients advance in lockstep, each with its own step size and erro
 one stiff patient does not slow the others' accuracy and one failure does not stop the batch.
 Every patient stops exactly at its dose-input switches and at the output times, so the
 piecewise-constant absorption input never lies inside a step.
+
+The structure of the declaration is used, as found by the code generator (nothing here names
+a model variable except the dosing depot):
+
+* **driver / driven split**: states that drive the main coupled block without feeling it (drug,
+  BTK, PKD1, PIM-1) are integrated with their own short steps; the driven block (cells,
+  cell-carried BCL2/CXCR4) takes long steps as a non-autonomous system, reading the driver at
+  its stage times;
+* **closed-form linear states**: driver states with affine rates (linear PK) are propagated
+  exactly between input switches (eigen-decomposition per patient), not integrated;
+* CXCR4 receptor kinetics are already at closed-form quasi-steady state in the declaration.
+
+Pre-treatment equilibration (populations frozen, cell-carried states relaxing) runs the same
+equations with ``cells_frozen = 1``, as the reference engine does, and the same baseline
+feasibility checks are applied. Patients whose baseline is impossible or whose solve fails keep
+their row with a status and a reason.
 """
 
 from __future__ import annotations
