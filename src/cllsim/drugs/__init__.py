@@ -8,11 +8,11 @@ from ._regimen import DoseBlock as DoseBlock
 from ._regimen import Hold as Hold
 from ._regimen import Regimen as Regimen
 from ._regimen import RegimenError as RegimenError
+from ._regimen import dose_inputs as dose_inputs
 from ._regimen import dosing_events as dosing_events
 from ._regimen import parse_regimen as parse_regimen
 
 #: BTK inhibitors with human PK tables, and the regimen each is usually given at.
 DRUGS: dict[str, str] = {"ibrutinib": "420 mg qd", "acalabrutinib": "100 mg bid"}
 
-__all__ = [
-    "DRUGS","DoseBlock", "Hold", "Regimen", "RegimenError", "dosing_events", "parse_regimen"]
+__all__ = ["DRUGS", "DoseBlock", "Hold", "Regimen", "RegimenError", "dose_inputs", "dosing_events", "parse_regimen"]

@@ -244,14 +244,15 @@ def parse_regimen(text: str) -> Regimen:
         raise RegimenError(str(exc)) from exc
 
 
-def dosing_events(
+def dose_inputs(
     regimen: Regimen, values: Mapping[str, float], until_h: float
-) -> list[str]:
-    """Antimony event lines applying each dose of ``regimen`` at its time.
+) -> list[tuple[float, float, float]]:
+    """Absorption inputs of each dose of ``regimen``: ``(start_h, duration_h, amount_mg)``.
 
     Each dose enters the depot at a constant rate for the input duration after the lag
     (sequential zero-/first-order absorption, PK1); fed doses carry the fed bioavailability
-    relative to the fasted reference of CL/F.
+    relative to the fasted reference of CL/F. A duration of 0 is a bolus into the depot. Both
+    engines build their dosing from this list.
 
     Parameters
     ----------
@@ -266,10 +267,29 @@ def dosing_events(
     lag = values["pk_lag_h"]
     d1 = values["pk_d1_fed_h"] if regimen.food == "fed" else values["pk_d1_fasted_h"]
     bioavailability = 1.0 / values["pk_frel_fasted_vs_fed"] if regimen.food == "fed" else 1.0
+    return [
+        (t + lag, d1, amount * bioavailability)
+        for t, amount in regimen.doses(until_h, values["body_weight_kg"])
+    ]
+
+
+def dosing_events(
+    regimen: Regimen, values: Mapping[str, float], until_h: float
+) -> list[str]:
+    """Antimony event lines applying each dose of ``regimen`` at its time (see :func:`dose_inputs`).
+
+    Parameters
+    ----------
+    regimen
+        The regimen.
+    values
+        Parameter values (``pk_lag_h``, ``pk_d1_fed_h``, ``pk_d1_fasted_h``,
+        ``pk_frel_fasted_vs_fed``, ``body_weight_kg``).
+    until_h
+        End of the simulation, h; later doses are omitted.
+    """
     events = []
-    for k, (t, amount) in enumerate(regimen.doses(until_h, values["body_weight_kg"])):
-        absorbed = amount * bioavailability
-        t_on = t + lag
+    for k, (t_on, d1, absorbed) in enumerate(dose_inputs(regimen, values, until_h)):
         if d1 > 0:
             rate = absorbed / d1
             events.append(

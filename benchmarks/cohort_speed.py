@@ -1,0 +1,80 @@
+"""Cohort engine vs reference engine on the same virtual patients, timed in one run.
+
+The reference engine (libRoadRunner, one patient at a time, as ``cllsim.simulate`` runs it:
+build the patient's SBML, equilibrate, simulate) is timed on the first ``--ref`` patients of the
+cohort; the cohort engine on all ``--n`` patients, in chunks. Prints per-patient cost of each,
+their ratio, patient-years per second, the projected time for 1e5 patient-years, and the peak
+resident memory of this process. Costs are CPU seconds of this process (robust when the cores
+are shared); wall-clock seconds are printed beside them.
+
+    python benchmarks/cohort_speed.py --n 10000 --days 365 --ref 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+
+import numpy as np
+
+from cllsim.cohort import CohortSpec, sample_chunk
+from cllsim.simulate import Patient, simulate
+from cllsim.simulate._vectorized import run_batch
+
+
+def peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 1024.0 if sys.platform != "darwin" else rss / 1024.0**2
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000, help="patients for the cohort engine")
+    ap.add_argument("--days", type=float, default=365.0)
+    ap.add_argument("--ref", type=int, default=5, help="patients for the reference engine (same first patients)")
+    ap.add_argument("--chunk", type=int, default=2000)
+    ap.add_argument("--rtol", type=float, default=1e-5, help="cohort-engine relative tolerance")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+
+    spec = CohortSpec(n=args.n, chunk_size=args.chunk, days=args.days, seed=args.seed, rtol=args.rtol)
+    times_day = np.arange(0.0, np.floor(args.days) + 1.0)
+    variables = ["alc_per_uL", "cells_tissue", "ln_volume_cm3", "spleen_volume_cm3", "btk_occupancy_pct"]
+
+    first = sample_chunk(spec, 0)
+    t0, c0 = time.perf_counter(), time.process_time()
+    ref_ok = 0
+    for i in range(min(args.ref, len(first.ids))):
+        over = {k: float(first.values[k][i]) for k in first.varied}
+        res = simulate(spec.regimen, Patient(id=str(first.ids[i]), ighv=str(first.ighv[i]), parameters=over),
+                       days=args.days, times=times_day)
+        ref_ok += res.ok
+    n_ref = max(1, min(args.ref, len(first.ids)))
+    ref_s = (time.process_time() - c0) / n_ref
+    print(f"reference engine: {ref_s:.3f} CPU s per patient ({(time.perf_counter() - t0) / n_ref:.3f} s wall; "
+          f"{args.days:g} days; {ref_ok} ok)", flush=True)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    n_ok = 0
+    for c in range(spec.n_chunks):
+        pop = first if c == 0 else sample_chunk(spec, c)
+        b = run_batch(spec.regimen, pop.values, times_day * 24.0, variables, rtol=spec.rtol, atol=spec.atol)
+        n_ok += int(b.ok.sum())
+        print(f"  cohort engine: {spec.chunk_range(c)[1]}/{args.n} patients, {time.perf_counter() - t0:.1f} s",
+              flush=True)
+    total = time.process_time() - c0
+    wall = time.perf_counter() - t0
+    per = total / args.n
+    years = args.n * args.days / 365.0
+    print(f"cohort engine: {per * 1e3:.2f} CPU ms per patient ({args.n} patients, {n_ok} ok, {total:.1f} CPU s, "
+          f"{wall:.1f} s wall)")
+    print(f"per-patient cost ratio (reference / cohort): {ref_s / per:.1f}  (target >= 50 at 1e4 patients)")
+    print(f"patient-years per second: {years / total:.1f}; projected 1e5 patient-years: {1e5 / (years / total):.0f} s"
+          " (target <= 60 s)")
+    print(f"peak resident memory: {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

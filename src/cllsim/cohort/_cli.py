@@ -1,0 +1,82 @@
+"""``cllsim cohort``: a virtual trial from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the ``cohort`` command to the cllsim app."""
+
+    @app.command()
+    def cohort(
+        n: Annotated[int, typer.Option("--n", help="Number of virtual patients.")] = 1000,
+        ighv_u_fraction: Annotated[
+            float, typer.Option("--ighv-u-fraction", help="Share of U-CLL (unmutated IGHV) patients, 0-1.")
+        ] = 0.55,
+        regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
+        days: Annotated[float, typer.Option("--days", help="Follow-up after treatment start, days.")] = 365.0,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the population draw.")] = 0,
+        out: Annotated[Path, typer.Option("--out", help="Output folder (a rerun resumes it).")] = Path("cohort_out"),
+        workers: Annotated[int, typer.Option("--workers", help="Local worker processes (1: serial).")] = 1,
+        scheduler: Annotated[
+            str | None, typer.Option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:port).")
+        ] = None,
+        chunk_size: Annotated[int, typer.Option("--chunk-size", help="Patients per chunk / Parquet file.")] = 2000,
+        rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance of the cohort engine.")] = 1e-5,
+        baseline_alc: Annotated[
+            float | None, typer.Option("--baseline-alc", help="Median baseline ALC (/µL); default: table value.")
+        ] = None,
+        baseline_alc_sd_log: Annotated[
+            float | None, typer.Option("--baseline-alc-sd-log", help="SD of log baseline ALC; default: table iivSD.")
+        ] = None,
+    ) -> None:
+        """Simulate a virtual cohort; write chunked Parquet, iwCLL endpoint summary and figures."""
+        from ..cli import UsageError, console, run_guarded
+
+        def go() -> None:
+            from ._engines import make_engine
+            from ._population import CohortSpec
+            from ._run import CohortMismatchError, run_cohort, write_outputs
+
+            if n < 1:
+                raise UsageError(f"--n must be >= 1, got {n}")
+            if not 0.0 <= ighv_u_fraction <= 1.0:
+                raise UsageError(f"--ighv-u-fraction must be between 0 and 1, got {ighv_u_fraction:g}")
+            if not days > 0:
+                raise UsageError(f"--days must be > 0, got {days:g}")
+            if workers < 1:
+                raise UsageError(f"--workers must be >= 1, got {workers}")
+            if scheduler and workers != 1:
+                raise UsageError("give either --workers or --scheduler, not both")
+            if out.exists() and not out.is_dir():
+                raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+            spec = CohortSpec(
+                n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,
+                rtol=rtol, baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log,
+            )
+            try:
+                engine = make_engine(workers, scheduler)
+            except OSError as exc:
+                raise UsageError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None
+            try:
+                with engine:
+                    result = run_cohort(spec, out, engine)
+            except CohortMismatchError as exc:
+                raise UsageError(str(exc)) from None
+            except OSError as exc:
+                raise UsageError(f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+            write_outputs(result)
+            s = result.summary
+            counts = result.metadata["status_counts"]
+            console.print(
+                f"wrote {out}: chunks/ (Parquet), patients.parquet, summary.csv, bands.csv, figures, metadata.json\n"
+                f"patients: {counts}\n"
+                f"lymphocytosis: {s.loc['lymphocytosis_pct', 'overall']:.1f}% overall, "
+                f"U-CLL {s.loc['lymphocytosis_pct', 'U-CLL']:.1f}%, M-CLL {s.loc['lymphocytosis_pct', 'M-CLL']:.1f}%"
+            )
+
+        run_guarded(go)

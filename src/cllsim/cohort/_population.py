@@ -1,0 +1,170 @@
+"""Virtual populations: between-patient variability from the parameters table, IGHV mix, baseline ALC.
+
+Each row of the parameters table with ``iivSD > 0`` varies between patients log-normally around
+its nominal value (the median), with the row's SD on the natural-log scale; draws outside the
+row's bounds are redrawn (then clipped after 50 tries), so every patient is inside the table's
+bounds. IGHV status is drawn first and sets the IGHV condition values (``ighv.tsv``), on which
+the variability then acts. The cohort is cut into chunks; chunk ``c`` draws from the ``c``-th
+child of ``numpy.random.SeedSequence(seed)``, so a chunk can be regenerated alone (resume,
+workers) and a seed with the same ``n`` and ``chunk_size`` gives an identical cohort.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..drugs import parse_regimen
+from ..model._parameters import ParameterTable, ighv_conditions, load_table
+
+#: Redraws of an out-of-bounds sample before it is clipped to the bound.
+MAX_REDRAWS = 50
+
+
+class CohortSpec(BaseModel):
+    """What to simulate: population, regimen, follow-up and numerics.
+
+    Attributes
+    ----------
+    n
+        Number of virtual patients.
+    ighv_u_fraction
+        Share of U-CLL (unmutated IGHV) patients, 0-1.
+    regimen
+        Regimen text, e.g. ``"420 mg qd"``.
+    days
+        Follow-up after treatment start, days (outputs are daily).
+    seed
+        Seed of the population draw.
+    chunk_size
+        Patients per chunk (one task, one Parquet file each).
+    baseline_alc_median_per_uL
+        Median baseline ALC, /uL; ``None``: the table's nominal value.
+    baseline_alc_sd_log
+        Between-patient SD of log baseline ALC; ``None``: the table's ``iivSD``.
+    rtol, atol
+        Cohort-engine tolerances.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    n: int = Field(gt=0)
+    ighv_u_fraction: float = Field(default=0.55, ge=0, le=1)
+    regimen: str = "420 mg qd"
+    days: float = Field(default=365.0, gt=0, le=3650)
+    seed: int = Field(default=0, ge=0)
+    chunk_size: int = Field(default=2000, gt=0)
+    baseline_alc_median_per_uL: float | None = Field(default=None, gt=0)
+    baseline_alc_sd_log: float | None = Field(default=None, ge=0)
+    rtol: float = Field(default=1e-5, gt=0, lt=1)
+    atol: float = Field(default=1e-9, gt=0)
+
+    @field_validator("regimen")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        parse_regimen(v)
+        return v
+
+    @property
+    def n_chunks(self) -> int:
+        return math.ceil(self.n / self.chunk_size)
+
+    def chunk_range(self, chunk: int) -> tuple[int, int]:
+        """First and one-past-last patient index of ``chunk``."""
+        if not 0 <= chunk < self.n_chunks:
+            raise IndexError(f"chunk {chunk} outside 0..{self.n_chunks - 1}")
+        start = chunk * self.chunk_size
+        return start, min(self.n, start + self.chunk_size)
+
+
+@dataclass(frozen=True)
+class PopulationChunk:
+    """Sampled patients of one chunk.
+
+    Attributes
+    ----------
+    ids
+        Patient ids (``"p000042"``), unique across the cohort.
+    ighv
+        ``"U"`` or ``"M"`` per patient.
+    values
+        Every model parameter (table units) as an array over the chunk's patients.
+    varied
+        Ids of the parameters that vary between patients.
+    """
+
+    ids: np.ndarray
+    ighv: np.ndarray
+    values: dict[str, np.ndarray]
+    varied: tuple[str, ...]
+
+
+def patient_ids(start: int, stop: int) -> np.ndarray:
+    return np.array([f"p{i:07d}" for i in range(start, stop)])
+
+
+def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = None) -> PopulationChunk:
+    """Draw the patients of ``chunk`` (deterministic in ``spec.seed``, ``spec.n``, ``spec.chunk_size``)."""
+    table = table or load_table()
+    start, stop = spec.chunk_range(chunk)
+    m = stop - start
+    seq = np.random.SeedSequence(spec.seed).spawn(spec.n_chunks)[chunk]
+    rng = np.random.default_rng(seq)
+    is_u = rng.random(m) < spec.ighv_u_fraction
+    values = {pid: np.full(m, row.nominalValue) for pid, row in table.rows.items()}
+    cond = ighv_conditions()
+    for pid in sorted(set(cond["U"]) | set(cond["M"])):
+        u_val = cond["U"].get(pid, table.rows[pid].nominalValue)
+        m_val = cond["M"].get(pid, table.rows[pid].nominalValue)
+        values[pid] = np.where(is_u, u_val, m_val)
+    varied = []
+    for pid in sorted(table.rows):
+        row = table.rows[pid]
+        sd = row.iivSD
+        median = values[pid]
+        if pid == "baseline_alc_per_uL":
+            if spec.baseline_alc_median_per_uL is not None:
+                median = np.full(m, spec.baseline_alc_median_per_uL)
+            if spec.baseline_alc_sd_log is not None:
+                sd = spec.baseline_alc_sd_log
+        if sd <= 0:
+            values[pid] = np.clip(median, row.lowerBound, row.upperBound)
+            continue
+        varied.append(pid)
+        draw = median * np.exp(sd * rng.standard_normal(m))
+        for _ in range(MAX_REDRAWS):
+            out = (draw < row.lowerBound) | (draw > row.upperBound)
+            if not out.any():
+                break
+            draw[out] = median[out] * np.exp(sd * rng.standard_normal(int(out.sum())))
+        values[pid] = np.clip(draw, row.lowerBound, row.upperBound)
+    return PopulationChunk(patient_ids(start, stop), np.where(is_u, "U", "M"), values, tuple(varied))
+
+
+def sample_within_bounds(
+    n: int, seed: int, table: ParameterTable | None = None, exclude: tuple[str, ...] = ("inhibition_",)
+) -> dict[str, np.ndarray]:
+    """Stress-test parameter sets: every row drawn uniformly on its scale between its bounds.
+
+    Rows whose id starts with a prefix in ``exclude`` (experimental conditions) keep their nominal
+    value; IGHV is not applied (``bcr_strength`` is drawn like any row).
+
+    Returns
+    -------
+    dict
+        Parameter id -> array of ``n`` values (table units).
+    """
+    table = table or load_table()
+    rng = np.random.default_rng(np.random.SeedSequence(seed))
+    out = {}
+    for pid in sorted(table.rows):
+        row = table.rows[pid]
+        if row.lowerBound == row.upperBound or pid.startswith(exclude):
+            out[pid] = np.full(n, row.nominalValue)
+        elif row.parameterScale == "lin":
+            out[pid] = rng.uniform(row.lowerBound, row.upperBound, n)
+        else:
+            out[pid] = np.exp(rng.uniform(np.log(row.lowerBound), np.log(row.upperBound), n))
+    return out
