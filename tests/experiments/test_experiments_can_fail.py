@@ -11,7 +11,17 @@ NO_KINASE_GATE = {"cxcr4_kphos_basal": 0.9}
 #: Homing and retention independent of BTK as well.
 NO_BTK_TRAFFICKING = {**NO_KINASE_GATE, "homing_btk_dependence": 0.0, "adhesion_btk_dependence": 0.0}
 #: U- and M-CLL identical in BCR signalling (the only IGHV difference of the model).
-SAME_BCR = {"bcr_strength": 0.65}
+def _same_ighv() -> dict[str, float]:
+    """U- and M-CLL made identical: every IGHV-specific row at one common value."""
+    from cllsim.model import ighv_conditions, load_table
+
+    table = load_table().values()
+    same = {k: table[k] for k in ighv_conditions()["M"]}
+    same["bcr_strength"] = 0.65
+    return same
+
+
+SAME_BCR = _same_ighv()
 
 
 def _failed(result):
@@ -48,8 +58,9 @@ def test_f5_mouse_fall_fails_with_the_patient_cxcr4_expression_values():
     assert "F5.mouse_surface" in failed
 
 
-def test_f5_patient_rise_fails_without_niche_repression():
-    assert "F5.patient_surface" in _failed(get("F5").run({"cxcr4_bcr_repression": 0.0}))
+def test_f5_patient_rise_fails_without_bcr_repression_of_cxcr4():
+    cut = {"cxcr4_bcr_repression": 0.0, "cxcr4_tonic_repression": 0.0}
+    assert "F5.patient_surface" in _failed(get("F5").run(cut))
 
 
 def test_f6_f7_f8_fail_when_u_and_m_are_identical():

@@ -23,9 +23,11 @@ def test_reproduce_only_f4_writes_report_and_csvs(tmp_path):
 
 
 def test_reproduce_exits_nonzero_when_a_check_fails(tmp_path):
-    res = runner.invoke(app, ["reproduce", "--out", str(tmp_path), "--only", "F7"])
+    # making Ser339 phosphorylation (and so recycling) largely kinase-independent must fail F4
+    res = runner.invoke(app, ["reproduce", "--out", str(tmp_path), "--only", "F4",
+                              "--set", "cxcr4_kphos_basal=0.9"])
     assert res.exit_code == 1
-    assert "F7.U_vs_M_test" in res.output
+    assert "F4." in res.output and "FAIL" in res.output
     assert (tmp_path / "report.html").exists()
 
 
@@ -37,6 +39,9 @@ def test_reproduce_rejects_unknown_experiment(tmp_path):
 
 
 def test_report_marks_failures(all_results):
-    html = render_report([all_results["F8"], all_results["F5"]])
+    from cllsim.experiments import get
+
+    cut = get("F5").run({"cxcr4_bcr_repression": 0.0, "cxcr4_tonic_repression": 0.0})
+    html = render_report([all_results["F8"], cut])
     assert "FAIL" in html and "PASS" in html
     assert "cxcr4_bcr_repression" in html  # F5 names the parameters that differ between hosts

@@ -45,6 +45,10 @@ def register(app: typer.Typer) -> None:
         only: Annotated[
             str | None, typer.Option("--only", help="Comma-separated experiment ids, e.g. F4,F5 (default: all).")
         ] = None,
+        sets: Annotated[
+            list[str] | None,
+            typer.Option("--set", help="What-if: override a parameter for every subject, PARAM=VALUE. Repeatable."),
+        ] = None,
     ) -> None:
         """Run the in-silico experiments F1-F10; write report.html, checks.csv and one CSV per experiment.
 
@@ -53,7 +57,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
         from rich.table import Table
 
-        from ..cli import console, run_guarded, staged_output
+        from ..cli import UsageError, console, parse_sets, run_guarded, staged_output
+        from ..model import load_table
         from ..report import write_report
         from ._registry import get, parse_ids
 
@@ -61,6 +66,10 @@ def register(app: typer.Typer) -> None:
 
         def go() -> None:
             ids = parse_ids(only)
+            overrides = parse_sets(sets)
+            unknown = sorted(set(overrides) - set(load_table().rows))
+            if unknown:
+                raise UsageError(f"--set: unknown parameter id(s) {', '.join(unknown)}")
             t0 = time.perf_counter()
             results = []
             with staged_output(out) as stage:
@@ -69,7 +78,7 @@ def register(app: typer.Typer) -> None:
                     for eid in ids:
                         progress.update(task, description=f"{eid}: {get(eid).title[:60]}")
                         with _filtered_stderr():
-                            res = get(eid).run()
+                            res = get(eid).run(overrides or None)
                         res.to_df().to_csv(stage / f"{eid}.csv", index=False)
                         results.append(res)
                         progress.advance(task)
