@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=20)
     ap.add_argument("--starts", type=int, default=3)
-    ap.add_argument("--uncertainty", choices=["laplace", "mcmc"], default="laplace")
+    ap.add_argument("--uncertainty", choices=["laplace", "mcmc", "profile"], default="laplace")
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--band", type=int, default=10)
     ap.add_argument("--seed", type=int, default=2024)

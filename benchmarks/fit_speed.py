@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--starts", type=int, default=20)
-    ap.add_argument("--uncertainty", choices=["laplace", "mcmc"], default="laplace")
+    ap.add_argument("--uncertainty", choices=["laplace", "mcmc", "profile"], default="laplace")
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--estimate", default="extended", help="default, extended or comma-separated ids")
     ap.add_argument("--procs", type=int, default=1, help="processes for the multistart")

@@ -31,8 +31,8 @@ def fit_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_fit"),
     starts: Annotated[int, typer.Option("--starts", help="Optimizer starts (multistart).")] = 20,
     uncertainty: Annotated[
-        str, typer.Option("--uncertainty", help="mcmc (adaptive Metropolis), profile or laplace.")
-    ] = "mcmc",
+        str, typer.Option("--uncertainty", help="laplace (fast, benchmarked), profile (pyPESTO) or mcmc.")
+    ] = "laplace",
     samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
     band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
