@@ -87,9 +87,9 @@ class GroupModel:
         self.template = patient_values(Patient(), self.host, self.table)
         self._carried = [f"{x}_{p}" for x in CARRIED_STATES for p in pools(self.host)]
         events = dosing_events(self.regimen, self.template, until_h=self.days * 24.0)
-        placeholder = dict.fromkeys(self._carried, 1.0)
+        start_values = dict.fromkeys(self._carried, 1.0)
         self._rr = roadrunner.RoadRunner(
-            antimony_to_sbml(antimony_model(self.host, self.template, events, initial_states=placeholder))
+            antimony_to_sbml(antimony_model(self.host, self.template, events, initial_states=start_values))
         )
         frozen = antimony_model(self.host, self.template).replace("cells_frozen = 0", "cells_frozen = 1")
         self._frozen = roadrunner.RoadRunner(antimony_to_sbml(frozen))
@@ -161,7 +161,7 @@ class GroupModel:
         # makes libRoadRunner regenerate the model, which costs ~1 s and reverts parameters
         for sid, v in carried.items():
             rr[sid] = v
-        # the baseline trafficking rates were initialised from the placeholder carried states;
+        # the baseline trafficking rates were initialised from the provisional start values of the carried states;
         # put them at their balance values for the equilibrated ones (as prepare() does)
         for t in self.host.tissue_ids:
             for rate in ("homing", "binding"):
