@@ -276,17 +276,10 @@ def dose_inputs(
 def dosing_events(
     regimen: Regimen, values: Mapping[str, float], until_h: float
 ) -> list[str]:
-    """Antimony event lines applying each dose of ``regimen`` at its time (see :func:`dose_inputs`).
+    """Antimony event lines applying each dose of ``regimen`` at its time.
 
-    Parameters
-    ----------
-    regimen
-        The regimen.
-    values
-        Parameter values (``pk_lag_h``, ``pk_d1_fed_h``, ``pk_d1_fasted_h``,
-        ``pk_frel_fasted_vs_fed``, ``body_weight_kg``).
-    until_h
-        End of the simulation, h; later doses are omitted.
+    Arguments as for :func:`dose_inputs`; each zero-order input becomes an on/off event pair,
+    each bolus one event.
     """
     events = []
     for k, (t_on, d1, absorbed) in enumerate(dose_inputs(regimen, values, until_h)):
