@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from cllsim.model import PATIENT, load_table
 from cllsim.simulate import Patient, observables, patient_values, prepare
@@ -85,6 +86,26 @@ def test_agrees_with_reference_engine():
         for o in observables(PATIENT)
     }
     assert max(worst.values()) < 1e-4, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_compiled_and_numpy_backends_run_the_same_method():
+    """The numba backend (one patient at a time) and the NumPy backend (lockstep batch) take the same steps."""
+    patients = random_patients(3, seed=5)
+    values = values_table([patient_values(p) for p in patients])
+    times = np.arange(4) * 24.0
+    names = ["alc_per_uL", "cells_tissue", "btk_occupancy_pct", "bcl2_niche_ln"]
+    runs = {b: run_batch("420 mg bid", values, times, names, rtol=1e-5, atol=1e-9, backend=b)
+            for b in ("compiled", "numpy")}
+    assert list(runs["compiled"].status) == list(runs["numpy"].status) == [SUCCESS] * 3
+    assert np.array_equal(runs["compiled"].n_steps, runs["numpy"].n_steps)
+    for name in names:
+        assert max_rel_diff(runs["compiled"].values[name], runs["numpy"].values[name]) < 1e-10, name
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        run_batch("420 mg qd", values_table([patient_values(Patient())]), [0.0, 24.0], ["alc_per_uL"],
+                  backend="fortran")
 
 
 def test_failures_are_reported_per_patient_not_dropped():

@@ -1,8 +1,15 @@
-"""Fast repeated simulation of one patient for fitting: one compiled model, doses as segments.
+"""Fast repeated simulation of one patient for fitting.
 
 Why not :func:`cllsim.simulate` in the objective? Each call re-prepares the model (Antimony to
 SBML, two compilations, ~1.5 s) and a year of daily dosing is 730 SBML events, whose trigger
-handling costs CVODE ~1.5 s per simulated year. Here, per patient (regimen, IGHV, horizon):
+handling costs CVODE ~1.5 s per simulated year. Two backends avoid that:
+
+``"compiled"`` (default): the cohort engine's compiled backend (:mod:`cllsim.simulate._compiled`,
+code generated from the same SBML), which also equilibrates the cell-carried states per
+parameter vector and integrates many vectors in one call (:meth:`FitEngine.simulate_many`, used
+for the finite-difference Jacobian). About 5-10x faster per evaluation than ``"roadrunner"``.
+
+``"roadrunner"``: libRoadRunner, per patient (regimen, IGHV, horizon):
 
 * the model is compiled **once**, without dosing events; the doses are applied as exact
   dose-to-dose segments: integrate to the next discontinuity, apply the same assignment the
@@ -33,6 +40,9 @@ from ..model._hosts import PATIENT, Host, get_host
 from ..model._parameters import DOSING_PARAMETER_IDS, ParameterTable
 from ..simulate import Patient, patient_values
 from ..simulate import _roadrunner as rr_engine
+from ..simulate._roadrunner import BaselineError
+
+INFEASIBLE = "infeasible_baseline"
 
 #: Parameters the engine refuses to vary: they shape the dose schedule or the doses themselves.
 FIXED_BY_SCHEDULE = DOSING_PARAMETER_IDS | {"body_weight_kg"}
@@ -88,7 +98,9 @@ class FitEngine:
     host, table, drug
         As in :func:`cllsim.simulate`.
     rtol, atol
-        CVODE tolerances.
+        Solver tolerances (relative, absolute).
+    backend
+        ``"compiled"`` (cohort engine, numba) or ``"roadrunner"`` (CVODE, doses as segments).
     """
 
     def __init__(
@@ -102,20 +114,36 @@ class FitEngine:
         drug: str = "ibrutinib",
         rtol: float = 1e-8,
         atol: float = 1e-12,
+        backend: str = "compiled",
     ):
+        if backend not in ("compiled", "roadrunner"):
+            raise ValueError(f"backend must be 'compiled' or 'roadrunner', got {backend!r}")
         self.host = get_host(host)
         self.regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
         self.ighv = ighv
         self.days = float(days)
         self.rtol, self.atol = rtol, atol
+        self.backend = backend
         self.values = patient_values(Patient(ighv=ighv), self.host, table, drug)
+        self.breakpoints = dose_breakpoints(self.regimen, self.values, until_h=self.days * 24.0)
+        self._bp_times = np.array([b.time_h for b in self.breakpoints])
+        if backend == "roadrunner":
+            self._build_roadrunner()
+
+    def _build_roadrunner(self) -> None:
+        rtol, atol = self.rtol, self.atol
         carried = rr_engine.equilibrate_carried_states(self.host, self.values, rtol=rtol, atol=atol)
         text = antimony_model(self.host, self.values, (), initial_states=carried)
         self.sbml = rr_engine.antimony_to_sbml(text)
         self.rr = roadrunner.RoadRunner(self.sbml)
         rr_engine.configure(self.rr, rtol, atol)
-        self.breakpoints = dose_breakpoints(self.regimen, self.values, until_h=self.days * 24.0)
-        self._bp_times = np.array([b.time_h for b in self.breakpoints])
+
+    def _check(self, parameters: Mapping[str, float]) -> None:
+        for pid in parameters:
+            if pid in FIXED_BY_SCHEDULE:
+                raise EngineError(f"{pid} shapes the dose schedule and cannot be varied by the fit engine")
+            if pid not in self.values:
+                raise EngineError(f"unknown parameter {pid!r}")
 
     def _apply(self, parameters: Mapping[str, float]) -> None:
         rr = self.rr
@@ -123,12 +151,55 @@ class FitEngine:
         # set after it and reset() then re-evaluates the initial assignments that use them.
         rr.resetAll()
         for pid, value in parameters.items():
-            if pid in FIXED_BY_SCHEDULE:
-                raise EngineError(f"{pid} shapes the dose schedule and cannot be varied by the fit engine")
-            if pid not in self.values:
-                raise EngineError(f"unknown parameter {pid!r}")
             rr[pid] = float(value)
         rr.reset()
+
+    def _times(self, times_days: Sequence[float]) -> np.ndarray:
+        times_h = np.asarray(times_days, dtype=float) * 24.0
+        if times_h.ndim != 1 or times_h.size == 0 or times_h[0] < 0 or np.any(np.diff(times_h) < 0):
+            raise ValueError("times must be non-negative and non-decreasing")
+        if times_h[-1] > self.days * 24.0 + 1e-9:
+            raise ValueError(f"times beyond the engine horizon ({self.days:g} days)")
+        return times_h
+
+    def simulate_many(
+        self, parameter_sets: Sequence[Mapping[str, float]], times_days: Sequence[float], variables: Sequence[str]
+    ) -> list[EngineOutput]:
+        """Simulate several parameter vectors (table units, overriding the nominal values) at once.
+
+        Impossible baselines do not raise here: their output has ``ok`` False and the reason in
+        ``detail``.
+        """
+        for parameters in parameter_sets:
+            self._check(parameters)
+        times_h = self._times(times_days)
+        if self.backend == "roadrunner":
+            outs = []
+            for parameters in parameter_sets:
+                try:
+                    outs.append(self.simulate(parameters, times_days, variables))
+                except BaselineError as exc:
+                    nan = {v: np.full(times_h.size, np.nan) for v in variables}
+                    outs.append(EngineOutput(times_h / 24.0, nan, False, f"{INFEASIBLE}: {exc}"))
+            return outs
+        from ..simulate._vectorized import run_batch
+
+        grid = np.unique(np.concatenate([[0.0], times_h]))
+        where = np.searchsorted(grid, times_h)
+        n = len(parameter_sets)
+        table = {k: np.full(n, v) for k, v in self.values.items()}
+        for i, parameters in enumerate(parameter_sets):
+            for pid, value in parameters.items():
+                table[pid][i] = float(value)
+        batch = run_batch(self.regimen, table, grid, list(variables), host=self.host, rtol=self.rtol, atol=self.atol,
+                          backend="compiled")
+        outs = []
+        for i in range(n):
+            values = {v: batch.values[v][i, where] for v in variables}
+            ok = bool(batch.status[i] == "success")
+            detail = "" if ok else f"{batch.status[i]}: {batch.detail[i]}"
+            outs.append(EngineOutput(times_h / 24.0, values, ok, detail))
+        return outs
 
     def simulate(
         self, parameters: Mapping[str, float], times_days: Sequence[float], variables: Sequence[str]
@@ -140,11 +211,13 @@ class FitEngine:
         cllsim.simulate._roadrunner.BaselineError
             When the baseline values cannot be an untreated steady state.
         """
-        times_h = np.asarray(times_days, dtype=float) * 24.0
-        if times_h.ndim != 1 or times_h.size == 0 or times_h[0] < 0 or np.any(np.diff(times_h) < 0):
-            raise ValueError("times must be non-negative and non-decreasing")
-        if times_h[-1] > self.days * 24.0 + 1e-9:
-            raise ValueError(f"times beyond the engine horizon ({self.days:g} days)")
+        self._check(parameters)
+        times_h = self._times(times_days)
+        if self.backend == "compiled":
+            out = self.simulate_many([parameters], times_days, variables)[0]
+            if out.detail.startswith(INFEASIBLE):
+                raise BaselineError(out.detail.split(": ", 1)[1])
+            return out
         rr = self.rr
         self._apply(parameters)
         out = np.full((times_h.size, len(variables)), np.nan)

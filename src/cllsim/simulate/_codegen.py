@@ -119,6 +119,11 @@ class CompiledModel:
     jac_nonzeros: tuple[tuple[int, int], ...]
     _fns: dict[str, Callable] = field(repr=False)
     blocks: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+    #: Source of the same block functions for one patient at a time, on flat arrays (compiled by
+    #: :mod:`._compiled`): parameters and static rules as ``p[k]`` in :attr:`pvec` order, inputs as
+    #: ``u[k]``, results written into caller-owned arrays.
+    scalar_source: str = ""
+    pvec: tuple[str, ...] = ()
 
     @property
     def n_states(self) -> int:
@@ -334,9 +339,14 @@ def compile_sbml(sbml: str) -> CompiledModel:
             blocks["drivernl"] = ([i for i in sorted(driver) if i not in linear], linear)
             _gen_linear(linear, states, rates, symbols, parameters, static, inputs, code, w)
     nonzeros: dict[tuple[int, int], str] = {}
+    pvec = (*parameters, *static)
+    scalar_lines: list[str] = []
+    flat = _Flat(pvec, inputs)
     for tag, (block, external) in blocks.items():
         nz = _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static,
                         inputs, code, w)
+        _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static,
+                   inputs, code, scalar_lines.append, flat)
         if tag == "full":
             nonzeros = nz
     source = "\n".join(lines) + "\n"
@@ -344,7 +354,8 @@ def compile_sbml(sbml: str) -> CompiledModel:
     exec(compile(source, f"<cllsim generated {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
     fns = {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k != "np"}
     return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns,
-                         {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()})  # type: ignore[arg-type]
+                         {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()},  # type: ignore[arg-type]
+                         "\n".join(scalar_lines) + "\n", pvec)
 
 
 def _linear_states(driver, states, rates, assign, dynamic, rule_states, symbols, inputs) -> list[int]:
@@ -425,12 +436,31 @@ def _driver_block(n: int, state_deps: Mapping[int, set[int]]) -> set[int]:
     return driver if len(driver) < n else set()
 
 
-def _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static, inputs, code, w):
+@dataclass(frozen=True)
+class _Flat:
+    """Layout of the one-patient ("scalar") flavor: where each parameter and input is read from."""
+
+    pvec: tuple[str, ...]
+    inputs: tuple[str, ...]
+
+    def param(self, name: str) -> str:
+        return f"p[{self.pvec.index(name)}]"
+
+    def input(self, name: str) -> str:
+        return f"u[{self.inputs.index(name)}]"
+
+
+def _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, parameters, static, inputs, code, w,
+               flat: _Flat | None = None):
     """Emit ``rhs_<tag>``, ``jac_<tag>``, ``factor_<tag>``, ``solve_<tag>`` and ``ft_<tag>`` for a block of states.
 
     States of the block are rows of ``y``; states it reads from another block are rows of ``x``
     (``xdot``: their time derivatives, for the non-autonomous term ``ft``). Returns the Jacobian
     non-zeros ``{(row, col): expression}`` in block positions.
+
+    With ``flat``, the one-patient flavor is emitted instead: 1-D ``y``/``x``, parameters from the
+    vector ``p``, inputs from ``u``, and results written into the last argument (``out`` or the
+    factor array ``F``); no Jacobian matrix function.
     """
     pos = {states[i]: k for k, i in enumerate(block)}
     xpos = {states[i]: k for k, i in enumerate(external)}
@@ -448,15 +478,17 @@ def _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, pa
                 w(f"    {s_} = x[{k}]")
         for k in list(parameters) + list(static):
             if k in used:
-                w(f"    {k} = d[{k!r}]")
+                w(f"    {k} = {flat.param(k) if flat else f'd[{k!r}]'}")
         for k in inputs:
             if k in used:
-                w(f"    {k} = u[{k!r}]")
+                w(f"    {k} = {flat.input(k) if flat else f'u[{k!r}]'}")
         for k in dyn:
             w(f"    {k} = {code(assign[k])}")
 
-    header(f"rhs_{tag}(y, x, d, u)")
-    w("    out = np.empty_like(y)")
+    P = "p" if flat else "d"
+    header(f"rhs_{tag}(y, x, {P}, u, out)" if flat else f"rhs_{tag}(y, x, d, u)")
+    if not flat:
+        w("    out = np.empty_like(y)")
     for k, i in enumerate(block):
         w(f"    out[{k}] = {code(rates[states[i]])}")
     w("    return out")
@@ -497,31 +529,38 @@ def _gen_block(tag, block, external, states, rates, assign, rhs_dyn, symbols, pa
         for j, g in chain(rates[states[i]], f"rate{k}").items():
             (nonzeros if j < nb else cross)[(k, j if j < nb else j - nb)] = g
 
-    header(f"jac_{tag}(y, x, d, u)")
-    for line in chain_lines:
-        w(line)
-    w(f"    J = np.zeros(np.shape(y[0]) + ({nb}, {nb}))")
-    for (i, j), g in nonzeros.items():
-        w(f"    J[..., {i}, {j}] = {g}")
-    w("    return J")
-    w("")
+    if not flat:
+        header(f"jac_{tag}(y, x, d, u)")
+        for line in chain_lines:
+            w(line)
+        w(f"    J = np.zeros(np.shape(y[0]) + ({nb}, {nb}))")
+        for (i, j), g in nonzeros.items():
+            w(f"    J[..., {i}, {j}] = {g}")
+        w("    return J")
+        w("")
 
-    header(f"ft_{tag}(y, x, xdot, d, u)")
+    header(f"ft_{tag}(y, x, xdot, {P}, u, out)" if flat else f"ft_{tag}(y, x, xdot, d, u)")
     for line in chain_lines:
         w(line)
-    w("    out = np.zeros_like(y)")
     for k in range(nb):
         terms = [f"{g}*xdot[{j}]" for (i, j), g in cross.items() if i == k]
+        if not flat and k == 0:
+            w("    out = np.zeros_like(y)")
         if terms:
             w(f"    out[{k}] = {' + '.join(terms)}")
+        elif flat:
+            w(f"    out[{k}] = 0.0")
     w("    return out")
     w("")
 
-    header(f"factor_{tag}(y, x, d, u, c)")
+    header(f"factor_{tag}(y, x, {P}, u, c, F)" if flat else f"factor_{tag}(y, x, d, u, c)")
     for line in chain_lines:
         w(line)
-    _sparse_lu(nb, nonzeros, w, f"solve_{tag}")
+    size = _sparse_lu(nb, nonzeros, w, f"solve_{tag}", flat=flat is not None)
     w("")
+    if flat:
+        w(f"FACTOR_SIZE_{tag} = {size}")
+        w("")
     return nonzeros
 
 
@@ -596,8 +635,13 @@ def _min_degree(block: list[int], nonzeros: Mapping[tuple[int, int], str]) -> li
     return order
 
 
-def _sparse_lu(n: int, nonzeros: Mapping[tuple[int, int], str], w: Callable[[str], None], solve_name: str) -> None:
+def _sparse_lu(
+    n: int, nonzeros: Mapping[tuple[int, int], str], w: Callable[[str], None], solve_name: str, flat: bool = False
+) -> int:
     """Emit the body of ``factor`` and the function ``solve`` for M = c*I - J with J's sparsity.
+
+    With ``flat``, ``factor`` stores the factors in its array argument ``F`` and ``solve(F, rhs, x)``
+    writes into ``x`` (one patient, compiled).
 
     Elimination is done on the pattern at code-generation time (Doolittle, no pivoting: M is
     dominated by its diagonal c = 1/(h*gamma) for the step sizes the solver takes), so the
@@ -633,11 +677,20 @@ def _sparse_lu(n: int, nonzeros: Mapping[tuple[int, int], str], w: Callable[[str
     lower = sorted((a, b) for a in range(n) for b in rows[a] if b < a)
     upper = sorted((a, b) for a in range(n) for b in rows[a] if b > a)
     names = [f"m_{a}_{b}" for a, b in lower + upper] + [f"r_{k}" for k in range(n)]
-    w(f"    return ({', '.join(names)},)")
-    w("")
-    w(f"def {solve_name}(F, rhs):")
-    w(f"    ({', '.join(names)},) = F")
-    w("    x = np.empty_like(rhs)")
+    if flat:
+        for i, name in enumerate(names):
+            w(f"    F[{i}] = {name}")
+        w("    return F")
+        w("")
+        w(f"def {solve_name}(F, rhs, x):")
+        for i, name in enumerate(names):
+            w(f"    {name} = F[{i}]")
+    else:
+        w(f"    return ({', '.join(names)},)")
+        w("")
+        w(f"def {solve_name}(F, rhs):")
+        w(f"    ({', '.join(names)},) = F")
+        w("    x = np.empty_like(rhs)")
     for a in range(n):
         terms = "".join(f" - m_{a}_{b}*z_{b}" for b in sorted(rows[a]) if b < a)
         w(f"    z_{a} = rhs[{perm[a]}]{terms}")
@@ -646,6 +699,7 @@ def _sparse_lu(n: int, nonzeros: Mapping[tuple[int, int], str], w: Callable[[str
         w(f"    z_{a} = (z_{a}{terms})*r_{a}" if terms else f"    z_{a} = z_{a}*r_{a}")
         w(f"    x[{perm[a]}] = z_{a}")
     w("    return x")
+    return len(names)
 
 
 def _closure(names: set[str], assign: Mapping[str, sympy.Expr], within: set[str]) -> set[str]:

@@ -445,6 +445,42 @@ def _integrate(
     return rec_v, failed, steps, fail_t
 
 
+#: Backends of :func:`run_batch`.
+BACKENDS = ("auto", "compiled", "numpy")
+
+
+def _solver(cm: CompiledModel, backend: str):
+    """The integration function of ``backend`` (same signature and results as :func:`_integrate`)."""
+    if backend == "numpy":
+        return _integrate
+    from . import _compiled  # numba is imported only when the compiled backend is used
+
+    if not _compiled.available(cm):
+        if backend == "compiled":
+            raise ValueError("the compiled backend needs a model with a linear driver block; use backend='numpy'")
+        return _integrate
+
+    def solve(cm, d, y0, sched, n_out, *, rtol, atol, max_steps, depot, record):
+        n = y0.shape[1]
+        lin = _Linear.factors(cm, d, n)
+        if lin is None or np.iscomplexobj(lin["__lin_lam"]):
+            # oscillatory or singular linear part: the NumPy backend handles it
+            return _integrate(cm, d, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot,
+                              record=record)
+        states, inputs, failed, steps, fail_t = _compiled.integrate(
+            cm, d, lin, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot
+        )
+        rec_v = np.full((n_out, len(record), n), np.nan)
+        for o in range(n_out):
+            u = {name: inputs[o, i] for i, name in enumerate(cm.inputs)}
+            with np.errstate(all="ignore"):
+                vals = cm.variables(record, states[o], d, u)
+            rec_v[o] = np.stack([np.asarray(vals[name], float) for name in record])
+        return rec_v, failed, steps, fail_t
+
+    return solve
+
+
 def _carried_names(host: Host) -> list[str]:
     return [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
 
@@ -472,6 +508,7 @@ def run_batch(
     rtol: float = 1e-8,
     atol: float = 1e-12,
     max_steps: int = 500_000,
+    backend: str = "auto",
 ) -> BatchTrajectory:
     """Simulate a batch of patients with the cohort engine.
 
@@ -491,6 +528,10 @@ def run_batch(
         Relative and absolute tolerances of the per-patient error control.
     max_steps
         Accepted-step limit per patient before it is reported as a solver failure.
+    backend
+        ``"compiled"`` (numba, one patient at a time; see :mod:`._compiled`), ``"numpy"`` (the
+        whole batch in lockstep) or ``"auto"`` (compiled when the model allows it). Both run the
+        same generated equations with the same method and agree to solver tolerance.
 
     Returns
     -------
@@ -502,6 +543,8 @@ def run_batch(
     times = np.asarray(times_h, dtype=float)
     if times.ndim != 1 or times.size < 1 or times[0] != 0 or np.any(np.diff(times) <= 0):
         raise ValueError("times must be increasing and start at 0")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     cm = compile_host(host)
     n = int(np.broadcast_shapes(*(np.shape(v) for v in values.values()), (1,))[0])
     arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
@@ -516,8 +559,9 @@ def run_batch(
     end_h = EQUILIBRATION_DAYS * 24.0
     no_dose = _schedule([[] for _ in range(n)], np.array([0.0, end_h]), n)
     carried_names = tuple(_carried_names(host))
-    rec, failed_eq, _, _ = _integrate(cm, d_frozen, y_frozen, no_dose, 2, rtol=rtol, atol=atol,
-                                      max_steps=max_steps, depot=None, record=carried_names)
+    solve = _solver(cm, backend)
+    rec, failed_eq, _, _ = solve(cm, d_frozen, y_frozen, no_dose, 2, rtol=rtol, atol=atol,
+                                 max_steps=max_steps, depot=None, record=carried_names)
     carried = {name: rec[1, i] for i, name in enumerate(carried_names)}
 
     d = cm.derived({**params, "cells_frozen": np.zeros(n)})
@@ -532,7 +576,7 @@ def run_batch(
     depot = cm.index("drug_depot_mg") if "drug_depot_mg" in cm.states else None
     sched = _schedule(inputs, times, n)
     names = tuple(dict.fromkeys(variables))
-    rec_v, failed, steps, fail_t = _integrate(
+    rec_v, failed, steps, fail_t = solve(
         cm, d, y0, sched, times.size, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot, record=names
     )
     out = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(names)}

@@ -1,0 +1,292 @@
+"""Integrator kernel of the compiled backend, written against the generated block functions.
+
+This file is not imported as a module: :mod:`._compiled` appends its text to the one-patient
+generated code of a model (``CompiledModel.scalar_source``) and compiles the result with numba,
+so the names below that are not defined here (``rhs_driven``, ``factor_drivernl``,
+``FACTOR_SIZE_driven``, ...) are that model's generated functions and constants. Keeping them
+module globals (not function arguments) lets numba cache the compiled kernel on disk.
+
+Method, per patient: ROS34PW2 (Rang & Angermann 2005, L-stable Rosenbrock-W, order 3 with an
+embedded order-2 error estimate) on the driven block, which reads the driver states at its stage
+times; the driver's linear states (PK) are propagated in closed form between input switches and
+its other states (BTK, kinases) integrated with their own ROS34PW2 steps; every stop (dose-input
+switch, output time) is landed on exactly. Same method and error control as :mod:`._vectorized`.
+"""
+
+# ruff: noqa: F821 -- the generated block functions are defined by the text this file is appended to
+
+import numpy as np
+
+# ROS34PW2 coefficients in transformed form (see ._vectorized, where they are derived)
+_GAMMA = 0.43586652150845900
+_A = np.array(
+    [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.87173304301691801, 0.0, 0.0, 0.0],
+        [0.84457060015369423, -0.11299064236484185, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+    ]
+)
+_G = np.array(
+    [
+        [_GAMMA, 0.0, 0.0, 0.0],
+        [-0.87173304301691801, _GAMMA, 0.0, 0.0],
+        [-0.90338057013044082, 0.054180672388095326, _GAMMA, 0.0],
+        [0.24212380706095346, -1.2232505839045147, 0.54526025533510214, _GAMMA],
+    ]
+)
+_B = np.array([0.24212380706095346, -1.2232505839045147, 1.5452602553351020, 0.43586652150845900])
+_BHAT = np.array([0.37810903145819369, -0.096042292212423178, 0.5, 0.21793326075422950])
+_GINV = np.linalg.inv(_G)
+# transformed variables u_i = sum_j G_ij k_j avoid Jacobian-vector products (Hairer & Wanner IV.7);
+# tuples, not arrays: numba caches functions that read tuples, not ones that read global arrays
+TA = tuple(tuple(float(v) for v in row) for row in _A @ _GINV)
+TC = tuple(tuple(float(v) for v in row) for row in -np.tril(_GINV, -1))
+TM = tuple(float(v) for v in _B @ _GINV)
+TE = tuple(float(v) for v in (_B - _BHAT) @ _GINV)
+GSUM = tuple(float(v) for v in _G.sum(axis=1))
+ALPHA = tuple(float(v) for v in _A.sum(axis=1))
+# driver targets inside a driven step: the stage abscissae in increasing order, and their stages
+_STAGE_ORDER = np.argsort(ALPHA[1:]) + 1
+STAGE_OF_TARGET = tuple(int(v) for v in _STAGE_ORDER)
+TARGET_FRACS = tuple(ALPHA[v] for v in _STAGE_ORDER)
+
+#: Status codes returned by the kernel.
+OK, FAILED = 0, 1
+
+
+def _ros_step(driven, y, xs, xdot, p, u, h, rtol, atol, F, K, ftv, yi, r, ynew):
+    """One ROS34PW2 step of the driven block (``driven``) or of the nonlinear driver states.
+
+    ``xs[i]``: external states at stage ``i``. Returns the error norm of the step.
+    """
+    n = y.shape[0]
+    if driven:
+        factor_driven(y, xs[0], p, u, 1.0 / (_GAMMA * h), F)
+        ft_driven(y, xs[0], xdot, p, u, ftv)
+    else:
+        factor_drivernl(y, xs[0], p, u, 1.0 / (_GAMMA * h), F)
+        ft_drivernl(y, xs[0], xdot, p, u, ftv)
+    for i in range(4):
+        for q in range(n):
+            v = y[q]
+            for j in range(i):
+                v += TA[i][j] * K[j, q]
+            yi[q] = v
+        if driven:
+            rhs_driven(yi, xs[i], p, u, r)
+        else:
+            rhs_drivernl(yi, xs[i], p, u, r)
+        for q in range(n):
+            v = r[q] + GSUM[i] * h * ftv[q]
+            for j in range(i):
+                v += TC[i][j] / h * K[j, q]
+            r[q] = v
+        if driven:
+            solve_driven(F, r, K[i])
+        else:
+            solve_drivernl(F, r, K[i])
+    acc = 0.0
+    finite = True
+    for q in range(n):
+        yn = y[q]
+        e = 0.0
+        for i in range(4):
+            yn += TM[i] * K[i, q]
+            e += TE[i] * K[i, q]
+        ynew[q] = yn
+        sc = atol + rtol * max(abs(y[q]), abs(yn))
+        acc += (e / sc) ** 2
+        if not np.isfinite(yn):
+            finite = False
+    err = np.sqrt(acc / n)
+    if not finite or not np.isfinite(err):
+        return np.inf
+    return err
+
+
+def _new_h(h, err, accepted):
+    fac = 0.9 * max(err, 1e-10) ** (-1.0 / 3.0)
+    fac = min(max(fac, 0.2), 5.0)
+    return h * (fac if accepted else min(fac, 0.5))
+
+
+def _lin_steady(ainvb, ainvb0, u, star):
+    """Steady state of the linear states under constant input ``u``: -A^-1 (B u + b0)."""
+    for a in range(star.shape[0]):
+        v = ainvb0[a]
+        for j in range(u.shape[0]):
+            v += ainvb[a, j] * u[j]
+        star[a] = -v
+
+
+def _lin_propagate(lam, vec, vinv, lv, star, tau, out, w):
+    """Exact linear states after ``tau`` h: star + V exp(Lambda tau) V^-1 (lv - star)."""
+    k = lv.shape[0]
+    for a in range(k):
+        v = 0.0
+        for b in range(k):
+            v += vinv[a, b] * (lv[b] - star[b])
+        w[a] = np.exp(lam[a] * tau) * v
+    for a in range(k):
+        v = star[a]
+        for b in range(k):
+            v += vec[a, b] * w[b]
+        out[a] = v
+
+
+def _lin_derivative(amat, bmat, b0, lv, u, out):
+    for a in range(lv.shape[0]):
+        v = b0[a]
+        for b in range(lv.shape[0]):
+            v += amat[a, b] * lv[b]
+        for j in range(u.shape[0]):
+            v += bmat[a, j] * u[j]
+        out[a] = v
+
+
+def _advance_driver(
+    y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_sub, xs_out,
+):
+    """Integrate the driver from 0 to the driven step's stage times; states into ``xs_out[stage]``.
+
+    Linear driver states are propagated in closed form; the others are integrated with their own
+    ROS34PW2 steps as a non-autonomous system. Returns (ok, new driver step size).
+    """
+    nl = pos_nl.shape[0]
+    k = pos_lin.shape[0]
+    y = np.empty(nl)
+    lv = np.empty(k)
+    for a in range(nl):
+        y[a] = y_drv[pos_nl[a]]
+    for a in range(k):
+        lv[a] = y_drv[pos_lin[a]]
+    star = np.empty(k)
+    _lin_steady(ainvb, ainvb0, u, star)
+    xs = np.empty((4, k))
+    xdot = np.empty(k)
+    w = np.empty(k)
+    F = np.empty(FACTOR_SIZE_drivernl)
+    K = np.empty((4, nl))
+    ftv = np.empty(nl)
+    yi = np.empty(nl)
+    r = np.empty(nl)
+    ynew = np.empty(nl)
+    t = 0.0
+    h = h_drv
+    j = 0
+    for _ in range(max_sub):
+        if j >= 3:
+            break
+        tgt = TARGET_FRACS[j] * hw
+        step = min(h, tgt - t)
+        lands = step >= tgt - t
+        for i in range(4):
+            _lin_propagate(lam, vec, vinv, lv, star, ALPHA[i] * step, xs[i], w)
+        _lin_derivative(amat, bmat, b0, lv, u, xdot)
+        err = _ros_step(False, y, xs, xdot, p, u, step, rtol, atol, F, K, ftv, yi, r, ynew)
+        accepted = err <= 1.0
+        if accepted:
+            y[:] = ynew
+            lv[:] = xs[3]
+            t = tgt if lands else t + step
+        hn = _new_h(step, err, accepted)
+        h = max(h, hn) if (accepted and lands) else hn
+        if accepted and lands:
+            row = xs_out[STAGE_OF_TARGET[j]]
+            for a in range(nl):
+                row[pos_nl[a]] = y[a]
+            for a in range(k):
+                row[pos_lin[a]] = lv[a]
+            j += 1
+        if h < 1e-10:
+            return False, h
+    return j >= 3, h
+
+
+def _integrate_one(
+    p, y, st, sdu, sb, so, rec, recu, idx_drv, idx_drn, pos_lin, pos_nl,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_steps, depot,
+):
+    """Integrate one patient through its stops (dose switches, outputs); returns (status, steps, failure time h)."""
+    ns_drv = idx_drv.shape[0]
+    ns_drn = idx_drn.shape[0]
+    n_in = recu.shape[1]
+    u = np.zeros(n_in)
+    y_drv = np.empty(ns_drv)
+    y_drn = np.empty(ns_drn)
+    xs = np.empty((4, ns_drv))
+    xdot = np.empty(ns_drv)
+    no_ext = np.empty(0)
+    F = np.empty(FACTOR_SIZE_driven)
+    K = np.empty((4, ns_drn))
+    ftv = np.empty(ns_drn)
+    yi = np.empty(ns_drn)
+    r = np.empty(ns_drn)
+    ynew = np.empty(ns_drn)
+    t = 0.0
+    h = 1e-3
+    h_drv = 1e-3
+    k = 0
+    steps = 0
+    while True:
+        # pass every stop reached: record outputs, switch inputs, give boluses
+        while np.isfinite(st[k]) and t >= st[k] - 1e-12 * max(1.0, abs(st[k])):
+            t = st[k]
+            o = so[k]
+            if o >= 0:
+                rec[o, :] = y
+                recu[o, :] = u
+            if n_in > 0:
+                u[0] += sdu[k]
+            if depot >= 0:
+                y[depot] += sb[k]
+            k += 1
+        if not np.isfinite(st[k]):
+            return OK, steps, np.nan
+        target = st[k]
+        hw = min(h, target - t)
+        lands = hw >= target - t
+        for a in range(ns_drv):
+            y_drv[a] = y[idx_drv[a]]
+            xs[0, a] = y_drv[a]
+        for a in range(ns_drn):
+            y_drn[a] = y[idx_drn[a]]
+        ok_drv, h_drv = _advance_driver(
+            y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
+            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, 100_000, xs,
+        )
+        rhs_driver(y_drv, no_ext, p, u, xdot)
+        err = np.inf
+        if ok_drv:
+            err = _ros_step(True, y_drn, xs, xdot, p, u, hw, rtol, atol,
+                            F, K, ftv, yi, r, ynew)
+        accepted = ok_drv and err <= 1.0
+        if accepted:
+            t = target if lands else t + hw
+            for a in range(ns_drn):
+                y[idx_drn[a]] = ynew[a]
+            for a in range(ns_drv):
+                y[idx_drv[a]] = xs[3, a]
+            steps += 1
+        hn = _new_h(hw, err, accepted)
+        # a step clipped to a stop says nothing about the step size beyond it
+        h = max(h, hn) if (accepted and lands) else hn
+        if (not ok_drv) or h < 1e-10 * max(1.0, t) or steps >= max_steps:
+            return FAILED, steps, t
+
+
+def run(
+    P, Y, ST, SDU, SB, SO, REC, RECU, idx_drv, idx_drn, pos_lin, pos_nl,
+    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, rtol, atol, max_steps, depot,
+    status, steps, fail_t,
+):
+    """Integrate every patient (rows of the batch arrays) with :func:`_integrate_one`."""
+    for i in range(P.shape[0]):
+        status[i], steps[i], fail_t[i] = _integrate_one(
+            P[i], Y[i], ST[i], SDU[i], SB[i], SO[i], REC[i], RECU[i], idx_drv, idx_drn, pos_lin, pos_nl,
+            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], rtol, atol, max_steps, depot,
+        )
+
+
