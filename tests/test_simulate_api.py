@@ -101,3 +101,25 @@ def test_impossible_baseline_is_refused():
                                                     "baseline_ln_volume_cm3": 1,
                                                     "baseline_spleen_volume_cm3": 201,
                                                     "baseline_bm_infiltration_pct": 1}), days=2)
+
+
+def test_cohort_engine_through_the_entry_point_matches_the_reference():
+    patient = Patient(ighv="M", parameters={"death_max_per_day": 0.15})
+    ref = cllsim.simulate("420 mg qd", patient, days=10).wide()
+    fast = cllsim.simulate("420 mg qd", patient, days=10, engine="cohort")
+    assert fast.metadata["engine"] == "cohort"
+    got = fast.wide()
+    assert list(got.index) == list(ref.index)  # same default output grid (hourly first week)
+    for col in ("alc_per_uL", "ln_volume_cm3", "btk_occupancy_pct", "drug_plasma_ng_per_mL"):
+        den = np.maximum(np.abs(ref[col].to_numpy()), 1e-6 * np.abs(ref[col].to_numpy()).max())
+        assert np.max(np.abs(got[col].to_numpy() - ref[col].to_numpy()) / den) < 1e-4, col
+
+
+def test_cohort_engine_refuses_impossible_baselines_too():
+    from cllsim.simulate._roadrunner import BaselineError
+
+    with pytest.raises(BaselineError, match="blood"):
+        cllsim.simulate("none", Patient(parameters={"baseline_alc_per_uL": 900000,
+                                                    "baseline_ln_volume_cm3": 1,
+                                                    "baseline_spleen_volume_cm3": 201,
+                                                    "baseline_bm_infiltration_pct": 1}), days=2, engine="cohort")

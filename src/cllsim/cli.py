@@ -140,6 +140,9 @@ def simulate(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_out"),
     sets: SetOpt = None,
     drug: DrugOpt = "ibrutinib",
+    engine: Annotated[
+        str, typer.Option("--engine", help="roadrunner (reference, CVODE) or cohort (generated code, numba).")
+    ] = "roadrunner",
 ) -> None:
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
@@ -154,7 +157,7 @@ def simulate(
         patient = _patient(ighv, sets)
         with staged_output(out) as stage:
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
-                result = api_simulate(reg, patient, days=days, drug=_drug(drug))
+                result = api_simulate(reg, patient, days=days, drug=_drug(drug), engine=engine)
             if not result.ok:
                 raise UsageError(f"simulation failed: {result.status.message}: {result.detail}")
             result.to_parquet(stage / "simulation.parquet")
