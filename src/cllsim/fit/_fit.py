@@ -5,9 +5,10 @@ bridge: every parameter vector needs the untreated steady state of the cell-carr
 CXCR4 re-established by a frozen-cell run before the first dose. PEtab can only express this as
 pre-equilibration of the whole model, during which the dosing events would fire; and the bridge
 re-simulates 730 SBML events per patient-year. The objective here wraps :class:`FitEngine`
-(same compiled model as the reference engine, doses as exact segments, re-equilibration per
-vector) and gives pyPESTO residuals for its least-squares optimizer; priors enter as extra
-residuals, so the optimum is the maximum a posteriori (MAP) estimate.
+(the cohort engine's compiled backend, code generated from the same SBML, re-equilibration per
+vector; the finite-difference Jacobian's shifted vectors run as one batch) and gives pyPESTO
+residuals for its least-squares optimizer; priors enter as extra residuals, so the optimum is
+the maximum a posteriori (MAP) estimate.
 
 Uncertainty:
 

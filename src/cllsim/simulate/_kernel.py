@@ -145,34 +145,29 @@ def _lin_derivative(amat, bmat, b0, lv, u, out):
         out[a] = v
 
 
+def _driver_workspace(nl, k):
+    """Work arrays of :func:`_advance_driver` (allocated once per patient, not once per step)."""
+    return (np.empty(nl), np.empty(k), np.empty(k), np.empty((4, k)), np.empty(k), np.empty(k),
+            np.empty(FACTOR_SIZE_drivernl), np.empty((4, nl)), np.empty(nl), np.empty(nl), np.empty(nl), np.empty(nl))
+
+
 def _advance_driver(
     y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_sub, xs_out,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_sub, xs_out, work,
 ):
     """Integrate the driver from 0 to the driven step's stage times; states into ``xs_out[stage]``.
 
     Linear driver states are propagated in closed form; the others are integrated with their own
     ROS34PW2 steps as a non-autonomous system. Returns (ok, new driver step size).
     """
+    y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew = work
     nl = pos_nl.shape[0]
     k = pos_lin.shape[0]
-    y = np.empty(nl)
-    lv = np.empty(k)
     for a in range(nl):
         y[a] = y_drv[pos_nl[a]]
     for a in range(k):
         lv[a] = y_drv[pos_lin[a]]
-    star = np.empty(k)
     _lin_steady(ainvb, ainvb0, u, star)
-    xs = np.empty((4, k))
-    xdot = np.empty(k)
-    w = np.empty(k)
-    F = np.empty(FACTOR_SIZE_drivernl)
-    K = np.empty((4, nl))
-    ftv = np.empty(nl)
-    yi = np.empty(nl)
-    r = np.empty(nl)
-    ynew = np.empty(nl)
     t = 0.0
     h = h_drv
     j = 0
@@ -225,6 +220,7 @@ def _integrate_one(
     yi = np.empty(ns_drn)
     r = np.empty(ns_drn)
     ynew = np.empty(ns_drn)
+    work = _driver_workspace(pos_nl.shape[0], pos_lin.shape[0])
     t = 0.0
     h = 1e-3
     h_drv = 1e-3
@@ -255,7 +251,7 @@ def _integrate_one(
             y_drn[a] = y[idx_drn[a]]
         ok_drv, h_drv = _advance_driver(
             y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, 100_000, xs,
+            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, 100_000, xs, work,
         )
         rhs_driver(y_drv, no_ext, p, u, xdot)
         err = np.inf
