@@ -33,7 +33,8 @@ def test_generated_rhs_matches_numpy_code():
     model = compile_jax(PATIENT)
     assert model.states == cm.states
     vals = patient_values(Patient())
-    d = cm.derived({p: np.array([vals[p]]) for p in cm.parameters if p != "cells_frozen"} | {"cells_frozen": np.zeros(1)})
+    params = {p: np.array([vals[p]]) for p in cm.parameters if p != "cells_frozen"}
+    d = cm.derived(params | {"cells_frozen": np.zeros(1)})
     y = cm.initial(d, {})
     y[:3] += np.array([[50.0], [3.0], [20.0]])  # some drug on board
     u = np.array([12.0])
