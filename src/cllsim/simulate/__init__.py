@@ -1,4 +1,4 @@
-"""Engines and results: the reference engine (libRoadRunner) and the result object."""
+"""Engines and results: the reference engine (libRoadRunner), the optional JAX cohort engine and the result object."""
 
 from ._api import Patient as Patient
 from ._api import PreparedModel as PreparedModel
@@ -13,3 +13,12 @@ from ._observables import Observable as Observable
 from ._observables import observables as observables
 from ._result import SimulationResult as SimulationResult
 from ._result import Status as Status
+
+
+def __getattr__(name: str) -> object:
+    """``run_batch_jax`` is imported on first use: it pulls in the code generator (SymPy), not JAX."""
+    if name == "run_batch_jax":
+        from ._jax import run_batch_jax
+
+        return run_batch_jax
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

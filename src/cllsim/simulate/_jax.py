@@ -1,0 +1,391 @@
+"""Optional cohort engine on JAX + diffrax, for GPUs (``pip install "cllsim[jax]"``).
+
+The right-hand side is generated here, as a pure ``jax.numpy`` function, from the same SBML
+that the NumPy cohort engine (:mod:`._vectorized`) and the reference engine run; nothing
+restates an equation. Per-patient parameter derivation (static rules), initial states,
+baseline checks and observables are evaluated with the NumPy code of :mod:`._codegen`; both
+ODE solves, the pre-treatment equilibration and the treatment run, are done by diffrax
+(``Kvaerno5``, an L-stable ESDIRK method of order 5, with a PID step-size controller),
+``jax.vmap``-ed over patients and ``jax.jit``-compiled.
+
+Dosing is piecewise constant: each patient's dose-input switches (from
+:func:`cllsim.drugs.dose_inputs`, so lags and input durations may differ per patient) are
+merged with the output times into one list of stops, exactly as the NumPy engine does, and a
+``jax.lax.scan`` over the stops calls ``diffeqsolve`` once per segment with the input held
+constant. A zero-order input changes the input rate at a stop; a bolus (input duration 0) is
+added to the depot state at its stop. Outputs are the states at the stops, never
+interpolated.
+
+Float64 is switched on (``jax_enable_x64``) when the engine is first used. Select the device
+with the ``JAX_PLATFORMS`` environment variable (e.g. ``JAX_PLATFORMS=cuda``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libsbml
+import numpy as np
+import sympy
+from sympy.printing.numpy import JaxPrinter
+
+from ..drugs import Regimen, parse_regimen
+from ..model._antimony import antimony_model
+from ..model._hosts import PATIENT, Host, get_host
+from ._codegen import INPUTS, CodegenError, _closure, _deps, _to_sympy, _topo, compile_host
+from ._roadrunner import EQUILIBRATION_DAYS, antimony_to_sbml
+from ._vectorized import (
+    INFEASIBLE,
+    NONFINITE,
+    SOLVER_FAILURE,
+    SUCCESS,
+    BatchTrajectory,
+    _baseline_problems,
+    _carried_names,
+    _dose_inputs_per_patient,
+    _Schedule,
+    _schedule,
+)
+
+_INSTALL_HINT = 'the JAX engine needs the optional extra: pip install "cllsim[jax]"'
+
+
+def _import_jax() -> tuple[Any, Any]:
+    """Import ``jax`` and ``diffrax`` (float64 on), or raise an ImportError naming the extra."""
+    try:
+        import diffrax
+        import jax
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(_INSTALL_HINT) from exc
+    jax.config.update("jax_enable_x64", True)
+    return jax, diffrax
+
+
+class _Printer(JaxPrinter):
+    """``jax.numpy`` printer writing plain float literals."""
+
+    def __init__(self) -> None:
+        super().__init__({"fully_qualified_modules": True, "inline": True})
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
+@dataclass(frozen=True)
+class JaxRhs:
+    """The rate rules of a model as one pure JAX function ``rhs(t, y, args)``.
+
+    Attributes
+    ----------
+    states
+        State ids, in the order of ``y`` (the same order as :class:`._codegen.CompiledModel`).
+    inputs
+        Ids of the piecewise-constant inputs, in the order of ``u``.
+    reads
+        Parameters and static rules that ``rhs`` reads from ``d``.
+    source
+        The generated Python source (for inspection).
+    rhs
+        ``rhs(t, y, (d, u))``: time derivatives, per hour, of the states ``y`` (shape
+        ``(n_states,)``) for one patient; ``d`` maps the ids in ``reads`` to scalars, ``u``
+        holds the inputs (shape ``(len(inputs),)``).
+    """
+
+    states: tuple[str, ...]
+    inputs: tuple[str, ...]
+    reads: tuple[str, ...]
+    source: str
+    rhs: Callable = field(repr=False)
+
+
+def jax_rhs_source(sbml: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Generate the source of ``rhs(t, y, args)`` in ``jax.numpy`` from the rate rules of ``sbml``.
+
+    Parameters
+    ----------
+    sbml
+        SBML of a model made of parameters with assignment and rate rules.
+
+    Returns
+    -------
+    tuple
+        ``(source, states, inputs, reads)`` as described in :class:`JaxRhs`.
+    """
+    doc = libsbml.readSBMLFromString(sbml)
+    if doc.getNumErrors(libsbml.LIBSBML_SEV_ERROR):
+        raise CodegenError(doc.getErrorLog().toString())
+    model = doc.getModel()
+    if model.getNumSpecies() or model.getNumReactions():
+        raise CodegenError("the JAX engine expects a model of parameters with rate rules (no species/reactions)")
+    symbols: dict[str, sympy.Symbol] = {}
+    assign: dict[str, sympy.Expr] = {}
+    rates: dict[str, sympy.Expr] = {}
+    for rule in model.getListOfRules():
+        expr = _to_sympy(rule.getMath(), symbols)
+        if rule.isAssignment():
+            assign[rule.getVariable()] = expr
+        elif rule.isRate():
+            rates[rule.getVariable()] = expr
+        else:
+            raise CodegenError("algebraic rules are not supported")
+    states = tuple(rates)
+    inputs = tuple(i for i in INPUTS if model.getParameter(i) is not None)
+    order = _topo(assign, set())
+    dynamic: set[str] = set()
+    for k in order:
+        if _deps(assign[k]) & (set(states) | set(inputs) | dynamic):
+            dynamic.add(k)
+    needed = _closure(set().union(*(_deps(e) for e in rates.values())), assign, dynamic)
+    rules = [k for k in order if k in needed]
+    used = set().union(*(_deps(e) for e in rates.values()), *(_deps(assign[k]) for k in rules))
+    reads = tuple(sorted(used - set(states) - set(inputs) - dynamic))
+
+    code = _Printer().doprint
+    lines = ["def rhs(t, y, args):", "    d, u = args"]
+    lines += [f"    {s} = y[{i}]" for i, s in enumerate(states) if s in used]
+    lines += [f"    {k} = d[{k!r}]" for k in reads]
+    lines += [f"    {k} = u[{i}]" for i, k in enumerate(inputs) if k in used]
+    lines += [f"    {k} = {code(assign[k])}" for k in rules]
+    lines.append("    return jax.numpy.stack([")
+    lines += [f"        jax.numpy.asarray({code(rates[s])}, dtype=y.dtype)," for s in states]
+    lines.append("    ])")
+    return "\n".join(lines) + "\n", states, inputs, reads
+
+
+@functools.lru_cache(maxsize=4)
+def _compile_text(text: str) -> JaxRhs:
+    jax, _ = _import_jax()
+    sbml = antimony_to_sbml(text)
+    source, states, inputs, reads = jax_rhs_source(sbml)
+    namespace: dict[str, object] = {"jax": jax}
+    exec(compile(source, f"<cllsim jax {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
+    return JaxRhs(states, inputs, reads, source, namespace["rhs"])  # type: ignore[arg-type]
+
+
+def compile_jax(host: Host | str = PATIENT) -> JaxRhs:
+    """The right-hand side of ``host``'s declaration as a JAX function (cached by the declaration's text).
+
+    Parameters
+    ----------
+    host
+        Host whose declaration (without dosing events) is translated.
+
+    Returns
+    -------
+    JaxRhs
+        The generated function and its layout.
+    """
+    return _compile_text(antimony_model(get_host(host), {}))
+
+
+@functools.lru_cache(maxsize=8)
+def _solver(host_text: str, rtol: float, atol: float, max_steps: int, depot: int | None) -> Callable:
+    """Jitted, patient-vmapped solve through a schedule of stops (cached per model and numerics).
+
+    The returned function takes ``(y0 (n, ns), d {id: (n,)}, u0 (n, k), stop_t (n, m),
+    stop_du (n, m), stop_bolus (n, m), stop_out (n, m), skip (n,), ys0 (n, T, ns))`` and returns
+    ``(ys (n, T, ns), us (n, T, k), recorded (n, T), failed (n,), fail_t (n,), steps (n,))``.
+    """
+    jax, diffrax = _import_jax()
+    jnp = jax.numpy
+    model = _compile_text(host_text)
+    term = diffrax.ODETerm(model.rhs)
+    solver = diffrax.Kvaerno5()
+    controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.3, icoeff=0.4)
+    saveat = diffrax.SaveAt(t1=True)
+
+    def one(y0, d, u0, stop_t, stop_du, stop_bolus, stop_out, skip, ys0):
+        n_out = ys0.shape[0]
+
+        def segment(carry, stop):
+            y, t, u, failed, fail_t, steps, ys, us, rec = carry
+            t_stop, du, bolus, out = stop
+            t1 = jnp.where(failed, t, t_stop)
+            sol = diffrax.diffeqsolve(
+                term, solver, t, t1, None, y, args=(d, u), saveat=saveat, stepsize_controller=controller,
+                max_steps=max_steps, throw=False,
+            )
+            y1 = sol.ys[-1]
+            ok = (sol.result == diffrax.RESULTS.successful) & jnp.all(jnp.isfinite(y1))
+            fail_t = jnp.where(~failed & ~ok, t, fail_t)
+            failed = failed | ~ok
+            y = jnp.where(failed, y, y1)
+            t = jnp.where(failed, t, t_stop)
+            steps = steps + jnp.where(failed, 0, sol.stats["num_accepted_steps"])
+            # record, then switch the input and add the bolus (the NumPy engine's order at a stop)
+            hit = (out >= 0) & ~failed
+            slot = jnp.clip(out, 0, n_out - 1)
+            ys = ys.at[slot].set(jnp.where(hit, y, ys[slot]))
+            us = us.at[slot].set(jnp.where(hit, u, us[slot]))
+            rec = rec.at[slot].set(rec[slot] | hit)
+            if u.shape[0]:
+                u = u.at[0].add(du)
+            if depot is not None:
+                y = y.at[depot].add(bolus)
+            return (y, t, u, failed, fail_t, steps, ys, us, rec), None
+
+        init = (
+            y0, jnp.asarray(0.0, y0.dtype), u0, skip, jnp.asarray(jnp.nan, y0.dtype), jnp.asarray(0, jnp.int64),
+            ys0, jnp.full((n_out, u0.shape[0]), jnp.nan, y0.dtype), jnp.zeros(n_out, bool),
+        )
+        (_, _, _, failed, fail_t, steps, ys, us, rec), _ = jax.lax.scan(
+            segment, init, (stop_t, stop_du, stop_bolus, stop_out)
+        )
+        return ys, us, rec, failed, fail_t, steps
+
+    return jax.jit(jax.vmap(one))
+
+
+def _solve(
+    host_text: str,
+    model: JaxRhs,
+    y0: np.ndarray,
+    d: Mapping[str, np.ndarray],
+    sched: _Schedule,
+    n_out: int,
+    skip: np.ndarray,
+    *,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    depot: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run the jitted solve on NumPy inputs; returns NumPy arrays (see :func:`_solver`), states last axis."""
+    jax, _ = _import_jax()
+    n = y0.shape[1]
+    missing = [k for k in model.reads if k not in d]
+    if missing:
+        raise CodegenError(f"derived parameters lack {', '.join(missing)}")
+    dd = {k: jax.numpy.asarray(np.broadcast_to(np.asarray(d[k], float), (n,))) for k in model.reads}
+    end = sched.t[:, :-1]  # the last column is the +inf sentinel
+    last = np.where(np.isfinite(end), end, -np.inf).max(axis=1, keepdims=True)
+    stop_t = np.where(np.isfinite(end), end, last)
+    fn = _solver(host_text, float(rtol), float(atol), int(max_steps), depot)
+    out = fn(
+        y0.T.copy(), dd, np.zeros((n, len(model.inputs))), stop_t, sched.du[:, :-1], sched.bolus[:, :-1],
+        sched.out[:, :-1], np.asarray(skip, bool), np.full((n, n_out, y0.shape[0]), np.nan),
+    )
+    return tuple(np.asarray(a) for a in out)  # type: ignore[return-value]
+
+
+def _variables(
+    cm: Any, names: tuple[str, ...], ys: np.ndarray, us: np.ndarray, rec: np.ndarray, d: Mapping[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """Variables ``names`` at the recorded outputs (``ys``: (n, T, ns)); NaN where nothing was recorded."""
+    n, t_out, ns = ys.shape
+    flat_d = {k: np.repeat(np.broadcast_to(np.asarray(v, float), (n,)), t_out) for k, v in d.items()}
+    u = {k: us[:, :, i].reshape(-1) for i, k in enumerate(cm.inputs)}
+    with np.errstate(all="ignore"):
+        vals = cm.variables(names, ys.reshape(n * t_out, ns).T, flat_d, u)
+    return {k: np.where(rec, np.asarray(vals[k], float).reshape(n, t_out), np.nan) for k in names}
+
+
+def run_batch_jax(
+    regimen: Regimen | str,
+    values: Mapping[str, np.ndarray | float],
+    times_h: Sequence[float],
+    variables: Sequence[str],
+    *,
+    host: Host | str = PATIENT,
+    rtol: float = 1e-8,
+    atol: float = 1e-12,
+    max_steps: int = 100_000,
+) -> BatchTrajectory:
+    """Simulate a batch of patients with diffrax on JAX (same inputs and result as :func:`run_batch`).
+
+    Parameters
+    ----------
+    regimen
+        Regimen (or its text form), the same for every patient.
+    values
+        Every model parameter (table units): a scalar (shared) or an array of shape ``(n,)``.
+    times_h
+        Output times, h; must start at 0 and increase.
+    variables
+        Model variables (states, parameters or rules) to return.
+    host
+        Host whose declaration is compiled.
+    rtol, atol
+        Relative and absolute tolerances of the PID step-size controller (and of the Newton
+        iterations of the implicit solver).
+    max_steps
+        Step limit per segment between two stops (dose-input switches and output times)
+        before a patient is reported as a solver failure.
+
+    Returns
+    -------
+    BatchTrajectory
+        Variables of shape ``(n, T)`` and a status per patient. Patients with an impossible
+        baseline (status ``"infeasible_baseline"``) or a failed equilibration are not
+        integrated: their rows are NaN.
+
+    Raises
+    ------
+    ImportError
+        If ``jax`` or ``diffrax`` is missing (install the ``jax`` extra).
+    """
+    _import_jax()
+    host = get_host(host)
+    host_text = antimony_model(host, {})
+    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+    times = np.asarray(times_h, dtype=float)
+    if times.ndim != 1 or times.size < 1 or times[0] != 0 or np.any(np.diff(times) <= 0):
+        raise ValueError("times must be increasing and start at 0")
+    cm = compile_host(host)
+    model = _compile_text(host_text)
+    if model.states != cm.states or model.inputs != cm.inputs:
+        raise CodegenError("the JAX and NumPy translations of the declaration disagree on states or inputs")
+    n = int(np.broadcast_shapes(*(np.shape(v) for v in values.values()), (1,))[0])
+    arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
+    missing = [p for p in cm.parameters if p not in arr and p != "cells_frozen"]
+    if missing:
+        raise ValueError(f"missing parameter values: {', '.join(missing)}")
+    params = {p: arr[p] for p in cm.parameters if p != "cells_frozen"}
+    numerics = {"rtol": rtol, "atol": atol, "max_steps": max_steps}
+
+    # pre-treatment: populations frozen, cell-carried states relax (as run_batch and the reference engine)
+    d_frozen = cm.derived({**params, "cells_frozen": np.ones(n)})
+    y_frozen = cm.initial(d_frozen, {})
+    no_dose = _schedule([[] for _ in range(n)], np.array([0.0, EQUILIBRATION_DAYS * 24.0]), n)
+    carried_names = tuple(_carried_names(host))
+    ys, us, rec, failed_eq, _, _ = _solve(host_text, model, y_frozen, d_frozen, no_dose, 2, np.zeros(n, bool),
+                                          depot=None, **numerics)
+    end = _variables(cm, carried_names, ys, us, rec, d_frozen)
+    carried = {name: end[name][:, 1] for name in carried_names}
+
+    d = cm.derived({**params, "cells_frozen": np.zeros(n)})
+    y0 = cm.initial(d, carried)
+    zero_input = {i: np.zeros(n) for i in cm.inputs}
+    baseline = _baseline_problems(host, cm.evaluate(y_frozen, d_frozen, zero_input))
+    after = _baseline_problems(host, cm.evaluate(y0, d, zero_input))
+    baseline = np.where(baseline == "", after, baseline)
+    bad_eq = failed_eq | ~np.all(np.isfinite(np.stack([carried[k] for k in carried_names])), axis=0)
+    infeasible = baseline != ""
+
+    inputs = _dose_inputs_per_patient(regimen, arr, n, until_h=times[-1])
+    depot = cm.index("drug_depot_mg") if "drug_depot_mg" in cm.states else None
+    sched = _schedule(inputs, times, n)
+    names = tuple(dict.fromkeys(variables))
+    skip = bad_eq | infeasible | ~np.all(np.isfinite(y0), axis=0)
+    ys, us, rec, failed, fail_t, steps = _solve(host_text, model, np.where(skip, 0.0, y0), d, sched, times.size,
+                                                skip, depot=depot, **numerics)
+    out = _variables(cm, names, ys, us, rec, d)
+
+    status = np.full(n, SUCCESS, dtype=object)
+    detail = np.full(n, "", dtype=object)
+    status[bad_eq] = SOLVER_FAILURE
+    detail[bad_eq] = "pre-treatment equilibration did not converge"
+    for i in np.nonzero(failed & ~skip & (status == SUCCESS))[0]:
+        status[i] = SOLVER_FAILURE
+        detail[i] = f"diffrax stopped (step limit or step-size collapse) after day {fail_t[i] / 24:g}"
+    status[infeasible] = INFEASIBLE
+    detail[infeasible] = baseline[infeasible]
+    finite = np.all([np.all(np.isfinite(v), axis=1) for v in out.values()], axis=0) if out else np.ones(n, bool)
+    nonfinite = ~finite & (status == SUCCESS)
+    status[nonfinite] = NONFINITE
+    detail[nonfinite] = "the solution contains NaN or infinite values"
+    return BatchTrajectory(times, out, status.astype(str), detail.astype(str), steps.astype(int))
