@@ -9,7 +9,8 @@ truth lies inside the 95% interval. The target (issue 4) is >= 90%; the exit cod
 
 Usage::
 
-    python benchmarks/fit_recovery.py --patients 20 --starts 3 --uncertainty laplace --procs 2
+    python benchmarks/fit_recovery.py --patients 20 --starts 3 --procs 2      # profile intervals (default)
+    python benchmarks/fit_recovery.py --patients 20 --uncertainty laplace --procs 2
     python benchmarks/fit_recovery.py --patients 20 --estimate extended
     python benchmarks/fit_recovery.py --patients 20 --estimate baseline_alc_per_uL,death_max_per_day
 """
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patients", type=int, default=20)
     ap.add_argument("--starts", type=int, default=3)
-    ap.add_argument("--uncertainty", choices=["laplace", "mcmc", "profile"], default="laplace")
+    ap.add_argument("--uncertainty", choices=["laplace", "mcmc", "profile"], default="profile")
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--band", type=int, default=10)
     ap.add_argument("--seed", type=int, default=2024)

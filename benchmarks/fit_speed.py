@@ -10,14 +10,15 @@ Measures, in one process on this machine:
 
 Usage::
 
-    python benchmarks/fit_speed.py               # 20 starts, Laplace uncertainty
+    python benchmarks/fit_speed.py               # 20 starts on every core, profile uncertainty
     python benchmarks/fit_speed.py --starts 4    # quicker look
-    python benchmarks/fit_speed.py --procs 2     # starts in 2 processes
+    python benchmarks/fit_speed.py --procs 1     # starts in this process only
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -55,10 +56,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--starts", type=int, default=20)
-    ap.add_argument("--uncertainty", choices=["laplace", "mcmc", "profile"], default="laplace")
+    ap.add_argument("--uncertainty", choices=["laplace", "mcmc", "profile"], default="profile")
     ap.add_argument("--samples", type=int, default=500)
     ap.add_argument("--estimate", default="extended", help="default, extended or comma-separated ids")
-    ap.add_argument("--procs", type=int, default=1, help="processes for the multistart")
+    ap.add_argument("--procs", type=int, default=os.cpu_count() or 1,
+                    help="processes for the multistart (default: one per CPU core, as `cllsim fit`)")
     args = ap.parse_args(argv)
 
     data = make_patient_data(patient_table(), regimen="420 mg qd", ighv="U", patient_id="speed")

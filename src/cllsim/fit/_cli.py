@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -31,12 +32,14 @@ def fit_command(
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_fit"),
     starts: Annotated[int, typer.Option("--starts", help="Optimizer starts (multistart).")] = 20,
     uncertainty: Annotated[
-        str, typer.Option("--uncertainty", help="laplace (fast, benchmarked), profile (pyPESTO) or mcmc.")
-    ] = "laplace",
+        str, typer.Option("--uncertainty", help="profile (pyPESTO profile likelihood), laplace (fast) or mcmc.")
+    ] = "profile",
     samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
     band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
-    procs: Annotated[int, typer.Option("--procs", help="Processes for the multistart.")] = 1,
+    procs: Annotated[
+        int, typer.Option("--procs", help="Processes for the multistart (0: one per CPU core).")
+    ] = 0,
     estimate: Annotated[
         str | None, typer.Option("--estimate", help="default (5, identifiable), extended (10) or comma-separated ids.")
     ] = None,
@@ -58,8 +61,9 @@ def fit_command(
             raise UsageError(f"--uncertainty must be mcmc, profile or laplace, got {uncertainty!r}")
         if uncertainty == "mcmc" and samples < 50:
             raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
-        if procs < 1:
-            raise UsageError(f"--procs must be >= 1, got {procs}")
+        if procs < 0:
+            raise UsageError(f"--procs must be >= 0 (0: one per CPU core), got {procs}")
+        n_procs = procs or min(os.cpu_count() or 1, starts)
         if band < 2:
             raise UsageError(f"--band must be >= 2, got {band}")
         date = None
@@ -77,7 +81,7 @@ def fit_command(
             try:
                 result = fit_patient(
                     patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
-                    n_samples=samples, n_band=band, progress=True, start_date=date, n_procs=procs,
+                    n_samples=samples, n_band=band, progress=True, start_date=date, n_procs=n_procs,
                 )
             except RuntimeError as exc:
                 raise UsageError(f"fit failed: {exc}") from None
