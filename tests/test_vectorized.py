@@ -66,21 +66,29 @@ def test_generated_jacobian_matches_finite_differences():
 
 
 def test_agrees_with_reference_engine():
-    """Random patients, daily points: max relative difference < 1e-4 on every observable.
+    """50 random patients, daily points: max relative difference < 1e-4 on every observable (issue 5, item 1).
 
-    The regimen has a dose change, an interruption and twice-daily dosing.
-
-    The issue's full criterion (>= 50 patients over a year) runs in benchmarks/verify_agreement.py.
+    The regimen has a dose change, an interruption and twice-daily dosing. The horizon is two
+    weeks here (the reference engine costs ~1.5 s per patient); the same criterion over a year
+    runs in benchmarks/verify_agreement.py.
     """
-    regimen = "560 mg qd x 7; hold 3 d; 420 mg bid"
-    days = 21
-    patients = random_patients(6, seed=11)
-    refs = [reference(p, regimen, days) for p in patients]
+    regimen = "560 mg qd x 5; hold 3 d; 420 mg bid"
+    days = 14
+    refs, kept = [], []
+    for p in random_patients(80, seed=11):
+        if len(kept) == 50:
+            break
+        try:
+            refs.append(reference(p, regimen, days))
+            kept.append(p)
+        except rr.BaselineError:  # impossible baseline (the cohort engine says so too: test below)
+            continue
+    assert len(kept) == 50
     batch = run_batch(
-        regimen, values_table([patient_values(p) for p in patients]), np.arange(days + 1) * 24.0,
+        regimen, values_table([patient_values(p) for p in kept]), np.arange(days + 1) * 24.0,
         [o.variable for o in observables(PATIENT)], rtol=1e-6, atol=1e-10,
     )
-    assert list(batch.status) == [SUCCESS] * len(patients)
+    assert list(batch.status) == [SUCCESS] * len(kept)
     worst = {
         o.id: max(max_rel_diff(batch.values[o.variable][i], ref.values[o.variable]) for i, ref in enumerate(refs))
         for o in observables(PATIENT)
