@@ -17,37 +17,17 @@ switch, output time) is landed on exactly. Same method and error control as :mod
 
 import numpy as np
 
-# ROS34PW2 coefficients in transformed form (see ._vectorized, where they are derived)
-_GAMMA = 0.43586652150845900
-_A = np.array(
-    [
-        [0.0, 0.0, 0.0, 0.0],
-        [0.87173304301691801, 0.0, 0.0, 0.0],
-        [0.84457060015369423, -0.11299064236484185, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-    ]
-)
-_G = np.array(
-    [
-        [_GAMMA, 0.0, 0.0, 0.0],
-        [-0.87173304301691801, _GAMMA, 0.0, 0.0],
-        [-0.90338057013044082, 0.054180672388095326, _GAMMA, 0.0],
-        [0.24212380706095346, -1.2232505839045147, 0.54526025533510214, _GAMMA],
-    ]
-)
-_B = np.array([0.24212380706095346, -1.2232505839045147, 1.5452602553351020, 0.43586652150845900])
-_BHAT = np.array([0.37810903145819369, -0.096042292212423178, 0.5, 0.21793326075422950])
-_GINV = np.linalg.inv(_G)
-# transformed variables u_i = sum_j G_ij k_j avoid Jacobian-vector products (Hairer & Wanner IV.7);
-# tuples, not arrays: numba caches functions that read tuples, not ones that read global arrays
-TA = tuple(tuple(float(v) for v in row) for row in _A @ _GINV)
-TC = tuple(tuple(float(v) for v in row) for row in -np.tril(_GINV, -1))
-TM = tuple(float(v) for v in _B @ _GINV)
-TE = tuple(float(v) for v in (_B - _BHAT) @ _GINV)
-GSUM = tuple(float(v) for v in _G.sum(axis=1))
-ALPHA = tuple(float(v) for v in _A.sum(axis=1))
+from cllsim.simulate import _ros34pw2 as _ros
+
+_GAMMA = _ros.GAMMA
+TA = _ros.as_tuples(_ros.TA)
+TC = _ros.as_tuples(_ros.TC)
+TM = _ros.as_tuples(_ros.TM)
+TE = _ros.as_tuples(_ros.TE)
+GSUM = _ros.as_tuples(_ros.GSUM)
+ALPHA = _ros.as_tuples(_ros.ALPHA)
 # driver targets inside a driven step: the stage abscissae in increasing order, and their stages
-_STAGE_ORDER = np.argsort(ALPHA[1:]) + 1
+_STAGE_ORDER = np.argsort(_ros.ALPHA[1:]) + 1
 STAGE_OF_TARGET = tuple(int(v) for v in _STAGE_ORDER)
 TARGET_FRACS = tuple(ALPHA[v] for v in _STAGE_ORDER)
 

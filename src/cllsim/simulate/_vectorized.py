@@ -37,33 +37,13 @@ from ..model._antimony import CARRIED_STATES, pools
 from ..model._hosts import PATIENT, Host, get_host
 from ._codegen import CompiledModel, compile_host
 from ._roadrunner import EQUILIBRATION_DAYS
-
-# ROS34PW2 (Rang & Angermann 2005), in the Hairer-Wanner notation: alpha (A), gamma (G), b, bhat.
-_GAMMA = 0.43586652150845900
-_A = np.array(
-    [
-        [0.0, 0.0, 0.0, 0.0],
-        [0.87173304301691801, 0.0, 0.0, 0.0],
-        [0.84457060015369423, -0.11299064236484185, 0.0, 0.0],
-        [0.0, 0.0, 1.0, 0.0],
-    ]
-)
-_G = np.array(
-    [
-        [_GAMMA, 0.0, 0.0, 0.0],
-        [-0.87173304301691801, _GAMMA, 0.0, 0.0],
-        [-0.90338057013044082, 0.054180672388095326, _GAMMA, 0.0],
-        [0.24212380706095346, -1.2232505839045147, 0.54526025533510214, _GAMMA],
-    ]
-)
-_B = np.array([0.24212380706095346, -1.2232505839045147, 1.5452602553351020, 0.43586652150845900])
-_BHAT = np.array([0.37810903145819369, -0.096042292212423178, 0.5, 0.21793326075422950])
-# transformed variables u_i = sum_j G_ij k_j avoid Jacobian-vector products (Hairer & Wanner IV.7)
-_GINV = np.linalg.inv(_G)
-_TA = _A @ _GINV
-_TC = -np.tril(_GINV, -1)
-_TM = _B @ _GINV
-_TE = (_B - _BHAT) @ _GINV
+from ._ros34pw2 import ALPHA as _ALPHA  # stage abscissae
+from ._ros34pw2 import GAMMA as _GAMMA
+from ._ros34pw2 import GSUM as _GSUM  # weights of the non-autonomous term
+from ._ros34pw2 import TA as _TA
+from ._ros34pw2 import TC as _TC
+from ._ros34pw2 import TE as _TE
+from ._ros34pw2 import TM as _TM
 
 #: Outcome codes per patient.
 SUCCESS = "success"
@@ -166,8 +146,6 @@ class _Subset:
         return self.sub
 
 
-_GSUM = _G.sum(axis=1)  # gamma_i: weights of the non-autonomous term
-_ALPHA = _A.sum(axis=1)  # stage abscissae
 
 
 def _ros_step(fns, y, xs, xdot, d, u, h, rtol, atol):
