@@ -129,3 +129,19 @@ def test_named_parameter_subsets():
         parse_subset("a,a")
     with pytest.raises(ValueError, match="no parameter"):
         parse_subset(",")
+
+
+def test_shipped_example_patient_is_valid_and_matches_its_script(tmp_path):
+    """examples/patient_synthetic.csv reads cleanly and is what examples/make_synthetic_patient.py writes."""
+    import runpy
+    import shutil
+    from pathlib import Path
+
+    from cllsim.fit import read_patient_csv
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    data = read_patient_csv(examples / "patient_synthetic.csv", regimen="420 mg qd", ighv="U")
+    assert data.last_day == 168 and set(data.observed) == {"alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3"}
+    shutil.copy(examples / "make_synthetic_patient.py", tmp_path)
+    runpy.run_path(str(tmp_path / "make_synthetic_patient.py"), run_name="__main__")
+    assert (tmp_path / "patient_synthetic.csv").read_text() == (examples / "patient_synthetic.csv").read_text()
