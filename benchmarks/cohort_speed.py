@@ -35,11 +35,13 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=365.0)
     ap.add_argument("--ref", type=int, default=5, help="patients for the reference engine (same first patients)")
     ap.add_argument("--chunk", type=int, default=2000)
-    ap.add_argument("--rtol", type=float, default=1e-5, help="cohort-engine relative tolerance")
+    ap.add_argument("--rtol", type=float, default=CohortSpec.model_fields["rtol"].default,
+                    help="cohort-engine relative tolerance (default: the cohort default)")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
-    spec = CohortSpec(n=args.n, chunk_size=args.chunk, days=args.days, seed=args.seed, rtol=args.rtol)
+    spec = CohortSpec(n=args.n, chunk_size=args.chunk, days=args.days, seed=args.seed, rtol=args.rtol,
+                      atol=args.rtol * 1e-4)
     times_day = np.arange(0.0, np.floor(args.days) + 1.0)
     variables = ["alc_per_uL", "cells_tissue", "ln_volume_cm3", "spleen_volume_cm3", "btk_occupancy_pct"]
 

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from cllsim.cohort._population import sample_within_bounds
+from cllsim.cohort._population import CohortSpec, sample_within_bounds
 from cllsim.simulate._vectorized import SUCCESS, run_batch
 
 CELLS = ("cells_blood", "cells_tissue", "cells_free_ln", "cells_niche_ln", "cells_free_spleen",
@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--days", type=float, default=365.0)
     ap.add_argument("--chunk", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rtol", type=float, default=1e-5)
+    ap.add_argument("--rtol", type=float, default=CohortSpec.model_fields["rtol"].default)
     args = ap.parse_args()
     t0 = time.perf_counter()
     res = sweep(args.n, args.days, args.chunk, args.seed, args.rtol)

@@ -1,9 +1,9 @@
 """Full agreement check of the cohort engine against the reference engine (issue 5, deliverable 1).
 
 >= 50 random patients (table between-patient distributions), one year of daily points, every
-observable: max relative difference must be < 1e-4 (differences scaled by
-max(|reference|, 1e-6 x max_t |reference|) for observables that start at zero). Reference at
-rtol 1e-8 (PITFALLS: agreement needs tight tolerances on both sides).
+observable: max relative difference must be < 1e-4 (as :func:`cllsim.simulate._compare.max_relative_difference`
+defines it: floored for observables that start at zero, relative to the largest magnitude for
+ones that change sign). Reference at rtol 1e-8 (PITFALLS: agreement needs tight tolerances on both sides).
 
     python benchmarks/verify_agreement.py --n 50 --days 365 --rtol 1e-7 5e-6
 """
@@ -19,9 +19,8 @@ from cllsim.cohort import CohortSpec, sample_chunk
 from cllsim.model import PATIENT
 from cllsim.simulate import Patient, observables, prepare
 from cllsim.simulate import _roadrunner as rr
+from cllsim.simulate._compare import max_relative_difference
 from cllsim.simulate._vectorized import run_batch
-
-FLOOR = 1e-6
 
 
 def main() -> None:
@@ -68,9 +67,8 @@ def main() -> None:
                 continue
             compared += 1
             for o in obs:
-                r = ref.values[o.variable]
-                den = np.maximum(np.abs(r), FLOOR * np.max(np.abs(r)) + 1e-300)
-                worst[o.id] = max(worst.get(o.id, 0.0), float(np.max(np.abs(b.values[o.variable][i] - r) / den)))
+                diff = max_relative_difference(b.values[o.variable][i], ref.values[o.variable])
+                worst[o.id] = max(worst.get(o.id, 0.0), diff)
         for k, v in sorted(worst.items(), key=lambda kv: -kv[1])[:5]:
             print(f"  {k:36s} {v:.2e}")
         top = max(worst.values())

@@ -9,11 +9,8 @@ from cllsim.model import PATIENT, load_table
 from cllsim.simulate import Patient, observables, patient_values, prepare
 from cllsim.simulate import _roadrunner as rr
 from cllsim.simulate._codegen import compile_host
+from cllsim.simulate._compare import max_relative_difference
 from cllsim.simulate._vectorized import SUCCESS, run_batch, values_table
-
-# Relative difference with a floor for observables that start at exactly zero (drug, occupancy):
-# differences are scaled by max(|reference|, 1e-6 * max_t |reference|).
-FLOOR = 1e-6
 
 
 def random_patients(n: int, seed: int) -> list[Patient]:
@@ -31,8 +28,8 @@ def random_patients(n: int, seed: int) -> list[Patient]:
 
 
 def max_rel_diff(a: np.ndarray, ref: np.ndarray) -> float:
-    den = np.maximum(np.abs(ref), FLOOR * np.max(np.abs(ref)) + 1e-300)
-    return float(np.max(np.abs(a - ref) / den))
+    """Relative difference with a floor for observables starting at zero (see _compare)."""
+    return max_relative_difference(a, ref)
 
 
 def reference(patient: Patient, regimen: str, days: int):
@@ -94,6 +91,14 @@ def test_agrees_with_reference_engine():
         for o in observables(PATIENT)
     }
     assert max(worst.values()) < 1e-4, sorted(worst.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_relative_difference_floors_zero_starts_and_sign_changes():
+    ref = np.array([0.0, 1.0, 100.0])
+    assert max_rel_diff(ref + np.array([1e-5, 0.0, 0.0]), ref) == pytest.approx(1e-5 / 1e-4)  # floor 1e-6 x 100
+    assert max_rel_diff(ref * (1 + 1e-5), ref) == pytest.approx(1e-5)
+    signed = np.array([5.0, 0.001, -5.0])  # a net flux crossing zero: relative to its largest magnitude
+    assert max_rel_diff(signed + 0.01, signed) == pytest.approx(0.01 / 5.0)
 
 
 def test_compiled_and_numpy_backends_run_the_same_method():

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:port).")
         ] = None,
         chunk_size: Annotated[int, typer.Option("--chunk-size", help="Patients per chunk / Parquet file.")] = 2000,
-        rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance of the cohort engine.")] = 1e-5,
+        rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance of the cohort engine.")] = 2e-6,
         baseline_alc: Annotated[
             float | None, typer.Option("--baseline-alc", help="Median baseline ALC (/µL); default: table value.")
         ] = None,
@@ -56,7 +56,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--out {str(out)!r} exists and is not a folder")
             spec = CohortSpec(
                 n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,
-                rtol=rtol, baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log,
+                rtol=rtol, atol=rtol * 1e-4, baseline_alc_median_per_uL=baseline_alc,
+                baseline_alc_sd_log=baseline_alc_sd_log,
             )
             try:
                 engine = make_engine(workers, scheduler)
