@@ -31,6 +31,7 @@ _KERNEL_FILE = Path(__file__).with_name("_kernel.py")
 #: Status codes returned by the kernel.
 OK, FAILED = 0, 1
 
+
 def cache_dir() -> Path:
     """Directory for generated kernels and numba's compiled code (``$CLLSIM_CACHE_DIR``)."""
     root = Path(os.environ.get("CLLSIM_CACHE_DIR", Path.home() / ".cache" / "cllsim")) / "kernels"
@@ -85,8 +86,13 @@ def _generated_module(source: str) -> ModuleType:
 
 
 def available(cm: CompiledModel) -> bool:
-    """Whether the compiled backend can run this model (it needs the driver/driven and linear split)."""
-    return {"driver", "driven", "linear", "drivernl"} <= set(cm.blocks) and bool(cm.scalar_source)
+    """Whether the compiled backend can run this model.
+
+    It needs the driver/driven and linear split and at most one event-driven input (the kernel
+    switches ``u[0]``); other models run on the NumPy backend.
+    """
+    return {"driver", "driven", "linear", "drivernl"} <= set(cm.blocks) and bool(cm.scalar_source) and len(
+        cm.inputs) <= 1
 
 
 def integrate(
