@@ -100,18 +100,25 @@ def _lin_steady(ainvb, ainvb0, u, star):
         star[a] = -v
 
 
-def _lin_propagate(lam, vec, vinv, lv, star, tau, out, w):
-    """Exact linear states after ``tau`` h: star + V exp(Lambda tau) V^-1 (lv - star)."""
+def _lin_modes(vinv, lv, star, w):
+    """Modal coordinates of the linear states: V^-1 (lv - star)."""
     k = lv.shape[0]
     for a in range(k):
         v = 0.0
         for b in range(k):
             v += vinv[a, b] * (lv[b] - star[b])
-        w[a] = np.exp(lam[a] * tau) * v
+        w[a] = v
+
+
+def _lin_propagate(lam, vec, modes, star, tau, out, scratch):
+    """Exact linear states after ``tau`` h: star + V exp(Lambda tau) modes."""
+    k = modes.shape[0]
+    for b in range(k):
+        scratch[b] = np.exp(lam[b] * tau) * modes[b]
     for a in range(k):
         v = star[a]
         for b in range(k):
-            v += vec[a, b] * w[b]
+            v += vec[a, b] * scratch[b]
         out[a] = v
 
 
@@ -157,8 +164,11 @@ def _advance_driver(
         tgt = TARGET_FRACS[j] * hw
         step = min(h, tgt - t)
         lands = step >= tgt - t
-        for i in range(4):
-            _lin_propagate(lam, vec, vinv, lv, star, ALPHA[i] * step, xs[i], w)
+        # stage 0 is the current point; the others are propagated from it in closed form
+        xs[0, :] = lv
+        _lin_modes(vinv, lv, star, w)
+        for i in range(1, 4):
+            _lin_propagate(lam, vec, w, star, ALPHA[i] * step, xs[i], xdot)  # xdot: scratch until set below
         _lin_derivative(amat, bmat, b0, lv, u, xdot)
         err = _ros_step(False, y, xs, xdot, p, u, step, rtol, atol, F, K, ftv, yi, r, ynew)
         accepted = err <= 1.0
