@@ -83,14 +83,18 @@ def _deps(expr: sympy.Expr) -> set[str]:
     return {s.name for s in expr.free_symbols}
 
 
-class _Printer(NumPyPrinter):
+class PlainFloats:
+    """Printer mixin: floats as plain Python literals (full precision, no ``np.float64(...)``)."""
+
+    def _print_Float(self, expr: sympy.Float) -> str:
+        return repr(float(expr))
+
+
+class _Printer(PlainFloats, NumPyPrinter):
     """NumPy printer writing ``np.`` and plain float literals."""
 
     def __init__(self) -> None:
         super().__init__({"fully_qualified_modules": False, "inline": True})
-
-    def _print_Float(self, expr: sympy.Float) -> str:
-        return repr(float(expr))
 
 
 @dataclass(frozen=True)

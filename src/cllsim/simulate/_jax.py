@@ -36,7 +36,7 @@ from sympy.printing.numpy import JaxPrinter
 from ..drugs import Regimen, parse_regimen
 from ..model._antimony import antimony_model
 from ..model._hosts import PATIENT, Host, get_host
-from ._codegen import INPUTS, CodegenError, _closure, _deps, _to_sympy, _topo, compile_host
+from ._codegen import INPUTS, CodegenError, PlainFloats, _closure, _deps, _to_sympy, _topo, compile_host
 from ._roadrunner import EQUILIBRATION_DAYS, antimony_to_sbml
 from ._vectorized import (
     INFEASIBLE,
@@ -65,14 +65,11 @@ def _import_jax() -> tuple[Any, Any]:
     return jax, diffrax
 
 
-class _Printer(JaxPrinter):
+class _Printer(PlainFloats, JaxPrinter):
     """``jax.numpy`` printer writing plain float literals."""
 
     def __init__(self) -> None:
         super().__init__({"fully_qualified_modules": True, "inline": True})
-
-    def _print_Float(self, expr: sympy.Float) -> str:
-        return repr(float(expr))
 
 
 @dataclass(frozen=True)
