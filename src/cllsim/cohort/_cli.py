@@ -26,7 +26,10 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:port).")
         ] = None,
         chunk_size: Annotated[int, typer.Option("--chunk-size", help="Patients per chunk / Parquet file.")] = 2000,
-        rtol: Annotated[float, typer.Option("--rtol", help="Relative tolerance of the cohort engine.")] = 2e-6,
+        rtol: Annotated[
+            float | None,
+            typer.Option("--rtol", help="Relative tolerance of the cohort engine (atol = rtol x 1e-4); default 1e-5."),
+        ] = None,
         baseline_alc: Annotated[
             float | None, typer.Option("--baseline-alc", help="Median baseline ALC (/µL); default: table value.")
         ] = None,
@@ -54,10 +57,10 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("give either --workers or --scheduler, not both")
             if out.exists() and not out.is_dir():
                 raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+            tolerances = {} if rtol is None else {"rtol": rtol, "atol": rtol * 1e-4}
             spec = CohortSpec(
                 n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,
-                rtol=rtol, atol=rtol * 1e-4, baseline_alc_median_per_uL=baseline_alc,
-                baseline_alc_sd_log=baseline_alc_sd_log,
+                baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log, **tolerances,
             )
             try:
                 engine = make_engine(workers, scheduler)

@@ -67,7 +67,7 @@ def provenance(spec: CohortSpec) -> dict[str, Any]:
         "cllsim_version": __version__,
         "parameter_hash": parameter_hash(load_table().values()),
         "seed": spec.seed,
-        "engine": "cohort engine (ROS34PW2 on code generated from the SBML declaration; numba backend, NumPy fallback)",
+        "engine": "cohort engine (RODAS4 on code generated from the SBML declaration; numba backend, NumPy fallback)",
     }
 
 

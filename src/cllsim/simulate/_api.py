@@ -142,7 +142,7 @@ def simulate(
         BTK inhibitor whose PK table is used.
     engine
         ``"roadrunner"``: the reference engine (libRoadRunner, CVODE). ``"cohort"``: the cohort
-        engine (code generated from the same SBML, ROS34PW2, compiled with numba), much faster
+        engine (code generated from the same SBML, RODAS4, compiled with numba), much faster
         for long regimens and agreeing with the reference to solver tolerance.
     rtol, atol
         Solver tolerances (relative; absolute in model units).

@@ -4,7 +4,7 @@ The NumPy backend (:mod:`._vectorized`) advances a whole batch in lockstep; with
 step sizes and stops, most of its time goes into bookkeeping of shrinking sub-batches, not into
 arithmetic. Here the one-patient flavor of the generated code (``CompiledModel.scalar_source``,
 translated from the same SBML, nothing restated) is compiled with numba and each patient is
-integrated by a plain loop: same method (ROS34PW2 with the generated sparse LU), same
+integrated by a plain loop: same method (RODAS4 with the generated sparse LU), same
 driver/driven split, same closed-form linear PK between input switches, same stops and error
 control as the NumPy backend, so the two agree to solver tolerance.
 
@@ -28,6 +28,8 @@ import numpy as np
 from ._codegen import CompiledModel
 
 _KERNEL_FILE = Path(__file__).with_name("_kernel.py")
+# the kernel bakes the method's coefficients into machine code: a change to them must miss the cache
+_TABLEAU_FILE = Path(__file__).with_name("_rosenbrock.py")
 #: Status codes returned by the kernel.
 OK, FAILED = 0, 1
 
@@ -50,8 +52,10 @@ _FOOTER = """
 
 from numba import njit as _njit
 
+# error_model="numpy": a division by zero gives inf/nan, which the kernel turns into a rejected
+# step or a failed patient, instead of an exception that would abort the whole batch
 for _name in [*BLOCK_FUNCTIONS, *KERNEL_FUNCTIONS]:
-    globals()[_name] = _njit(cache=True)(globals()[_name])
+    globals()[_name] = _njit(cache=True, error_model="numpy")(globals()[_name])
 """
 
 
@@ -59,12 +63,11 @@ for _name in [*BLOCK_FUNCTIONS, *KERNEL_FUNCTIONS]:
 def _generated_module(source: str) -> ModuleType:
     """Write the model's one-patient code plus the kernel (``_kernel.py``) to a file, import it, jit it.
 
-    The file name hashes both texts, so a change to either gives a new file and numba (which
-    caches compiled code next to it) never loads stale machine code.
+    The file name hashes the file's text and the method's coefficients (which the kernel imports),
+    so a change to any of them gives a new file and numba (which caches compiled code next to it)
+    never loads stale machine code.
     """
     kernel = _KERNEL_FILE.read_text()
-    digest = hashlib.sha1((source + kernel).encode()).hexdigest()[:16]
-    path = cache_dir() / f"cllsim_model_{digest}.py"
 
     def defs(text: str) -> list[str]:
         return [line[4:].split("(", 1)[0] for line in text.splitlines() if line.startswith("def ")]
@@ -74,6 +77,8 @@ def _generated_module(source: str) -> ModuleType:
         f"BLOCK_FUNCTIONS = {defs(source)!r}\nKERNEL_FUNCTIONS = {defs(kernel)!r}\n\n"
         + source + "\n\n" + kernel + _FOOTER
     )
+    digest = hashlib.sha1((text + _TABLEAU_FILE.read_text()).encode()).hexdigest()[:16]
+    path = cache_dir() / f"cllsim_model_{digest}.py"
     if not path.exists() or path.read_text() != text:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)

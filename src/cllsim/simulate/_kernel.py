@@ -6,10 +6,10 @@ so the names below that are not defined here (``rhs_driven``, ``factor_drivernl`
 ``FACTOR_SIZE_driven``, ...) are that model's generated functions and constants. Keeping them
 module globals (not function arguments) lets numba cache the compiled kernel on disk.
 
-Method, per patient: ROS34PW2 (Rang & Angermann 2005, L-stable Rosenbrock-W, order 3 with an
-embedded order-2 error estimate) on the driven block, which reads the driver states at its stage
+Method, per patient: RODAS4 (:mod:`._rosenbrock`: L-stable, stiffly accurate, order 4 with an
+embedded order-3 error estimate) on the driven block, which reads the driver states at its stage
 times; the driver's linear states (PK) are propagated in closed form between input switches and
-its other states (BTK, kinases) integrated with their own ROS34PW2 steps; every stop (dose-input
+its other states (BTK, kinases) integrated with their own RODAS4 steps; every stop (dose-input
 switch, output time) is landed on exactly. Same method and error control as :mod:`._vectorized`.
 """
 
@@ -17,28 +17,31 @@ switch, output time) is landed on exactly. Same method and error control as :mod
 
 import numpy as np
 
-from cllsim.simulate import _ros34pw2 as _ros
+from cllsim.simulate import _rosenbrock as _ros
 
 _GAMMA = _ros.GAMMA
+STAGES = _ros.STAGES
 TA = _ros.as_tuples(_ros.TA)
 TC = _ros.as_tuples(_ros.TC)
 TM = _ros.as_tuples(_ros.TM)
 TE = _ros.as_tuples(_ros.TE)
 GSUM = _ros.as_tuples(_ros.GSUM)
-ALPHA = _ros.as_tuples(_ros.ALPHA)
-# driver targets inside a driven step: the stage abscissae in increasing order, and their stages
-_STAGE_ORDER = np.argsort(_ros.ALPHA[1:]) + 1
-STAGE_OF_TARGET = tuple(int(v) for v in _STAGE_ORDER)
-TARGET_FRACS = tuple(ALPHA[v] for v in _STAGE_ORDER)
+# external (driver) states are needed at the step's start (row 0) and at each distinct later
+# stage time (rows 1..N_TARGETS, increasing; the last is the step's end); stage i reads row STAGE_ROW[i]
+TARGET_FRACS = _ros.as_tuples(_ros.TARGETS)
+N_TARGETS = len(TARGET_FRACS)
+STAGE_ROW = _ros.as_tuples(_ros.STAGE_ROW)
+_STEP_EXPONENT = -1.0 / _ros.ERROR_ORDER
+DRIVER_TOL = _ros.DRIVER_TOLERANCE_FACTOR
 
 #: Status codes returned by the kernel.
 OK, FAILED = 0, 1
 
 
 def _ros_step(driven, y, xs, xdot, p, u, h, rtol, atol, F, K, ftv, yi, r, ynew):
-    """One ROS34PW2 step of the driven block (``driven``) or of the nonlinear driver states.
+    """One Rosenbrock step of the driven block (``driven``) or of the nonlinear driver states.
 
-    ``xs[i]``: external states at stage ``i``. Returns the error norm of the step.
+    ``xs[STAGE_ROW[i]]``: external states at stage ``i``. Returns the error norm of the step.
     """
     n = y.shape[0]
     if driven:
@@ -47,16 +50,16 @@ def _ros_step(driven, y, xs, xdot, p, u, h, rtol, atol, F, K, ftv, yi, r, ynew):
     else:
         factor_drivernl(y, xs[0], p, u, 1.0 / (_GAMMA * h), F)
         ft_drivernl(y, xs[0], xdot, p, u, ftv)
-    for i in range(4):
+    for i in range(STAGES):
         for q in range(n):
             v = y[q]
             for j in range(i):
                 v += TA[i][j] * K[j, q]
             yi[q] = v
         if driven:
-            rhs_driven(yi, xs[i], p, u, r)
+            rhs_driven(yi, xs[STAGE_ROW[i]], p, u, r)
         else:
-            rhs_drivernl(yi, xs[i], p, u, r)
+            rhs_drivernl(yi, xs[STAGE_ROW[i]], p, u, r)
         for q in range(n):
             v = r[q] + GSUM[i] * h * ftv[q]
             for j in range(i):
@@ -71,7 +74,7 @@ def _ros_step(driven, y, xs, xdot, p, u, h, rtol, atol, F, K, ftv, yi, r, ynew):
     for q in range(n):
         yn = y[q]
         e = 0.0
-        for i in range(4):
+        for i in range(STAGES):
             yn += TM[i] * K[i, q]
             e += TE[i] * K[i, q]
         ynew[q] = yn
@@ -86,7 +89,7 @@ def _ros_step(driven, y, xs, xdot, p, u, h, rtol, atol, F, K, ftv, yi, r, ynew):
 
 
 def _new_h(h, err, accepted):
-    fac = 0.9 * max(err, 1e-10) ** (-1.0 / 3.0)
+    fac = 0.9 * max(err, 1e-10) ** _STEP_EXPONENT
     fac = min(max(fac, 0.2), 5.0)
     return h * (fac if accepted else min(fac, 0.5))
 
@@ -134,8 +137,9 @@ def _lin_derivative(amat, bmat, b0, lv, u, out):
 
 def _driver_workspace(nl, k):
     """Work arrays of :func:`_advance_driver` (allocated once per patient, not once per step)."""
-    return (np.empty(nl), np.empty(k), np.empty(k), np.empty((4, k)), np.empty(k), np.empty(k),
-            np.empty(FACTOR_SIZE_drivernl), np.empty((4, nl)), np.empty(nl), np.empty(nl), np.empty(nl), np.empty(nl))
+    return (np.empty(nl), np.empty(k), np.empty(k), np.empty((N_TARGETS + 1, k)), np.empty(k), np.empty(k),
+            np.empty(FACTOR_SIZE_drivernl), np.empty((STAGES, nl)), np.empty(nl), np.empty(nl), np.empty(nl),
+            np.empty(nl))
 
 
 def _advance_driver(
@@ -145,7 +149,7 @@ def _advance_driver(
     """Integrate the driver from 0 to the driven step's stage times; states into ``xs_out[stage]``.
 
     Linear driver states are propagated in closed form; the others are integrated with their own
-    ROS34PW2 steps as a non-autonomous system. Returns (ok, new driver step size).
+    Rosenbrock steps as a non-autonomous system. Returns (ok, new driver step size).
     """
     y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew = work
     nl = pos_nl.shape[0]
@@ -159,27 +163,27 @@ def _advance_driver(
     h = h_drv
     j = 0
     for _ in range(max_sub):
-        if j >= 3:
+        if j >= N_TARGETS:
             break
         tgt = TARGET_FRACS[j] * hw
         step = min(h, tgt - t)
         lands = step >= tgt - t
-        # stage 0 is the current point; the others are propagated from it in closed form
+        # row 0 is the current point; the other stage times are propagated from it in closed form
         xs[0, :] = lv
         _lin_modes(vinv, lv, star, w)
-        for i in range(1, 4):
-            _lin_propagate(lam, vec, w, star, ALPHA[i] * step, xs[i], xdot)  # xdot: scratch until set below
+        for row in range(1, N_TARGETS + 1):
+            _lin_propagate(lam, vec, w, star, TARGET_FRACS[row - 1] * step, xs[row], xdot)  # xdot: scratch until set
         _lin_derivative(amat, bmat, b0, lv, u, xdot)
         err = _ros_step(False, y, xs, xdot, p, u, step, rtol, atol, F, K, ftv, yi, r, ynew)
         accepted = err <= 1.0
         if accepted:
             y[:] = ynew
-            lv[:] = xs[3]
+            lv[:] = xs[N_TARGETS]
             t = tgt if lands else t + step
         hn = _new_h(step, err, accepted)
         h = max(h, hn) if (accepted and lands) else hn
         if accepted and lands:
-            row = xs_out[STAGE_OF_TARGET[j]]
+            row = xs_out[j + 1]
             for a in range(nl):
                 row[pos_nl[a]] = y[a]
             for a in range(k):
@@ -187,7 +191,7 @@ def _advance_driver(
             j += 1
         if h < 1e-10:
             return False, h
-    return j >= 3, h
+    return j >= N_TARGETS, h
 
 
 def _integrate_one(
@@ -201,11 +205,11 @@ def _integrate_one(
     u = np.zeros(n_in)
     y_drv = np.empty(ns_drv)
     y_drn = np.empty(ns_drn)
-    xs = np.empty((4, ns_drv))
+    xs = np.empty((N_TARGETS + 1, ns_drv))
     xdot = np.empty(ns_drv)
     no_ext = np.empty(0)
     F = np.empty(FACTOR_SIZE_driven)
-    K = np.empty((4, ns_drn))
+    K = np.empty((STAGES, ns_drn))
     ftv = np.empty(ns_drn)
     yi = np.empty(ns_drn)
     r = np.empty(ns_drn)
@@ -241,7 +245,7 @@ def _integrate_one(
             y_drn[a] = y[idx_drn[a]]
         ok_drv, h_drv = _advance_driver(
             y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, 100_000, xs, work,
+            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol * DRIVER_TOL, atol * DRIVER_TOL, 100_000, xs, work,
         )
         rhs_driver(y_drv, no_ext, p, u, xdot)
         err = np.inf
@@ -254,7 +258,7 @@ def _integrate_one(
             for a in range(ns_drn):
                 y[idx_drn[a]] = ynew[a]
             for a in range(ns_drv):
-                y[idx_drv[a]] = xs[3, a]
+                y[idx_drv[a]] = xs[N_TARGETS, a]
             steps += 1
         hn = _new_h(hw, err, accepted)
         # a step clipped to a stop says nothing about the step size beyond it

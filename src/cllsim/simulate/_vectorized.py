@@ -1,9 +1,9 @@
 """Cohort engine: the generated model solved for a batch of patients at once.
 
 The equations come from :mod:`._codegen` (translated from the same SBML the reference engine
-runs). The integrator is ROS34PW2 (Rang & Angermann, BIT 2005): a four-stage, L-stable
-Rosenbrock-W method of order 3 with an embedded order-2 solution, using the generated exact
-Jacobian. All patients advance in lockstep, each with its own step size and error control, so
+runs). The integrator is RODAS4 (Hairer & Wanner; see :mod:`._rosenbrock`): a six-stage,
+L-stable, stiffly accurate Rosenbrock method of order 4 with an embedded order-3 solution, using
+the generated exact Jacobian. All patients advance in lockstep, each with its own step size and error control, so
 one stiff patient does not slow the others' accuracy and one failure does not stop the batch.
 Every patient stops exactly at its dose-input switches and at the output times, so the
 piecewise-constant absorption input never lies inside a step.
@@ -35,15 +35,9 @@ import numpy as np
 from ..drugs import Regimen, dose_inputs, parse_regimen
 from ..model._antimony import CARRIED_STATES, pools
 from ..model._hosts import PATIENT, Host, get_host
+from . import _rosenbrock as _ros
 from ._codegen import CompiledModel, compile_host
 from ._roadrunner import EQUILIBRATION_DAYS
-from ._ros34pw2 import ALPHA as _ALPHA  # stage abscissae
-from ._ros34pw2 import GAMMA as _GAMMA
-from ._ros34pw2 import GSUM as _GSUM  # weights of the non-autonomous term
-from ._ros34pw2 import TA as _TA
-from ._ros34pw2 import TC as _TC
-from ._ros34pw2 import TE as _TE
-from ._ros34pw2 import TM as _TM
 
 #: Outcome codes per patient.
 SUCCESS = "success"
@@ -149,25 +143,26 @@ class _Subset:
 
 
 def _ros_step(fns, y, xs, xdot, d, u, h, rtol, atol):
-    """One ROS34PW2 step of a block; ``xs``: external states at the four stage times (or None)."""
+    """One Rosenbrock step of a block; ``xs``: external states per row of ``_ros.STAGE_ROW`` (or None)."""
     rhs, factor, solve, ft = fns
     x0 = xs[0] if xs is not None else None
-    factors = factor(y, x0, d, u, 1.0 / (_GAMMA * h))
+    factors = factor(y, x0, d, u, 1.0 / (_ros.GAMMA * h))
     ftv = ft(y, x0, xdot, d, u) if xdot is not None else None
     stages: list[np.ndarray] = []
-    for i in range(4):
+    for i in range(_ros.STAGES):
         yi = y
         for j in range(i):
-            if _TA[i, j]:
-                yi = yi + _TA[i, j] * stages[j]
-        r = rhs(yi, xs[i] if xs is not None else None, d, u)
+            if _ros.TA[i, j]:
+                yi = yi + _ros.TA[i, j] * stages[j]
+        r = rhs(yi, xs[_ros.STAGE_ROW[i]] if xs is not None else None, d, u)
         for j in range(i):
-            r = r + (_TC[i, j] / h) * stages[j]
-        if ftv is not None and _GSUM[i]:
-            r = r + (_GSUM[i] * h) * ftv
+            if _ros.TC[i, j]:
+                r = r + (_ros.TC[i, j] / h) * stages[j]
+        if ftv is not None and _ros.GSUM[i]:
+            r = r + (_ros.GSUM[i] * h) * ftv
         stages.append(solve(factors, r))
-    ynew = y + sum(_TM[i] * stages[i] for i in range(4))
-    err_vec = sum(_TE[i] * stages[i] for i in range(4))
+    ynew = y + sum(_ros.TM[i] * stages[i] for i in range(_ros.STAGES) if _ros.TM[i])
+    err_vec = sum(_ros.TE[i] * stages[i] for i in range(_ros.STAGES) if _ros.TE[i])
     scale = atol + rtol * np.maximum(np.abs(y), np.abs(ynew))
     err = np.sqrt(np.mean((err_vec / scale) ** 2, axis=0))
     err = np.where(np.isfinite(err) & np.all(np.isfinite(ynew), axis=0), err, np.inf)
@@ -175,7 +170,7 @@ def _ros_step(fns, y, xs, xdot, d, u, h, rtol, atol):
 
 
 def _new_h(h, err, acc):
-    fac = np.clip(0.9 * np.power(np.maximum(err, 1e-10), -1.0 / 3.0), 0.2, 5.0)
+    fac = np.clip(0.9 * np.power(np.maximum(err, 1e-10), -1.0 / _ros.ERROR_ORDER), 0.2, 5.0)
     return h * np.where(acc, fac, np.minimum(fac, 0.5))
 
 
@@ -268,7 +263,7 @@ def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub, lin: _Linea
         with np.errstate(all="ignore"):
             if lin is not None:
                 la, sa = lv[:, act], star[:, act]
-                xs = [la] + [lin.propagate(da, la, sa, a * step) for a in _ALPHA[1:]]
+                xs = [la] + [lin.propagate(da, la, sa, a * step) for a in _ros.TARGETS]
                 ynew, err = _ros_step(fns, ya, xs, lin.derivative(da, la, ua), da, ua, step, rtol, atol)
             else:
                 ynew, err = _ros_step(fns, ya, None, None, da, ua, step, rtol, atol)
@@ -276,7 +271,7 @@ def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub, lin: _Linea
         ia = act[acc]
         y[:, ia] = ynew[:, acc]
         if lin is not None:
-            lv[:, ia] = xs[3][:, acc]
+            lv[:, ia] = xs[-1][:, acc]
         t[ia] = np.where(lands[acc], tgt[acc], ta[acc] + step[acc])
         hn = _new_h(step, err, acc)
         h[act] = np.where(acc & lands, np.maximum(ha, hn), hn)
@@ -392,13 +387,12 @@ def _integrate(
         with np.errstate(all="ignore"):
             if split:
                 yF = y[iF][:, work]
-                fracs = _ALPHA[1:]
-                order = np.argsort(fracs)
+                targets = _ros.TARGETS[:, None] * hw[None, :]
                 dF = {key: dw[key] for key in driver_keys}
-                xF, hFw, bad_driver = _advance_driver(fF_step, yF, hF[work], fracs[order][:, None] * hw[None, :], dF,
-                                                      uw, rtol, atol, 100_000, lin)
-                at = {float(fracs[o]): xF[row] for row, o in enumerate(order)}
-                xs = [yF] + [at[float(a)] for a in _ALPHA[1:]]
+                tol = _ros.DRIVER_TOLERANCE_FACTOR
+                xF, hFw, bad_driver = _advance_driver(fF_step, yF, hF[work], targets, dF,
+                                                      uw, rtol * tol, atol * tol, 100_000, lin)
+                xs = [yF, *xF]  # rows as _ros.STAGE_ROW numbers them
                 xdot = fF[0](yF, None, dw, uw)
                 ynew, err = _ros_step(fS, yS, xs, xdot, dw, uw, hw, rtol, atol)
             else:
@@ -408,7 +402,7 @@ def _integrate(
         t[wa] = np.where(lands[acc], target[acc], tw[acc] + hw[acc])
         y[np.ix_(iS, wa)] = ynew[:, acc]
         if split:
-            y[np.ix_(iF, wa)] = xs[3][:, acc]
+            y[np.ix_(iF, wa)] = xs[-1][:, acc]
             hF[work] = hFw
         steps[wa] += 1
         hn = _new_h(hw, err, acc)
