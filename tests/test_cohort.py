@@ -144,12 +144,24 @@ def test_dask_local_cluster_gives_results_identical_to_serial(tmp_path):
         (["--n", "0"], "--n"),
         (["--workers", "2", "--scheduler", "tcp://127.0.0.1:1"], "either --workers or --scheduler"),
         (["--regimen", "420 mg sometimes"], "cannot parse regimen"),
+        (["--rtol", "-1"], "rtol"),
     ],
 )
 def test_cohort_cli_rejects_bad_input(tmp_path, args, message):
     result = CliRunner().invoke(app, ["cohort", "--out", str(tmp_path / "x"), *args])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_cohort_cli_uses_the_spec_default_tolerances_unless_told(tmp_path):
+    import json
+
+    for extra, rtol in (([], CohortSpec.model_fields["rtol"].default), (["--rtol", "3e-5"], 3e-5)):
+        out = tmp_path / f"run{len(extra)}"
+        result = CliRunner().invoke(app, ["cohort", "--n", "2", "--days", "2", "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+        spec = json.loads((out / "cohort.json").read_text())["spec"]
+        assert spec["rtol"] == pytest.approx(rtol) and spec["atol"] == pytest.approx(rtol * 1e-4)
 
 
 def test_resume_refuses_a_different_cohort(tmp_path):
