@@ -171,3 +171,23 @@ def test_resume_refuses_a_different_cohort(tmp_path):
                                       "--out", str(out)])
     assert result.exit_code == 2 and "another cohort" in result.output
     assert Path(out / "chunks" / "patients-00000.parquet").exists()
+
+
+def test_resolution_km_figure_labels_groups_and_says_when_there_is_nothing_to_show():
+    import warnings
+
+    from cllsim.cohort._plots import plot_resolution_km
+
+    meta = {"spec": CohortSpec(n=4).model_dump(), "version": "test"}
+    patients = pd.DataFrame({
+        "status": ["success"] * 4, "ighv": ["U", "U", "M", "M"], "lymphocytosis": [1, 1, 1, 0],
+        "lymphocytosis_duration_day": [30.0, 60.0, 45.0, np.nan], "lymphocytosis_resolved": [True, False, True, False],
+    })
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plot_resolution_km(patients, meta)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        assert labels == ["U-CLL (n = 2)", "M-CLL (n = 1)"]
+        empty = plot_resolution_km(patients.assign(lymphocytosis=0), meta)
+    assert empty.axes[0].get_legend() is None
+    assert any("no evaluable patient" in t.get_text() for t in empty.axes[0].texts)

@@ -55,5 +55,9 @@ def plot_resolution_km(patients: pd.DataFrame, meta: Mapping[str, Any]) -> Figur
     ax.set_ylabel("share with lymphocytosis resolved")
     ax.set_ylim(0, 1.02)
     ax.set_title(f"Resolution of treatment lymphocytosis (Kaplan-Meier)\n{_caption(meta)}", fontsize=10)
-    ax.legend()
+    if ok.empty:  # e.g. a short follow-up: say so rather than show empty axes
+        ax.text(0.5, 0.5, "no evaluable patient had treatment lymphocytosis", transform=ax.transAxes,
+                ha="center", va="center")
+    else:
+        ax.legend()
     return fig
