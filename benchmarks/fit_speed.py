@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. one evaluation: fit engine vs reference path
     t = time.perf_counter()
     estimated = parse_subset(args.estimate)
-    problem = FitProblem(data, estimated, horizon_days=data.last_day, rtol=1e-6, atol=1e-8)
+    problem = FitProblem(data, estimated, horizon_days=data.last_day)
     t_build = time.perf_counter() - t
     x = problem.x_prior()
     problem.residuals(x)
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     t_eval = (time.perf_counter() - t) / reps
     t = time.perf_counter()
     cllsim.simulate("420 mg qd", cllsim.Patient(ighv="U", parameters=problem.to_values(x)), days=data.last_day,
-                    times=days, rtol=1e-6, atol=1e-8)
+                    times=days, rtol=problem.rtol, atol=problem.atol)
     t_ref = time.perf_counter() - t
     print(f"data: {problem.n_data} values over {data.last_day:g} days; {len(problem.ids)} parameters")
     print(f"engine build {t_build:.2f} s (once per patient)")

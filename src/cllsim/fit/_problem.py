@@ -183,8 +183,8 @@ class FitProblem:
     estimated: Sequence[str] = DEFAULT_ESTIMATED
     horizon_days: float = 365.0
     table: ParameterTable | None = None
-    rtol: float = 1e-6
-    atol: float = 1e-8
+    rtol: float = 3e-6
+    atol: float = 3e-8
     n_evaluations: int = field(default=0, init=False)
     n_failures: int = field(default=0, init=False)
 
