@@ -146,7 +146,7 @@ def _advance_driver(
     y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
     lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_sub, xs_out, work,
 ):
-    """Integrate the driver from 0 to the driven step's stage times; states into ``xs_out[stage]``.
+    """Integrate the driver from 0 through the driven step's stage times, one row of ``xs_out`` per target.
 
     Linear driver states are propagated in closed form; the others are integrated with their own
     Rosenbrock steps as a non-autonomous system. Returns (ok, new driver step size).
