@@ -60,10 +60,12 @@ def main() -> None:
 
     t0, c0 = time.perf_counter(), time.process_time()
     n_ok = 0
+    steps_per_day: list[np.ndarray] = []
     for c in range(spec.n_chunks):
         pop = first if c == 0 else sample_chunk(spec, c)
         b = run_batch(spec.regimen, pop.values, times_day * 24.0, variables, rtol=spec.rtol, atol=spec.atol)
         n_ok += int(b.ok.sum())
+        steps_per_day.append(b.n_steps[b.ok] / args.days)
         print(f"  cohort engine: {spec.chunk_range(c)[1]}/{args.n} patients, {time.perf_counter() - t0:.1f} s",
               flush=True)
     total = time.process_time() - c0
@@ -72,6 +74,7 @@ def main() -> None:
     years = args.n * args.days / 365.0
     print(f"cohort engine: {per * 1e3:.2f} CPU ms per patient ({args.n} patients, {n_ok} ok, {total:.1f} CPU s, "
           f"{wall:.1f} s wall)")
+    print(f"accepted steps per simulated day (median over patients): {np.median(np.concatenate(steps_per_day)):.1f}")
     print(f"per-patient cost ratio (reference / cohort): {ref_s / per:.1f}  (target >= 50 at 1e4 patients)")
     print(f"patient-years per second: {years / total:.1f}; projected 1e5 patient-years: {1e5 / (years / total):.0f} s"
           " (target <= 60 s)")
