@@ -195,14 +195,20 @@ def _topo(rules: Mapping[str, sympy.Expr], known: set[str]) -> list[str]:
         raise CodegenError(f"assignment rules form a cycle: {exc.args[1]}") from None
 
 
-def compile_sbml(sbml: str) -> CompiledModel:
-    """Translate the rules of ``sbml`` into vectorized NumPy functions (see module docstring)."""
+def read_rules(
+    sbml: str, engine: str
+) -> tuple[libsbml.SBMLDocument, dict[str, sympy.Symbol], dict[str, sympy.Expr], dict[str, sympy.Expr]]:
+    """Parse ``sbml`` into its document, symbols, assignment rules and rate rules (as sympy).
+
+    ``engine`` names the caller in the error raised for a model the generators cannot translate.
+    The document is returned (not only its model) because it owns the model's memory.
+    """
     doc = libsbml.readSBMLFromString(sbml)
     if doc.getNumErrors(libsbml.LIBSBML_SEV_ERROR):
         raise CodegenError(doc.getErrorLog().toString())
     model = doc.getModel()
     if model.getNumSpecies() or model.getNumReactions():
-        raise CodegenError("the cohort engine expects a model of parameters with rate rules (no species/reactions)")
+        raise CodegenError(f"the {engine} expects a model of parameters with rate rules (no species/reactions)")
     symbols: dict[str, sympy.Symbol] = {}
     assign: dict[str, sympy.Expr] = {}
     rates: dict[str, sympy.Expr] = {}
@@ -214,6 +220,13 @@ def compile_sbml(sbml: str) -> CompiledModel:
             rates[rule.getVariable()] = expr
         else:
             raise CodegenError("algebraic rules are not supported")
+    return doc, symbols, assign, rates
+
+
+def compile_sbml(sbml: str) -> CompiledModel:
+    """Translate the rules of ``sbml`` into vectorized NumPy functions (see module docstring)."""
+    doc, symbols, assign, rates = read_rules(sbml, "cohort engine")
+    model = doc.getModel()
     init_assign = {ia.getSymbol(): _to_sympy(ia.getMath(), symbols) for ia in model.getListOfInitialAssignments()}
     states = tuple(rates)
     inputs = tuple(i for i in INPUTS if model.getParameter(i) is not None)

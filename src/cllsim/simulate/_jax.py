@@ -28,15 +28,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import libsbml
 import numpy as np
-import sympy
 from sympy.printing.numpy import JaxPrinter
 
 from ..drugs import Regimen, parse_regimen
 from ..model._antimony import antimony_model
 from ..model._hosts import PATIENT, Host, get_host
-from ._codegen import INPUTS, CodegenError, PlainFloats, _closure, _deps, _to_sympy, _topo, compile_host
+from ._codegen import INPUTS, CodegenError, PlainFloats, _closure, _deps, _topo, compile_host, read_rules
 from ._roadrunner import EQUILIBRATION_DAYS, antimony_to_sbml
 from ._vectorized import (
     INFEASIBLE,
@@ -112,23 +110,8 @@ def jax_rhs_source(sbml: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tu
     tuple
         ``(source, states, inputs, reads)`` as described in :class:`JaxRhs`.
     """
-    doc = libsbml.readSBMLFromString(sbml)
-    if doc.getNumErrors(libsbml.LIBSBML_SEV_ERROR):
-        raise CodegenError(doc.getErrorLog().toString())
+    doc, symbols, assign, rates = read_rules(sbml, "JAX engine")
     model = doc.getModel()
-    if model.getNumSpecies() or model.getNumReactions():
-        raise CodegenError("the JAX engine expects a model of parameters with rate rules (no species/reactions)")
-    symbols: dict[str, sympy.Symbol] = {}
-    assign: dict[str, sympy.Expr] = {}
-    rates: dict[str, sympy.Expr] = {}
-    for rule in model.getListOfRules():
-        expr = _to_sympy(rule.getMath(), symbols)
-        if rule.isAssignment():
-            assign[rule.getVariable()] = expr
-        elif rule.isRate():
-            rates[rule.getVariable()] = expr
-        else:
-            raise CodegenError("algebraic rules are not supported")
     states = tuple(rates)
     inputs = tuple(i for i in INPUTS if model.getParameter(i) is not None)
     order = _topo(assign, set())
@@ -296,16 +279,8 @@ def run_batch_jax(
 
     Parameters
     ----------
-    regimen
-        Regimen (or its text form), the same for every patient.
-    values
-        Every model parameter (table units): a scalar (shared) or an array of shape ``(n,)``.
-    times_h
-        Output times, h; must start at 0 and increase.
-    variables
-        Model variables (states, parameters or rules) to return.
-    host
-        Host whose declaration is compiled.
+    regimen, values, times_h, variables, host
+        As for :func:`cllsim.simulate._vectorized.run_batch` (times in h, values in table units).
     rtol, atol
         Relative and absolute tolerances of the PID step-size controller (and of the Newton
         iterations of the implicit solver).
