@@ -42,11 +42,12 @@ from ._vectorized import (
     SOLVER_FAILURE,
     SUCCESS,
     BatchTrajectory,
-    _baseline_problems,
     _carried_names,
     _dose_inputs_per_patient,
+    _parameter_arrays,
     _Schedule,
     _schedule,
+    _untreated_balance_problems,
 )
 
 _INSTALL_HINT = 'the JAX engine needs the optional extra: pip install "cllsim[jax]"'
@@ -311,12 +312,7 @@ def run_batch_jax(
     model = _compile_text(host_text)
     if model.states != cm.states or model.inputs != cm.inputs:
         raise CodegenError("the JAX and NumPy translations of the declaration disagree on states or inputs")
-    n = int(np.broadcast_shapes(*(np.shape(v) for v in values.values()), (1,))[0])
-    arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
-    missing = [p for p in cm.parameters if p not in arr and p != "cells_frozen"]
-    if missing:
-        raise ValueError(f"missing parameter values: {', '.join(missing)}")
-    params = {p: arr[p] for p in cm.parameters if p != "cells_frozen"}
+    n, arr, params = _parameter_arrays(cm, values)
     numerics = {"rtol": rtol, "atol": atol, "max_steps": max_steps}
 
     # pre-treatment: populations frozen, cell-carried states relax (as run_batch and the reference engine)
@@ -331,10 +327,7 @@ def run_batch_jax(
 
     d = cm.derived({**params, "cells_frozen": np.zeros(n)})
     y0 = cm.initial(d, carried)
-    zero_input = {i: np.zeros(n) for i in cm.inputs}
-    baseline = _baseline_problems(host, cm.evaluate(y_frozen, d_frozen, zero_input))
-    after = _baseline_problems(host, cm.evaluate(y0, d, zero_input))
-    baseline = np.where(baseline == "", after, baseline)
+    baseline = _untreated_balance_problems(host, cm, y_frozen, d_frozen, y0, d)
     bad_eq = failed_eq | ~np.all(np.isfinite(np.stack([carried[k] for k in carried_names])), axis=0)
     infeasible = baseline != ""
 

@@ -470,6 +470,29 @@ def _baseline_problems(host: Host, v: Mapping[str, np.ndarray]) -> np.ndarray:
     return reason
 
 
+def _parameter_arrays(
+    cm: CompiledModel, values: Mapping[str, np.ndarray | float]
+) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Batch size, every given value as an ``(n,)`` array, and the model parameters among them."""
+    n = int(np.broadcast_shapes(*(np.shape(v) for v in values.values()), (1,))[0])
+    arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
+    missing = [p for p in cm.parameters if p not in arr and p != "cells_frozen"]
+    if missing:
+        raise ValueError(f"missing parameter values: {', '.join(missing)}")
+    return n, arr, {p: arr[p] for p in cm.parameters if p != "cells_frozen"}
+
+
+def _untreated_balance_problems(
+    host: Host, cm: CompiledModel, y_frozen: np.ndarray, d_frozen: Mapping[str, np.ndarray],
+    y0: np.ndarray, d: Mapping[str, np.ndarray],
+) -> np.ndarray:
+    """As the reference engine: the untreated balance must hold before and after equilibration."""
+    zero_input = {i: np.zeros(y0.shape[1]) for i in cm.inputs}
+    before = _baseline_problems(host, cm.evaluate(y_frozen, d_frozen, zero_input))
+    after = _baseline_problems(host, cm.evaluate(y0, d, zero_input))
+    return np.where(before == "", after, before)
+
+
 def run_batch(
     regimen: Regimen | str,
     values: Mapping[str, np.ndarray | float],
@@ -518,12 +541,7 @@ def run_batch(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     cm = compile_host(host)
-    n = int(np.broadcast_shapes(*(np.shape(v) for v in values.values()), (1,))[0])
-    arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
-    missing = [p for p in cm.parameters if p not in arr and p != "cells_frozen"]
-    if missing:
-        raise ValueError(f"missing parameter values: {', '.join(missing)}")
-    params = {p: arr[p] for p in cm.parameters if p != "cells_frozen"}
+    n, arr, params = _parameter_arrays(cm, values)
 
     # pre-treatment: populations frozen, cell-carried states relax to their steady state
     d_frozen = cm.derived({**params, "cells_frozen": np.ones(n)})
@@ -538,11 +556,7 @@ def run_batch(
 
     d = cm.derived({**params, "cells_frozen": np.zeros(n)})
     y0 = cm.initial(d, carried)
-    # as the reference engine: the untreated balance must hold before and after equilibration
-    zero_input = {i: np.zeros(n) for i in cm.inputs}
-    baseline = _baseline_problems(host, cm.evaluate(y_frozen, d_frozen, zero_input))
-    after = _baseline_problems(host, cm.evaluate(y0, d, zero_input))
-    baseline = np.where(baseline == "", after, baseline)
+    baseline = _untreated_balance_problems(host, cm, y_frozen, d_frozen, y0, d)
 
     inputs = _dose_inputs_per_patient(regimen, arr, n, until_h=times[-1])
     depot = cm.index("drug_depot_mg") if "drug_depot_mg" in cm.states else None
