@@ -1,14 +1,34 @@
-"""SBML export and the libSBML consistency check."""
+"""SBML translation (Antimony to SBML), export and the libSBML consistency check."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import libsbml
 
+from .._errors import ModelBuildError
 
-class SBMLConsistencyError(ValueError):
+
+class SBMLConsistencyError(ModelBuildError):
     """The SBML document has errors according to libSBML."""
+
+
+@lru_cache(maxsize=32)
+def antimony_to_sbml(text: str) -> str:
+    """Translate Antimony text to SBML (libantimony); the model is the text's first module.
+
+    Cached by text: the same declaration is translated once per process.
+    """
+    import antimony
+
+    antimony.clearPreviousLoads()
+    if antimony.loadAntimonyString(text) < 0:
+        raise ModelBuildError(f"Antimony rejected the model: {antimony.getLastError()}")
+    sbml = antimony.getSBMLString(antimony.getMainModuleName())
+    if not sbml:
+        raise ModelBuildError(f"Antimony produced no SBML: {antimony.getLastError()}")
+    return sbml
 
 
 def sbml_errors(sbml: str) -> list[str]:

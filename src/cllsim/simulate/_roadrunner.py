@@ -6,12 +6,13 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import antimony
 import numpy as np
 import roadrunner
 
+from .._errors import BaselineError, ModelBuildError  # noqa: F401  (re-exported for callers)
 from ..model._antimony import CARRIED_STATES, antimony_model, pools
 from ..model._hosts import Host
+from ..model._sbml import antimony_to_sbml
 
 #: Days of frozen-population relaxation used to put cell-carried states at their
 #: pre-treatment steady state (slowest relaxation is ~0.05/day at the table's lower bounds).
@@ -19,21 +20,6 @@ EQUILIBRATION_DAYS = 400.0
 
 _CACHE_SIZE = 8
 _cache: OrderedDict[str, roadrunner.RoadRunner] = OrderedDict()
-
-
-class ModelBuildError(RuntimeError):
-    """The generated model could not be translated or compiled."""
-
-
-def antimony_to_sbml(text: str) -> str:
-    """Translate Antimony text to SBML (libantimony); the model is the text's first module."""
-    antimony.clearPreviousLoads()
-    if antimony.loadAntimonyString(text) < 0:
-        raise ModelBuildError(f"Antimony rejected the model: {antimony.getLastError()}")
-    sbml = antimony.getSBMLString(antimony.getMainModuleName())
-    if not sbml:
-        raise ModelBuildError(f"Antimony produced no SBML: {antimony.getLastError()}")
-    return sbml
 
 
 def load_runner(sbml: str) -> roadrunner.RoadRunner:
@@ -121,10 +107,6 @@ def equilibrate_carried_states(
     return {n: float(out[-1, i]) for i, n in enumerate(names)}
 
 
-
-
-class BaselineError(ValueError):
-    """Baseline values that no untreated steady state can sustain."""
 
 
 def check_baseline_rates(rr: roadrunner.RoadRunner, host: Host) -> None:
