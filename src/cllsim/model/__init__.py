@@ -1,6 +1,6 @@
 """The model layer: equations (Antimony), parameters table, hosts, SBML export."""
 
-from . import _columns as C  # noqa: N812  (column names and constants, as libpetab's C)
+from . import _columns as C  # noqa: F401  (column names and constants, as libpetab's C)
 from ._antimony import CARRIED_STATES as CARRIED_STATES
 from ._antimony import MODEL_ID as MODEL_ID
 from ._antimony import antimony_model as antimony_model
