@@ -13,6 +13,9 @@ from ._observables import Observable as Observable
 from ._observables import observables as observables
 from ._result import SimulationResult as SimulationResult
 from ._result import Status as Status
+from ._vectorized import BatchTrajectory as BatchTrajectory
+from ._vectorized import run_batch as run_batch
+from ._vectorized import values_table as values_table
 
 
 def __getattr__(name: str) -> object:
