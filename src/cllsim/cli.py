@@ -44,9 +44,9 @@ def fail(message: str) -> NoReturn:
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
+    from ._errors import BaselineError
     from .drugs import RegimenError
     from .model import ParameterTableError
-    from .simulate._roadrunner import BaselineError
 
     return (UsageError, RegimenError, ParameterTableError, BaselineError, ValidationError, ValueError)
 

@@ -9,8 +9,7 @@ import pytest
 import cllsim
 from cllsim.model import _columns as C
 from cllsim.simulate import Patient, Status, prepare
-from cllsim.simulate import _roadrunner as engine
-from cllsim.simulate._api import make_result
+from cllsim.simulate import ReferenceEngine
 from cllsim.simulate._observables import observables
 
 
@@ -54,24 +53,45 @@ def test_plot_has_labelled_axes(typical_u):
     assert all(ax.get_xlabel() and ax.get_ylabel() and ax.get_title() for ax in axes)
 
 
-def test_solver_failure_is_reported_not_nan():
-    blowup = engine.antimony_to_sbml("model blow()\n x' = x^2\n x = 1\nend\n")
-    traj = engine.run(blowup, [0.0, 0.5, 2.0], ["x"])
-    assert not traj.ok and traj.detail
+def test_solver_failure_is_reported_not_nan_and_cvode_output_is_captured(capfd):
+    from cllsim.model import antimony_to_sbml
+    from cllsim.simulate._roadrunner import run_sbml
+
+    blowup = antimony_to_sbml("model blow()\n x' = x^2\n x = 1\nend\n")
+    out, message = run_sbml(blowup, [0.0, 0.5, 2.0], ["x"])
+    assert out is None and "CV_" in message
+    printed = capfd.readouterr()
+    assert "CVode" not in printed.out + printed.err  # CVODE's C-level lines went into the message
 
 
-def test_failed_and_nonfinite_trajectories_get_explicit_status():
-    model = prepare("none", days=1)
-    obs = observables(model.host)
-    failed = engine.Trajectory(np.empty(0), {o.variable: np.empty(0) for o in obs}, False, "CV_CONV_FAILURE")
-    res = make_result(model, Patient(), failed, obs, engine="roadrunner", rtol=1e-8, atol=1e-12)
-    assert res.status is Status.SOLVER_FAILURE and "CV_CONV_FAILURE" in res.detail
-    with pytest.raises(RuntimeError, match="solver stopped"):
+class _BrokenEngine(ReferenceEngine):
+    """The reference engine with a solver that fails, or returns NaN, for chosen patients."""
+
+    def __init__(self, mode):
+        super().__init__()
+        self.mode = mode
+
+    def integrate(self, model, params, states, schedule, times_h, record):
+        res = super().integrate(model, params, states, schedule, times_h, record)
+        if times_h[-1] < 24 * 300:  # the treatment run, not the equilibration
+            if self.mode == "fail":
+                res.failed[:] = True
+                res.fail_time_h[:] = 24.0
+                res.messages[:] = "CV_CONV_FAILURE"
+            elif self.mode == "nan":
+                for v in res.values.values():
+                    v[:, -1] = np.nan
+        return res
+
+
+def test_failed_and_nonfinite_runs_get_explicit_status_from_the_template():
+    res = cllsim.simulate("420 mg qd", days=2, engine=_BrokenEngine("fail"))
+    assert res.status is Status.SOLVER_FAILURE and "CV_CONV_FAILURE" in res.detail and "day 1" in res.detail
+    with pytest.raises(cllsim.SolverError, match="solver stopped"):
         res.raise_for_status()
-    values = {o.variable: np.array([1.0, np.nan]) for o in obs}
-    nan = engine.Trajectory(np.array([0.0, 24.0]), values, True)
-    res = make_result(model, Patient(), nan, obs, engine="roadrunner", rtol=1e-8, atol=1e-12)
-    assert res.status is Status.NONFINITE and "day 1" in res.detail
+    res = cllsim.simulate("420 mg qd", days=2, engine=_BrokenEngine("nan"))
+    assert res.status is Status.NONFINITE and "day 2" in res.detail
+    assert cllsim.simulate("420 mg qd", days=2, engine=_BrokenEngine("none")).ok
 
 
 @pytest.mark.parametrize(
@@ -94,9 +114,7 @@ def test_unknown_ighv_is_refused():
 
 
 def test_impossible_baseline_is_refused():
-    from cllsim.simulate._roadrunner import BaselineError
-
-    with pytest.raises(BaselineError, match="baseline blood count cannot be sustained"):
+    with pytest.raises(cllsim.BaselineError, match="baseline blood count cannot be sustained"):
         cllsim.simulate("none", Patient(parameters={"baseline_alc_per_uL": 900000,
                                                     "baseline_ln_volume_cm3": 1,
                                                     "baseline_spleen_volume_cm3": 201,
@@ -116,9 +134,7 @@ def test_cohort_engine_through_the_entry_point_matches_the_reference():
 
 
 def test_cohort_engine_refuses_impossible_baselines_too():
-    from cllsim.simulate._roadrunner import BaselineError
-
-    with pytest.raises(BaselineError, match="blood"):
+    with pytest.raises(cllsim.BaselineError, match="blood"):
         cllsim.simulate("none", Patient(parameters={"baseline_alc_per_uL": 900000,
                                                     "baseline_ln_volume_cm3": 1,
                                                     "baseline_spleen_volume_cm3": 201,

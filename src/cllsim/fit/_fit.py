@@ -537,7 +537,7 @@ def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Ge
 
 
 def _predict(problem: FitProblem, x: np.ndarray, days: np.ndarray) -> dict[str, np.ndarray] | None:
-    from ..simulate._roadrunner import BaselineError
+    from .._errors import BaselineError
 
     try:
         out = problem.predict(x, days, PREDICTED)

@@ -12,14 +12,48 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import __version__
+from .._errors import SpecError
 from ..drugs import Regimen, dosing_events, parse_regimen
-from ..model import _columns as C
-from ..model._antimony import antimony_model
-from ..model._hosts import PATIENT, Host, get_host
-from ..model._parameters import ParameterTable, ighv_conditions, load_table, parameter_hash
-from . import _roadrunner as rr_engine
-from ._observables import observables
-from ._result import SimulationResult, Status
+from ..model import (
+    CARRIED_STATES,
+    PATIENT,
+    C,
+    Host,
+    ParameterTable,
+    antimony_model,
+    antimony_to_sbml,
+    get_host,
+    ighv_conditions,
+    load_table,
+    parameter_hash,
+    pools,
+)
+from ._engine import BatchTrajectory, Engine
+from ._observables import Observable, observables, observe
+from ._result import SimulationResult
+from ._status import Status
+
+#: Engines selectable by name in :func:`simulate` (``"roadrunner"`` is the reference engine's old name).
+ENGINE_NAMES = ("reference", "roadrunner", "cohort", "jax")
+
+
+def make_engine(engine: str | Engine, *, rtol: float, atol: float) -> Engine:
+    """The engine called ``engine`` at these tolerances (an :class:`Engine` instance is returned as is)."""
+    if isinstance(engine, Engine):
+        return engine
+    if engine in ("reference", "roadrunner"):
+        from ._roadrunner import ReferenceEngine
+
+        return ReferenceEngine(rtol=rtol, atol=atol)
+    if engine == "cohort":
+        from ._vectorized import CohortEngine
+
+        return CohortEngine(rtol=rtol, atol=atol)
+    if engine == "jax":
+        from ._jax import JaxEngine
+
+        return JaxEngine(rtol=rtol, atol=atol)
+    raise SpecError(f"unknown engine {engine!r}; available: {', '.join(ENGINE_NAMES)}")
 
 
 class Patient(BaseModel):
@@ -86,17 +120,31 @@ def prepare(
     rtol: float = 1e-8,
     atol: float = 1e-12,
 ) -> PreparedModel:
-    """Build the SBML of one patient on one regimen, equilibrated before treatment."""
+    """A self-contained SBML of one patient on one regimen, for export.
+
+    The cell-carried states are put at their untreated steady state by the one template
+    (:meth:`Engine.run` on the reference engine) and written as initial values; each dose is an
+    SBML event at its exact time, so any SBML tool reproduces :func:`simulate`.
+    """
     host = get_host(host)
     patient = patient or Patient()
     regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    if not np.isfinite(days) or days <= 0:
-        raise ValueError(f"days must be a positive number, got {days!r}")
+    days = _check_days(days)
     values = patient_values(patient, host, table, drug)
-    carried = rr_engine.equilibrate_carried_states(host, values, rtol=rtol, atol=atol)
+    carried = [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
+    start = make_engine("reference", rtol=rtol, atol=atol).run(host, values, "none", [0.0], carried)
+    if not start.ok[0]:
+        raise Status(start.status[0]).error(f"patient {patient.id}: {start.detail[0]}")
     events = dosing_events(regimen, values, until_h=days * 24.0)
-    text = antimony_model(host, values, events, initial_states=carried)
-    return PreparedModel(host, values, regimen, days, rr_engine.antimony_to_sbml(text), text, drug)
+    initial = {k: float(v[0, 0]) for k, v in start.values.items()}
+    text = antimony_model(host, values, events, initial_states=initial)
+    return PreparedModel(host, values, regimen, days, antimony_to_sbml(text), text, drug)
+
+
+def _check_days(days: float) -> float:
+    if not isinstance(days, int | float) or not np.isfinite(days) or days <= 0:
+        raise SpecError(f"days must be a positive number, got {days!r}")
+    return float(days)
 
 
 def default_times(days: float) -> np.ndarray:
@@ -118,7 +166,7 @@ def simulate(
     times: Sequence[float] | None = None,
     table: ParameterTable | None = None,
     drug: str = "ibrutinib",
-    engine: Literal["roadrunner", "cohort"] = "roadrunner",
+    engine: str | Engine = "reference",
     rtol: float = 1e-8,
     atol: float = 1e-12,
 ) -> SimulationResult:
@@ -135,15 +183,16 @@ def simulate(
     host
         ``"patient"`` (default) or another registered host.
     times
-        Output times in days (must start at 0); default: hourly for a week, then daily.
+        Output times in days (must start at 0 and lie within ``days``); default: hourly for a
+        week, then daily.
     table
         Parameters table; default: the packaged one.
     drug
         BTK inhibitor whose PK table is used.
     engine
-        ``"roadrunner"``: the reference engine (libRoadRunner, CVODE). ``"cohort"``: the cohort
-        engine (code generated from the same SBML, RODAS4, compiled with numba), much faster
-        for long regimens and agreeing with the reference to solver tolerance.
+        ``"reference"`` (default; libRoadRunner/CVODE, compiled once per host), ``"cohort"``
+        (code generated from the same SBML, RODAS4, numba), ``"jax"`` (diffrax; optional extra),
+        or an :class:`Engine` instance. All run the same template and agree to solver tolerance.
     rtol, atol
         Solver tolerances (relative; absolute in model units).
 
@@ -152,88 +201,75 @@ def simulate(
     SimulationResult
         Tidy data (time in days) with metadata; check ``.status`` or call
         ``.raise_for_status()``.
+
+    Raises
+    ------
+    cllsim.BaselineError
+        When the patient's baseline values cannot be an untreated steady state.
     """
-    if engine not in ("roadrunner", "cohort"):
-        raise ValueError(f"unknown engine {engine!r}; available: 'roadrunner', 'cohort'")
-    patient = patient or Patient()
-    if not np.isfinite(days) or days <= 0:
-        raise ValueError(f"days must be a positive number, got {days!r}")
-    grid = default_times(days) if times is None else np.asarray(times, dtype=float)
-    if grid.ndim != 1 or grid.size < 2 or grid[0] != 0 or np.any(np.diff(grid) <= 0):
-        raise ValueError("times must be increasing, start at 0 and have at least two points")
-    if engine == "cohort":
-        return _simulate_cohort_engine(regimen, patient, days, host, table, drug, grid, rtol, atol)
-    model = prepare(
-        regimen, patient, days=days, host=host, table=table, drug=drug, rtol=rtol, atol=atol
-    )
-    obs = observables(model.host)
-    traj = rr_engine.run(model.sbml, grid * 24.0, [o.variable for o in obs], rtol=rtol, atol=atol)
-    return make_result(model, patient, traj, obs, engine="roadrunner", rtol=rtol, atol=atol)
-
-
-def _simulate_cohort_engine(regimen, patient, days, host, table, drug, grid, rtol, atol) -> SimulationResult:
-    """:func:`simulate` on the cohort engine (one patient); same result type and baseline errors."""
-    from ._vectorized import INFEASIBLE, run_batch
-
+    runner = make_engine(engine, rtol=rtol, atol=atol)
     host = get_host(host)
+    patient = patient or Patient()
+    days = _check_days(days)
+    grid = default_times(days) if times is None else np.asarray(times, dtype=float)
+    if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)) or grid[0] != 0 or np.any(
+        np.diff(grid) <= 0
+    ):
+        raise SpecError("times must be finite, increasing, start at 0 and have at least two points")
+    if grid[-1] > days + 1e-9:
+        raise SpecError(f"times reach day {grid[-1]:g}, beyond the simulated {days:g} days")
     regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
     values = patient_values(patient, host, table, drug)
     obs = observables(host)
-    batch = run_batch(regimen, {k: np.array([v]) for k, v in values.items()}, grid * 24.0,
-                      [o.variable for o in obs], host=host, rtol=rtol, atol=atol)
-    if batch.status[0] == INFEASIBLE:
-        raise rr_engine.BaselineError(f"patient {patient.id}: {batch.detail[0]}")
-    traj = rr_engine.Trajectory(batch.time_h, {k: v[0] for k, v in batch.values.items()}, bool(batch.ok[0]),
-                                str(batch.detail[0]))
-    model = PreparedModel(host, values, regimen, days, sbml="", antimony="", drug=drug)
-    return make_result(model, patient, traj, obs, engine="cohort", rtol=rtol, atol=atol)
+    batch = runner.run(host, values, regimen, grid * 24.0, [o.variable for o in obs])
+    if batch.status[0] == Status.INFEASIBLE_BASELINE.value:
+        raise Status.INFEASIBLE_BASELINE.error(f"patient {patient.id}: {batch.detail[0]}")
+    return make_result(batch, 0, host=host, patient=patient, regimen=regimen, days=days, drug=drug,
+                       values=values, obs=obs, engine=runner)
 
 
 def make_result(
-    model: PreparedModel,
-    patient: Patient,
-    traj: rr_engine.Trajectory,
-    obs: Sequence,
+    batch: BatchTrajectory,
+    i: int,
     *,
-    engine: str,
-    rtol: float,
-    atol: float,
+    host: Host,
+    patient: Patient,
+    regimen: Regimen,
+    days: float,
+    drug: str,
+    values: dict[str, float],
+    obs: Sequence[Observable],
+    engine: Engine,
 ) -> SimulationResult:
-    """Assemble a :class:`SimulationResult` from raw engine output."""
-    status, detail = Status.SUCCESS, ""
-    if not traj.ok:
-        status, detail = Status.SOLVER_FAILURE, traj.detail
-    frames = []
-    t_days = traj.time_h / 24.0
-    for o in obs:
-        v = traj.values[o.variable]
-        if o.per_baseline and v.size:
-            v = v / v[0]
-        if status is Status.SUCCESS and not np.all(np.isfinite(v)):
-            bad = float(t_days[~np.isfinite(v)][0])
-            status, detail = Status.NONFINITE, f"{o.id} is not finite from day {bad:g}"
-        frames.append(
-            pd.DataFrame(
-                {C.ID: patient.id, C.TIME: t_days, C.OBSERVABLE: o.id, C.VALUE: v, C.UNIT: o.unit}
-            )
-        )
+    """The :class:`SimulationResult` of patient ``i`` of ``batch`` (observables normalised once, in :func:`observe`)."""
+    status, detail = Status(batch.status[i]), str(batch.detail[i])
+    t_days = batch.time_h / 24.0
+    rows = observe(obs, {k: v[i : i + 1] for k, v in batch.values.items()})
+    frames = [
+        pd.DataFrame({C.ID: patient.id, C.TIME: t_days, C.OBSERVABLE: o.id, C.VALUE: rows[o.id][0], C.UNIT: o.unit})
+        for o in obs
+    ]
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=C.RESULT_COLUMNS)
+    if status is Status.NONFINITE:
+        bad = [o.id for o in obs if not np.all(np.isfinite(rows[o.id][0]))]
+        first = min(float(t_days[~np.isfinite(rows[o][0])][0]) for o in bad)
+        detail = f"{', '.join(bad[:3])} not finite from day {first:g}"
+    warnings = tuple(w for w in str(batch.warnings[i]).split("; ") if w) if len(batch.warnings) else ()
     metadata = {
         "cllsim_version": __version__,
-        "engine": engine,
-        "rtol": rtol,
-        "atol": atol,
-        "host": model.host.id,
+        "engine": engine.name,
+        "rtol": engine.rtol,
+        "atol": engine.atol,
+        "host": host.id,
         "patient_id": patient.id,
         "ighv": patient.ighv,
-        "regimen": model.regimen.describe(),
-        "drug": model.drug,
-        "food": model.regimen.food,
-        "days": model.days,
+        "regimen": regimen.describe(),
+        "drug": drug,
+        "food": regimen.food,
+        "days": days,
         "time_unit": "day",
-        "parameter_hash": parameter_hash(model.values),
-        "parameters": dict(model.values),
+        "parameter_hash": parameter_hash(values),
+        "parameters": dict(values),
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
-    return SimulationResult(data, metadata, status, detail, {o.id: o.unit for o in obs})
-
+    return SimulationResult(data, metadata, status, detail, {o.id: o.unit for o in obs}, warnings)

@@ -31,9 +31,7 @@ import numpy as np
 import sympy
 from sympy.printing.numpy import NumPyPrinter
 
-from ..model._antimony import antimony_model
-from ..model._hosts import Host
-from ._roadrunner import antimony_to_sbml
+from ..model import Host, antimony_model, antimony_to_sbml
 
 #: Parameters changed by dosing events: piecewise-constant inputs of the generated code.
 INPUTS = ("pk_input_mg_per_h",)

@@ -10,12 +10,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import __version__
-from ..model import _columns as C
-from ..model._cxcr4 import MODEL_ID, cxcr4_module
-from ..model._parameters import parameter_hash
-from . import _roadrunner as rr_engine
+from ..model import CXCR4_MODEL_ID as MODEL_ID
+from ..model import C, antimony_to_sbml, cxcr4_module, parameter_hash
 from ._api import Patient, patient_values
-from ._result import SimulationResult, Status
+from ._result import SimulationResult
+from ._roadrunner import run_sbml
+from ._status import Status
 
 #: Untreated cells rest this long in medium without CXCL12 before an assay starts, h.
 PREINCUBATION_H = 200.0
@@ -127,18 +127,18 @@ def simulate_assay(
         events.append(_event(f"step{i}", t0 + step.minute / 60.0, step.set))
     # resting cells start at the receptor steady state without ligand
     text = cxcr4_module(values, events)
-    sbml = rr_engine.antimony_to_sbml(text)
+    sbml = antimony_to_sbml(text)
     grid_min = (
         np.arange(0.0, assay.duration_min + 0.25, 0.5) if times_min is None else np.asarray(times_min)
     )
     times_h = np.concatenate([[0.0], t0 + grid_min / 60.0])
-    traj = rr_engine.run(sbml, times_h, list(INVITRO_OBSERVABLES), rtol=rtol, atol=atol)
-    status, detail = (Status.SUCCESS, "") if traj.ok else (Status.SOLVER_FAILURE, traj.detail)
+    out, failure = run_sbml(sbml, times_h, list(INVITRO_OBSERVABLES), rtol=rtol, atol=atol)
+    status, detail = (Status.SUCCESS, "") if out is not None else (Status.SOLVER_FAILURE, failure)
     frames = []
-    if traj.ok:
-        t_min = np.round((traj.time_h[1:] - t0) * 60.0, 9)
-        for obs, unit in INVITRO_OBSERVABLES.items():
-            v = traj.values[obs][1:]
+    if out is not None:
+        t_min = np.round((times_h[1:] - t0) * 60.0, 9)
+        for k, (obs, unit) in enumerate(INVITRO_OBSERVABLES.items()):
+            v = out[1:, k]
             if not np.all(np.isfinite(v)) and status is Status.SUCCESS:
                 status, detail = Status.NONFINITE, f"{obs} is not finite"
             frames.append(
@@ -149,7 +149,7 @@ def simulate_assay(
     data = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=C.RESULT_COLUMNS)
     meta = {
         "cllsim_version": __version__,
-        "engine": "roadrunner",
+        "engine": "reference",
         "model": MODEL_ID,
         "assay": assay.model_dump(),
         "ighv": patient.ighv,

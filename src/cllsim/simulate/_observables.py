@@ -1,10 +1,20 @@
-"""Observables reported by a simulation: model variable, unit and meaning."""
+"""The observables registry: what a result reports, read from which model variable, in which unit.
+
+Every output that names an observable (``simulate`` results, cohort trajectories, fit data and
+predictions, the CLI's ``cllsim observables``) takes it from :func:`observables` and converts
+model variables with :func:`observe`, so one id means one number everywhere. Observables marked
+``per_baseline`` are reported relative to their value at time 0 (the pre-treatment sample), as
+measured; that division happens only in :func:`observe`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model._hosts import Host
+import numpy as np
+
+from ..model import Host, get_host
 
 
 @dataclass(frozen=True)
@@ -32,8 +42,34 @@ class Observable:
     per_baseline: bool = False
 
 
-def observables(host: Host) -> list[Observable]:
-    """Observables available for ``host``."""
+def observe(obs: Sequence[Observable], variables: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Observable values from model variables (arrays of shape ``(n, T)``, time 0 first).
+
+    Parameters
+    ----------
+    obs
+        Observables to report (from :func:`observables`).
+    variables
+        Model variables by SBML id, as returned by an engine.
+
+    Returns
+    -------
+    dict
+        ``{observable id: (n, T)}``; ``per_baseline`` observables divided by their time-0 value.
+    """
+    out = {}
+    for o in obs:
+        v = np.asarray(variables[o.variable], dtype=float)
+        if o.per_baseline and v.shape[-1]:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = v / v[..., :1]
+        out[o.id] = v
+    return out
+
+
+def observables(host: Host | str) -> list[Observable]:
+    """Observables available for ``host`` (the registry)."""
+    host = get_host(host)
     obs = [
         Observable("alc_per_uL", "alc_per_uL", "1/uL", "absolute lymphocyte count (CLL + normal)"),
         Observable("cells_blood_1e9", "cells_blood", "1e9 cells", "CLL cells in blood"),

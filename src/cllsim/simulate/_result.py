@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -11,26 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..model import _columns as C
+from ..model import C
+from ._status import Status
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-
-class Status(enum.Enum):
-    """Outcome of a simulation; ``.message`` says what it means."""
-
-    SUCCESS = "success"
-    SOLVER_FAILURE = "solver_failure"
-    NONFINITE = "nonfinite"
-
-    @property
-    def message(self) -> str:
-        return {
-            Status.SUCCESS: "simulation finished",
-            Status.SOLVER_FAILURE: "the ODE solver stopped before the end time",
-            Status.NONFINITE: "the solution contains NaN or infinite values",
-        }[self]
 
 
 @dataclass(frozen=True)
@@ -48,6 +32,10 @@ class SimulationResult:
         :class:`Status`; anything but ``SUCCESS`` means ``data`` stops early or is empty.
     detail
         Solver message for failures.
+    units
+        Unit of each observable.
+    warnings
+        What the solver reported without stopping (e.g. CVODE step-size warnings at a dose).
     """
 
     data: pd.DataFrame
@@ -55,15 +43,16 @@ class SimulationResult:
     status: Status = Status.SUCCESS
     detail: str = ""
     units: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.status is Status.SUCCESS
 
     def raise_for_status(self) -> SimulationResult:
-        """Return self, or raise ``RuntimeError`` naming the failure."""
+        """Return self, or raise the error of the status (:class:`cllsim.SolverError`, a ``RuntimeError``)."""
         if not self.ok:
-            raise RuntimeError(f"{self.status.message}: {self.detail}")
+            raise self.status.error(self.detail)
         return self
 
     def to_df(self) -> pd.DataFrame:
@@ -84,8 +73,16 @@ class SimulationResult:
         return pd.Series(sel[C.VALUE].to_numpy(), index=sel[C.TIME].to_numpy(), name=observable)
 
     @property
-    def observables(self) -> list[str]:
-        return list(dict.fromkeys(self.data[C.OBSERVABLE]))
+    def observables(self) -> dict[str, str]:
+        """The reported observables and their units, in report order."""
+        return {o: self.units.get(o, "") for o in dict.fromkeys(self.data[C.OBSERVABLE])}
+
+    def __repr__(self) -> str:
+        meta = self.metadata
+        n_t = self.data[C.TIME].nunique() if len(self.data) else 0
+        return (f"SimulationResult({meta.get('patient_id', '?')!r}, {meta.get('regimen', '')!r}, "
+                f"host={meta.get('host', '?')!r}, engine={meta.get('engine', '?')!r}, status={self.status.value}, "
+                f"{len(self.observables)} observables x {n_t} times)")
 
     def at(self, day: float, observable: str) -> float:
         """Value of ``observable`` at the output time nearest to ``day``."""

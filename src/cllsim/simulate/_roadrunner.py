@@ -1,125 +1,254 @@
-"""Reference engine: libRoadRunner (CVODE) on the SBML generated from the declaration."""
+"""Reference engine: libRoadRunner (SUNDIALS CVODE, BDF) on the SBML generated from the declaration.
+
+The SBML of a host is compiled **once per process** (per host and drug table); patients and
+regimens only set parameter values and states on the compiled model. Doses are applied as exact
+dose-to-dose segments (:class:`~cllsim.simulate.DoseSchedule`): integrate to the next change,
+apply the same assignment an SBML dose event would make, restart CVODE. The exported SBML
+(``cllsim export sbml``) carries the same doses as SBML events instead; a test checks that a plain
+libRoadRunner run of that file reproduces this engine.
+
+CVODE prints its warnings and errors from C straight to the process's stdout/stderr. They are
+captured per patient (:func:`captured_c_output`) and returned as the run's warnings or failure
+reason, never printed.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import contextlib
+import os
+import re
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from functools import lru_cache
 
 import numpy as np
 import roadrunner
 
-from .._errors import BaselineError, ModelBuildError  # noqa: F401  (re-exported for callers)
-from ..model._antimony import CARRIED_STATES, antimony_model, pools
-from ..model._hosts import Host
-from ..model._sbml import antimony_to_sbml
+from ..model import Host, antimony_model, antimony_to_sbml, load_table
+from ._engine import Engine, Integration
 
-#: Days of frozen-population relaxation used to put cell-carried states at their
-#: pre-treatment steady state (slowest relaxation is ~0.05/day at the table's lower bounds).
-EQUILIBRATION_DAYS = 400.0
+roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
+roadrunner.Logger.disableConsoleLogging()
 
-_CACHE_SIZE = 8
-_cache: OrderedDict[str, roadrunner.RoadRunner] = OrderedDict()
+_capture_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def captured_c_output() -> Iterator[list[str]]:
+    """Redirect the process's stdout and stderr file descriptors for the block; yield the lines written.
+
+    The list is filled when the block exits. Python's own ``sys.stdout`` is flushed first so
+    nothing of the caller's output is swallowed.
+    """
+    lines: list[str] = []
+    with _capture_lock, tempfile.TemporaryFile(mode="w+b") as sink:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        saved = []
+        try:
+            for fd in (1, 2):
+                saved.append((fd, os.dup(fd)))
+                os.dup2(sink.fileno(), fd)
+            yield lines
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            lines.extend(line for line in sink.read().decode(errors="replace").splitlines() if line.strip())
+
+
+_SOURCE = re.compile(r"\[(?:WARNING|ERROR)\]\[rank \d+\]\[[^\]]*\]")
+
+
+def summarize_solver_output(lines: Sequence[str]) -> str:
+    """CVODE's lines in one short message (source paths dropped, repeats counted)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        text = _SOURCE.sub("", line).strip()
+        text = re.sub(r"\s+", " ", text)
+        if text:
+            counts[text] = counts.get(text, 0) + 1
+    return "; ".join(text if k == 1 else f"{text} (x{k})" for text, k in counts.items())
+
+
+def host_sbml(host: Host) -> str:
+    """SBML of ``host`` without doses, with the packaged parameter values (each run sets its own)."""
+    return antimony_to_sbml(antimony_model(host, load_table(host=host).values()))
+
+
+class _Model:
+    """A compiled runner with its index of global parameters (states are rate-rule parameters)."""
+
+    def __init__(self, rr: roadrunner.RoadRunner) -> None:
+        self.rr = rr
+        ids = list(rr.model.getGlobalParameterIds())
+        self.index = {pid: k for k, pid in enumerate(ids)}
+        self.states = tuple(rr.getRateRuleIds())
+        rules = {r for r in rr.getAssignmentRuleIds()}
+        self.parameters = tuple(p for p in ids if p not in rules and p not in self.states and p != "pk_input_mg_per_h")
+
+    def set(self, names: Sequence[str], values: np.ndarray) -> None:
+        idx = np.array([self.index[k] for k in names], dtype=np.int32)
+        self.rr.model.setGlobalParameterValues(idx, np.asarray(values, dtype=float))
+
+    def read(self, names: Sequence[str]) -> np.ndarray:
+        rr = self.rr
+        return np.array([rr[k] for k in names], dtype=float)
+
+
+class ReferenceEngine(Engine):
+    """libRoadRunner/CVODE, one patient at a time, each dose an exact restart.
+
+    Parameters
+    ----------
+    rtol, atol, max_steps
+        CVODE tolerances and its step limit between two stops.
+    """
+
+    name = "reference"
+
+    def __init__(self, *, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 200_000) -> None:
+        super().__init__(rtol=rtol, atol=atol, max_steps=max_steps)
+
+    def compile(self, host: Host) -> _Model:
+        return _model(host)
+
+    def parameter_ids(self, model: _Model) -> tuple[str, ...]:
+        return model.parameters
+
+    def state_ids(self, model: _Model) -> tuple[str, ...]:
+        return model.states
+
+    def _configure(self, model: _Model) -> None:
+        integ = model.rr.integrator
+        integ.setValue("stiff", True)
+        integ.relative_tolerance = self.rtol
+        integ.absolute_tolerance = self.atol
+        integ.maximum_num_steps = self.max_steps
+        # CVODE estimates the first step after each restart itself: a fixed one (1e-6 h) failed
+        # the error test right after the first dose in mice (fast absorption, 1e-5 cells scale)
+        integ.initial_time_step = 0.0
+
+    def _load(self, model: _Model, params: Mapping[str, np.ndarray], i: int,
+              states: Mapping[str, np.ndarray] | None) -> None:
+        names = list(params)
+        model.set(names, np.array([params[k][i] for k in names]))
+        model.set(["pk_input_mg_per_h"], np.zeros(1))
+        # time 0, integrator cleared, initial assignments evaluated with the parameters just set
+        model.rr.reset()
+        if states is not None:
+            model.set(list(states), np.array([states[s][i] for s in states]))
+
+    def initial(self, model: _Model, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        n = len(next(iter(params.values())))
+        out = np.empty((len(model.states), n))
+        for i in range(n):
+            self._load(model, params, i, None)
+            out[:, i] = model.read(model.states)
+        return {s: out[k] for k, s in enumerate(model.states)}
+
+    def evaluate(self, model: _Model, params: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
+                 names: Sequence[str]) -> dict[str, np.ndarray]:
+        n = len(next(iter(params.values()))) if params else 0
+        out = np.empty((len(names), n))
+        for i in range(n):
+            self._load(model, params, i, states)
+            out[:, i] = model.read(names)
+        return {name: out[k] for k, name in enumerate(names)}
+
+    def integrate(self, model, params, states, schedule, times_h, record) -> Integration:
+        n = len(schedule)
+        rr = model.rr
+        self._configure(model)
+        values = np.full((n, len(record), times_h.size), np.nan)
+        failed = np.zeros(n, dtype=bool)
+        fail_t = np.full(n, np.nan)
+        steps = np.zeros(n, dtype=int)
+        messages = np.full(n, "", dtype=object)
+        for i in range(n):
+            self._load(model, params, i, states)
+            stops = sorted({*times_h.tolist(), *(c.time_h for c in schedule.changes[i] if c.time_h <= times_h[-1])})
+            changes = [c for c in schedule.changes[i] if c.time_h <= times_h[-1]]
+            out_at = {t: k for k, t in enumerate(times_h.tolist())}
+            cur, k_change, restart = 0.0, 0, True
+            with captured_c_output() as said:
+                try:
+                    for t in stops:
+                        if t > cur:
+                            rr.oneStep(cur, t - cur, restart)
+                            cur, restart = t, False
+                            steps[i] += 1
+                        if t in out_at:
+                            values[i, :, out_at[t]] = model.read(record)
+                        while k_change < len(changes) and changes[k_change].time_h <= t:
+                            c = changes[k_change]
+                            rr[c.variable] = rr[c.variable] + c.delta
+                            k_change += 1
+                            restart = True
+                except RuntimeError as exc:
+                    failed[i], fail_t[i] = True, cur
+                    said_exc = str(exc).split(";")[0]
+                    messages[i] = said_exc
+            text = summarize_solver_output(said)
+            if text:
+                messages[i] = f"{messages[i]}; {text}" if messages[i] else text
+        return Integration({v: values[:, j, :] for j, v in enumerate(record)}, failed, fail_t, steps,
+                           messages)
+
+
+def _model(host: Host) -> _Model:
+    """The host's model compiled once per process (doses are not part of it; cached by SBML text)."""
+    return _model_of(host_sbml(host))
+
+
+@lru_cache(maxsize=8)
+def _model_of(sbml: str) -> _Model:
+    return _Model(roadrunner.RoadRunner(sbml))
+
+
+@lru_cache(maxsize=8)
+def _runner_for(sbml: str) -> roadrunner.RoadRunner:
+    return roadrunner.RoadRunner(sbml)
 
 
 def load_runner(sbml: str) -> roadrunner.RoadRunner:
-    """Compile ``sbml`` (cached by text) and return a runner reset to its initial state."""
-    rr = _cache.get(sbml)
-    if rr is None:
-        rr = roadrunner.RoadRunner(sbml)
-        _cache[sbml] = rr
-        if len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
-    else:
-        _cache.move_to_end(sbml)
-    # resetAll: events change pk_input_mg_per_h, which reset() would not restore (PITFALLS.md)
+    """``sbml`` compiled once per process (cached by text), reset to its initial state.
+
+    For models other than the whole-body declaration (the in-vitro CXCR4 module) and for
+    checking exported SBML; the whole-body model runs through :class:`ReferenceEngine`.
+    """
+    rr = _runner_for(sbml)
+    # resetAll: SBML events may have changed parameters, which reset() would not restore
     rr.resetAll()
     return rr
 
 
-@dataclass(frozen=True)
-class Trajectory:
-    """Raw engine output: time (h) and the selected variables."""
+def run_sbml(sbml: str, times_h: Sequence[float], variables: Sequence[str], *, rtol: float = 1e-8,
+             atol: float = 1e-12, max_steps: int = 200_000) -> tuple[np.ndarray | None, str]:
+    """Simulate a stand-alone SBML model (its own events) at ``times_h``; CVODE's output captured.
 
-    time_h: np.ndarray
-    values: dict[str, np.ndarray]
-    ok: bool
-    detail: str = ""
-
-
-def configure(rr: roadrunner.RoadRunner, rtol: float, atol: float, max_steps: int = 200_000) -> None:
-    """CVODE settings: BDF (stiff), tolerances, step cap between output times."""
-    integ = rr.integrator
-    integ.relative_tolerance = rtol
-    integ.absolute_tolerance = atol
-    integ.maximum_num_steps = max_steps
-    # a finite first step after each event keeps CVODE from restarting with h ~ 1e-15 and
-    # printing "t + h = t" warnings (3.6 ms in model hours; CVODE adapts from there)
-    integ.initial_time_step = 1e-6
-    integ.setValue("stiff", True)
-
-
-def run(
-    sbml: str,
-    times_h: Sequence[float],
-    variables: Sequence[str],
-    *,
-    rtol: float = 1e-8,
-    atol: float = 1e-12,
-    max_steps: int = 200_000,
-) -> Trajectory:
-    """Simulate ``sbml`` and return ``variables`` at ``times_h`` (first time must be 0).
-
-    A solver failure is returned as ``ok=False`` with CVODE's message, never as NaNs.
+    Returns
+    -------
+    values, message
+        ``(T, len(variables))`` values and "" on success; ``None`` and the solver's reason on failure.
     """
     rr = load_runner(sbml)
-    configure(rr, rtol, atol, max_steps)
-    times = np.asarray(times_h, dtype=float)
-    try:
-        out = rr.simulate(times=times, selections=["time", *variables])
-    except RuntimeError as exc:
-        return Trajectory(times[:0], {v: np.empty(0) for v in variables}, False, str(exc))
-    arr = np.asarray(out)
-    values = {v: arr[:, i + 1].copy() for i, v in enumerate(variables)}
-    return Trajectory(arr[:, 0].copy(), values, True)
-
-
-def equilibrate_carried_states(
-    host: Host, values: Mapping[str, float], *, rtol: float = 1e-8, atol: float = 1e-12
-) -> dict[str, float]:
-    """Pre-treatment steady state of the cell-carried states with populations held fixed.
-
-    The untreated model is run with ``cells_frozen = 1`` (cell numbers constant, trafficking
-    fluxes still mixing BCL2 and CXCR4 expression between pools, baseline rates tracking their
-    balance values) until the carried states settle, so that a simulation starts from the
-    state of an untreated patient.
-    """
-    names = [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
-    text = antimony_model(host, values).replace("cells_frozen = 0", "cells_frozen = 1")
-    rr = load_runner(antimony_to_sbml(text))
-    configure(rr, rtol, atol)
-    check_baseline_rates(rr, host)
-    try:
-        out = rr.simulate(0.0, EQUILIBRATION_DAYS * 24.0, 2, selections=names)
-    except RuntimeError as exc:
-        raise RuntimeError(f"pre-treatment equilibration failed: {exc}") from exc
-    check_baseline_rates(rr, host)
-    return {n: float(out[-1, i]) for i, n in enumerate(names)}
-
-
-
-
-def check_baseline_rates(rr: roadrunner.RoadRunner, host: Host) -> None:
-    """Refuse baselines whose derived trafficking rates would be negative."""
-    if rr["blood_replacement0"] <= 0 or any(rr[f"homing_per_day_{t}"] < 0 for t in host.tissue_ids):
-        raise BaselineError(
-            "baseline blood count cannot be sustained: CLL cells die in blood faster than "
-            "tissues release them (raise egress_per_day_* or lower niche_fraction_*, or lower "
-            "baseline_alc_per_uL)"
-        )
-    for t in host.tissue_ids:
-        if rr[f"binding_balance_{t}"] < 0:
-            raise BaselineError(
-                f"niche pool of {t} grows faster than cells can detach or die at baseline: "
-                f"raise detach_per_day_{t} or lower division rates"
-            )
+    integ = rr.integrator
+    integ.setValue("stiff", True)
+    integ.relative_tolerance, integ.absolute_tolerance, integ.maximum_num_steps = rtol, atol, max_steps
+    integ.initial_time_step = 0.0
+    with captured_c_output() as said:
+        try:
+            out = np.asarray(rr.simulate(times=np.asarray(times_h, dtype=float), selections=list(variables)))
+        except RuntimeError as exc:
+            out, error = None, str(exc).split(";")[0]
+        else:
+            error = ""
+    if out is None:
+        text = summarize_solver_output(said)
+        return None, f"{error}; {text}" if text else error
+    return out, ""

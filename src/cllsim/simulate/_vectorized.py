@@ -29,52 +29,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ..drugs import Regimen, dose_inputs, parse_regimen
-from ..model._antimony import CARRIED_STATES, pools
-from ..model._hosts import PATIENT, Host, get_host
+from ..drugs import Regimen
+from ..model import PATIENT, Host
 from . import _rosenbrock as _ros
 from ._codegen import CompiledModel, compile_host
-from ._roadrunner import EQUILIBRATION_DAYS
-
-#: Outcome codes per patient.
-SUCCESS = "success"
-SOLVER_FAILURE = "solver_failure"
-NONFINITE = "nonfinite"
-INFEASIBLE = "infeasible_baseline"
-
-
-@dataclass(frozen=True)
-class BatchTrajectory:
-    """Raw output of the cohort engine for ``n`` patients.
-
-    Attributes
-    ----------
-    time_h
-        Output times, h, shape ``(T,)``.
-    values
-        Selected variables, each of shape ``(n, T)``; rows of failed patients are NaN from
-        the failure on.
-    status
-        Outcome per patient (``"success"``, ``"solver_failure"``, ``"nonfinite"``,
-        ``"infeasible_baseline"``).
-    detail
-        Human-readable reason per patient (empty on success).
-    n_steps
-        Accepted steps per patient (treatment run).
-    """
-
-    time_h: np.ndarray
-    values: dict[str, np.ndarray]
-    status: np.ndarray
-    detail: np.ndarray
-    n_steps: np.ndarray
-
-    @property
-    def ok(self) -> np.ndarray:
-        return self.status == SUCCESS
+from ._engine import DOSE_DEPOT, BatchTrajectory, DoseSchedule, Engine, Integration
 
 
 @dataclass
@@ -87,20 +50,21 @@ class _Schedule:
     out: np.ndarray  # (n, m + 1) int, -1: not an output
 
 
-def _schedule(inputs: list[list[tuple[float, float, float]]], times_h: np.ndarray, n: int) -> _Schedule:
-    """Merge each patient's dose-input switches with the output times into one sorted stop list."""
+def _schedule(schedule: DoseSchedule, times_h: np.ndarray, inputs: tuple[str, ...]) -> _Schedule:
+    """Merge each patient's dose changes with the output times into one sorted stop list.
+
+    A change of a dosing input becomes an input step at its stop, a change of the depot a bolus.
+    """
+    n = len(schedule)
     rows_t, rows_du, rows_b, rows_o = [], [], [], []
     for i in range(n):
-        ev_t, ev_du, ev_b = [], [], []
-        for t_on, d1, amount in inputs[i]:
-            if d1 > 0:
-                ev_t += [t_on, t_on + d1]
-                ev_du += [amount / d1, -amount / d1]
-                ev_b += [0.0, 0.0]
-            else:
-                ev_t.append(t_on)
-                ev_du.append(0.0)
-                ev_b.append(amount)
+        changes = schedule.changes[i]
+        for c in changes:
+            if c.variable not in inputs and c.variable != DOSE_DEPOT:
+                raise ValueError(f"the cohort engine cannot apply a dose to {c.variable!r}")
+        ev_t = [c.time_h for c in changes]
+        ev_du = [c.delta if c.variable in inputs else 0.0 for c in changes]
+        ev_b = [c.delta if c.variable == DOSE_DEPOT else 0.0 for c in changes]
         t = np.concatenate([np.asarray(ev_t, float), times_h])
         du = np.concatenate([np.asarray(ev_du, float), np.zeros(times_h.size)])
         b = np.concatenate([np.asarray(ev_b, float), np.zeros(times_h.size)])
@@ -453,49 +417,75 @@ def _solver(cm: CompiledModel, backend: str):
     return solve
 
 
-def _carried_names(host: Host) -> list[str]:
-    return [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
+class CohortEngine(Engine):
+    """The cohort engine: RODAS4 on code generated from the SBML, many patients per call.
 
+    Parameters
+    ----------
+    rtol, atol
+        Relative and absolute tolerances of the per-patient error control.
+    max_steps
+        Accepted-step limit per patient and run.
+    backend
+        ``"compiled"`` (numba, one patient at a time; see :mod:`._compiled`), ``"numpy"`` (the
+        whole batch in lockstep) or ``"auto"`` (compiled when the model allows it). Both run the
+        same generated equations with the same method and agree to solver tolerance.
+    """
 
-def _baseline_problems(host: Host, v: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Per patient, the first reason an untreated steady state is impossible ("" if none)."""
-    n = np.broadcast_shapes(*(np.shape(x) for x in v.values()))
-    reason = np.full(n, "", dtype=object)
-    checks = [(v["blood_replacement0"] <= 0, "CLL cells die in blood faster than tissues release them")]
-    for tid in host.tissue_ids:
-        checks.append((v[f"homing_balance_{tid}"] < 0, f"negative baseline homing to {tid}"))
-        checks.append((v[f"binding_balance_{tid}"] < 0, f"niche pool of {tid} grows faster than it can be lost"))
-    for mask, why in checks:
-        reason[(reason == "") & np.asarray(mask)] = why
-    return reason
+    name = "cohort"
 
+    def __init__(self, *, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 500_000,
+                 backend: str = "auto") -> None:
+        super().__init__(rtol=rtol, atol=atol, max_steps=max_steps)
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = backend
 
-def _parameter_arrays(
-    cm: CompiledModel, values: Mapping[str, np.ndarray | float]
-) -> tuple[int, dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Batch size, every given value as an ``(n,)`` array, and the model parameters among them."""
-    n = int(np.broadcast_shapes(*(np.shape(v) for v in values.values()), (1,))[0])
-    arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
-    missing = [p for p in cm.parameters if p not in arr and p != "cells_frozen"]
-    if missing:
-        raise ValueError(f"missing parameter values: {', '.join(missing)}")
-    return n, arr, {p: arr[p] for p in cm.parameters if p != "cells_frozen"}
+    def compile(self, host: Host) -> CompiledModel:
+        return compile_host(host)
 
+    def parameter_ids(self, model: CompiledModel) -> tuple[str, ...]:
+        return model.parameters
 
-def _untreated_balance_problems(
-    host: Host, cm: CompiledModel, y_frozen: np.ndarray, d_frozen: Mapping[str, np.ndarray],
-    y0: np.ndarray, d: Mapping[str, np.ndarray],
-) -> np.ndarray:
-    """As the reference engine: the untreated balance must hold before and after equilibration."""
-    zero_input = {i: np.zeros(y0.shape[1]) for i in cm.inputs}
-    before = _baseline_problems(host, cm.evaluate(y_frozen, d_frozen, zero_input))
-    after = _baseline_problems(host, cm.evaluate(y0, d, zero_input))
-    return np.where(before == "", after, before)
+    def state_ids(self, model: CompiledModel) -> tuple[str, ...]:
+        return model.states
+
+    def initial(self, model: CompiledModel, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        y = model.initial(model.derived(params), {})
+        return {s: np.asarray(y[k], dtype=float) for k, s in enumerate(model.states)}
+
+    def evaluate(self, model: CompiledModel, params: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
+                 names: Sequence[str]) -> dict[str, np.ndarray]:
+        n = len(next(iter(params.values())))
+        if n == 0:
+            return {k: np.empty(0) for k in names}
+        y = np.stack([states[s] for s in model.states])
+        with np.errstate(all="ignore"):
+            vals = model.variables(tuple(names), y, model.derived(params), {i: np.zeros(n) for i in model.inputs})
+        return {k: np.asarray(v, dtype=float) for k, v in vals.items()}
+
+    def integrate(self, model: CompiledModel, params: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray],
+                  schedule: DoseSchedule, times_h: np.ndarray, record: tuple[str, ...]) -> Integration:
+        n = len(schedule)
+        if n == 0:
+            empty = np.empty(0)
+            return Integration({v: np.empty((0, times_h.size)) for v in record}, empty.astype(bool), empty,
+                               empty.astype(int), empty.astype(object))
+        d = model.derived(params)
+        y0 = np.stack([np.asarray(states[s], dtype=float) for s in model.states])
+        depot = model.index(DOSE_DEPOT) if DOSE_DEPOT in model.states else None
+        sched = _schedule(schedule, times_h, model.inputs)
+        solve = _solver(model, self.backend)
+        rec_v, failed, steps, fail_t = solve(model, d, y0, sched, times_h.size, rtol=self.rtol, atol=self.atol,
+                                             max_steps=self.max_steps, depot=depot, record=record)
+        values = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(record)}
+        said = np.where(failed, "step size collapsed or step limit reached", "").astype(object)
+        return Integration(values, failed, fail_t, steps, said)
 
 
 def run_batch(
     regimen: Regimen | str,
-    values: Mapping[str, np.ndarray | float],
+    values: Mapping[str, Any],
     times_h: Sequence[float],
     variables: Sequence[str],
     *,
@@ -504,8 +494,9 @@ def run_batch(
     atol: float = 1e-12,
     max_steps: int = 500_000,
     backend: str = "auto",
+    initial_state: Mapping[str, Any] | None = None,
 ) -> BatchTrajectory:
-    """Simulate a batch of patients with the cohort engine.
+    """Simulate a batch of patients with the cohort engine (:class:`CohortEngine` through :meth:`Engine.run`).
 
     Parameters
     ----------
@@ -516,92 +507,21 @@ def run_batch(
     times_h
         Output times, h; must start at 0 and increase.
     variables
-        Model variables (states, parameters or rules) to return.
+        Model variables (states, parameters or rules; SBML ids) to return.
     host
         Host whose declaration is compiled.
-    rtol, atol
-        Relative and absolute tolerances of the per-patient error control.
-    max_steps
-        Accepted-step limit per patient before it is reported as a solver failure.
-    backend
-        ``"compiled"`` (numba, one patient at a time; see :mod:`._compiled`), ``"numpy"`` (the
-        whole batch in lockstep) or ``"auto"`` (compiled when the model allows it). Both run the
-        same generated equations with the same method and agree to solver tolerance.
+    rtol, atol, max_steps, backend
+        As for :class:`CohortEngine`.
+    initial_state
+        States set at time 0 after equilibration.
 
     Returns
     -------
     BatchTrajectory
         Variables of shape ``(n, T)`` and a status per patient.
     """
-    host = get_host(host)
-    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    times = np.asarray(times_h, dtype=float)
-    if times.ndim != 1 or times.size < 1 or times[0] != 0 or np.any(np.diff(times) <= 0):
-        raise ValueError("times must be increasing and start at 0")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    cm = compile_host(host)
-    n, arr, params = _parameter_arrays(cm, values)
-
-    # pre-treatment: populations frozen, cell-carried states relax to their steady state
-    d_frozen = cm.derived({**params, "cells_frozen": np.ones(n)})
-    y_frozen = cm.initial(d_frozen, {})
-    end_h = EQUILIBRATION_DAYS * 24.0
-    no_dose = _schedule([[] for _ in range(n)], np.array([0.0, end_h]), n)
-    carried_names = tuple(_carried_names(host))
-    solve = _solver(cm, backend)
-    rec, failed_eq, _, _ = solve(cm, d_frozen, y_frozen, no_dose, 2, rtol=rtol, atol=atol,
-                                 max_steps=max_steps, depot=None, record=carried_names)
-    carried = {name: rec[1, i] for i, name in enumerate(carried_names)}
-
-    d = cm.derived({**params, "cells_frozen": np.zeros(n)})
-    y0 = cm.initial(d, carried)
-    baseline = _untreated_balance_problems(host, cm, y_frozen, d_frozen, y0, d)
-
-    inputs = _dose_inputs_per_patient(regimen, arr, n, until_h=times[-1])
-    depot = cm.index("drug_depot_mg") if "drug_depot_mg" in cm.states else None
-    sched = _schedule(inputs, times, n)
-    names = tuple(dict.fromkeys(variables))
-    rec_v, failed, steps, fail_t = solve(
-        cm, d, y0, sched, times.size, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot, record=names
-    )
-    out = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(names)}
-
-    status = np.full(n, SUCCESS, dtype=object)
-    detail = np.full(n, "", dtype=object)
-    bad_eq = failed_eq | ~np.all(np.isfinite(rec[1]), axis=0)
-    status[bad_eq] = SOLVER_FAILURE
-    detail[bad_eq] = "pre-treatment equilibration did not converge"
-    for i in np.nonzero(failed & (status == SUCCESS))[0]:
-        status[i] = SOLVER_FAILURE
-        detail[i] = f"step size collapsed or step limit reached at day {fail_t[i] / 24:g}"
-    # an impossible baseline is the cause of whatever the solver did next
-    infeasible = baseline != ""
-    status[infeasible] = INFEASIBLE
-    detail[infeasible] = baseline[infeasible]
-    finite = np.all([np.all(np.isfinite(v), axis=1) for v in out.values()], axis=0) if out else np.ones(n, bool)
-    nonfinite = ~finite & (status == SUCCESS)
-    status[nonfinite] = NONFINITE
-    detail[nonfinite] = "the solution contains NaN or infinite values"
-    return BatchTrajectory(times, out, status.astype(str), detail.astype(str), steps)
-
-
-def _dose_inputs_per_patient(
-    regimen: Regimen, values: Mapping[str, np.ndarray], n: int, until_h: float
-) -> list[list[tuple[float, float, float]]]:
-    """Dose inputs of each patient, computed once per distinct set of dosing parameters."""
-    keys = ("pk_lag_h", "pk_d1_fed_h", "pk_d1_fasted_h", "pk_frel_fasted_vs_fed", "body_weight_kg")
-    per_kg = any(getattr(s, "amount_unit", "mg") == "mg/kg" for s in regimen.segments)
-    used = [k for k in keys if k != "body_weight_kg" or per_kg]
-    cache: dict[tuple[float, ...], list[tuple[float, float, float]]] = {}
-    out = []
-    for i in range(n):
-        key = tuple(float(values[k][i]) for k in used)
-        if key not in cache:
-            vals = {k: float(values[k][i]) for k in keys}
-            cache[key] = dose_inputs(regimen, vals, until_h)
-        out.append(cache[key])
-    return out
+    engine = CohortEngine(rtol=rtol, atol=atol, max_steps=max_steps, backend=backend)
+    return engine.run(host, values, regimen, times_h, variables, initial_state=initial_state)
 
 
 def values_table(values: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:

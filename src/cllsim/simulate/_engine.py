@@ -1,0 +1,376 @@
+"""The one way the model is run: a template shared by every engine.
+
+Every simulation, whatever engine integrates it and whoever asks (``simulate``, the in-silico
+experiments, the fit, cohorts, exports), goes through :meth:`Engine.run`:
+
+1. **build**: the engine compiles the declaration of the host (cached per host and drug set;
+   doses are not part of the compiled model, so one build serves every regimen and patient);
+2. **frozen start**: initial assignments evaluated with ``cells_frozen = 1`` (cell numbers held
+   at their clinical baselines, cell-carried BCL2/CXCR4 expression at their targets);
+3. **baseline check** (:func:`cllsim.model.baseline_problems`): values that no untreated steady
+   state can sustain give :attr:`Status.INFEASIBLE_BASELINE`, and the patient is not integrated;
+4. **equilibration**: the frozen model is integrated for :data:`EQUILIBRATION_DAYS` so that the
+   carried states (and the baseline trafficking rates that track them) reach the untreated
+   steady state; the end state is the treatment start, checked again;
+5. **initial overrides** (e.g. labelled cells injected into blood at time 0);
+6. **dose schedule**: each dose of the regimen (:func:`cllsim.drugs.dose_inputs`) becomes exact
+   changes of a dosing input or a depot state at its time (:class:`DoseSchedule`);
+7. **integration** through the schedule with ``cells_frozen = 0``;
+8. **status**: one :class:`Status` per patient, with a reason.
+
+An engine implements only the primitives (:meth:`Engine.compile`, :meth:`Engine.initial`,
+:meth:`Engine.evaluate`, :meth:`Engine.integrate`); it never equilibrates, checks baselines or
+applies doses on its own.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .._errors import ParameterError, SpecError
+from ..drugs import Regimen, dose_inputs, parse_regimen
+from ..model import Host, baseline_problems, baseline_rules, get_host
+from ._status import Status
+
+#: Days of frozen-population relaxation that put cell-carried states at their pre-treatment
+#: steady state (the slowest relaxation is ~0.05/day at the table's lower bounds).
+EQUILIBRATION_DAYS = 400.0
+
+#: Parameter of the declaration that holds cell numbers fixed (pre-treatment equilibration).
+FROZEN = "cells_frozen"
+#: Zero-order absorption input of the declaration (mg/h) and the depot a bolus goes into (mg).
+DOSE_INPUT = "pk_input_mg_per_h"
+DOSE_DEPOT = "drug_depot_mg"
+
+#: Parameters that shape the dose schedule (a dose's timing, duration and amount).
+SCHEDULE_PARAMETERS = ("pk_lag_h", "pk_d1_fed_h", "pk_d1_fasted_h", "pk_frel_fasted_vs_fed", "body_weight_kg")
+
+
+@dataclass(frozen=True)
+class DoseChange:
+    """At ``time_h``, add ``delta`` to ``variable`` (a dosing input rate, or a depot state for a bolus)."""
+
+    time_h: float
+    variable: str
+    delta: float
+
+
+@dataclass(frozen=True)
+class DoseSchedule:
+    """Per patient, the exact changes of dosing inputs and depots, sorted by time."""
+
+    changes: tuple[tuple[DoseChange, ...], ...]
+
+    @classmethod
+    def empty(cls, n: int) -> DoseSchedule:
+        return cls(((),) * n)
+
+    @classmethod
+    def of(cls, regimen: Regimen, values: Mapping[str, np.ndarray], n: int, until_h: float) -> DoseSchedule:
+        """The schedule of ``regimen`` for each of ``n`` patients (computed once per distinct dosing values)."""
+        per_kg = any(getattr(s, "amount_unit", "mg") == "mg/kg" for s in regimen.segments)
+        used = [k for k in SCHEDULE_PARAMETERS if k != "body_weight_kg" or per_kg]
+        cache: dict[tuple[float, ...], tuple[DoseChange, ...]] = {}
+        rows = []
+        for i in range(n):
+            key = tuple(float(values[k][i]) for k in used)
+            if key not in cache:
+                vals = {k: float(values[k][i]) for k in SCHEDULE_PARAMETERS}
+                cache[key] = _changes(dose_inputs(regimen, vals, until_h))
+            rows.append(cache[key])
+        return cls(tuple(rows))
+
+    def subset(self, index: np.ndarray) -> DoseSchedule:
+        return DoseSchedule(tuple(self.changes[int(i)] for i in index))
+
+    def __len__(self) -> int:
+        return len(self.changes)
+
+
+def _changes(inputs: Sequence[tuple[float, float, float]]) -> tuple[DoseChange, ...]:
+    out = []
+    for t_on, d1, amount in inputs:
+        if d1 > 0:  # zero-order input switched on, then off
+            rate = amount / d1
+            out += [DoseChange(t_on, DOSE_INPUT, rate), DoseChange(t_on + d1, DOSE_INPUT, -rate)]
+        else:  # bolus into the depot
+            out.append(DoseChange(t_on, DOSE_DEPOT, amount))
+    return tuple(sorted(out, key=lambda c: c.time_h))
+
+
+@dataclass(frozen=True)
+class Integration:
+    """What an engine's :meth:`Engine.integrate` returns for ``n`` patients and ``T`` output times.
+
+    Attributes
+    ----------
+    values
+        Recorded variables, each ``(n, T)``; NaN from a failure on.
+    failed
+        Per patient, whether the solver stopped before the last output time.
+    fail_time_h
+        Time of the failure, h (NaN where none).
+    steps
+        Accepted steps per patient.
+    messages
+        Per patient, what the solver said (warnings or the error), "" if nothing.
+    """
+
+    values: dict[str, np.ndarray]
+    failed: np.ndarray
+    fail_time_h: np.ndarray
+    steps: np.ndarray
+    messages: np.ndarray  # object array of str
+
+
+@dataclass(frozen=True)
+class BatchTrajectory:
+    """Output of :meth:`Engine.run` for ``n`` patients.
+
+    Attributes
+    ----------
+    time_h
+        Output times, h, shape ``(T,)``.
+    values
+        Selected model variables, each of shape ``(n, T)``; rows of failed patients are NaN
+        from the failure on (all NaN for an infeasible baseline).
+    status
+        :class:`Status` value per patient (strings, for tables; see :attr:`statuses`).
+    detail
+        Human-readable reason per patient (empty on success).
+    n_steps
+        Accepted steps per patient (treatment run).
+    warnings
+        Per patient, solver messages that did not stop the run ("" if none).
+    engine
+        Name of the engine that integrated it.
+    """
+
+    time_h: np.ndarray
+    values: dict[str, np.ndarray]
+    status: np.ndarray
+    detail: np.ndarray
+    n_steps: np.ndarray
+    warnings: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=str))
+    engine: str = ""
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.status == Status.SUCCESS.value
+
+    @property
+    def statuses(self) -> list[Status]:
+        return [Status(s) for s in self.status]
+
+    def __len__(self) -> int:
+        return len(self.status)
+
+
+def parameter_batch(values: Mapping[str, Any], required: Sequence[str]) -> tuple[int, dict[str, np.ndarray]]:
+    """Batch size and every given value as a float array of shape ``(n,)``; refuses missing ids."""
+    shapes = [np.shape(v) for v in values.values()]
+    try:
+        n = int(np.broadcast_shapes(*shapes, (1,))[0])
+    except ValueError as exc:
+        raise SpecError(f"parameter arrays of different lengths: {sorted(set(shapes))}") from exc
+    arr = {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in values.items()}
+    missing = sorted(p for p in required if p not in arr and p != FROZEN)
+    if missing:
+        raise ParameterError(f"missing parameter values: {', '.join(missing)}")
+    return n, arr
+
+
+def check_times(times_h: Sequence[float]) -> np.ndarray:
+    """Output times (h) as an array; they must be finite, start at 0 and increase."""
+    times = np.asarray(times_h, dtype=float)
+    if times.ndim != 1 or times.size < 1 or not np.all(np.isfinite(times)) or times[0] != 0 or np.any(
+        np.diff(times) <= 0
+    ):
+        raise SpecError("output times must be finite, start at 0 and increase")
+    return times
+
+
+def check_tolerances(rtol: float, atol: float, max_steps: int) -> None:
+    """Refuse tolerances an engine cannot honour (before any cached solver is touched)."""
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if not (isinstance(v, int | float) and np.isfinite(v) and 0 < v < 1):
+            raise SpecError(f"{name} must be a number in (0, 1), got {v!r}")
+    if not (isinstance(max_steps, int | np.integer) and max_steps > 0):
+        raise SpecError(f"max_steps must be a positive integer, got {max_steps!r}")
+
+
+def _take(d: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    return {k: v[index] for k, v in d.items()}
+
+
+class Engine(abc.ABC):
+    """An integrator of the one declaration, run through the shared template :meth:`run`.
+
+    Parameters
+    ----------
+    rtol, atol
+        Relative and absolute solver tolerances (absolute in model units: 1e9 cells, mg, ...).
+    max_steps
+        Step limit before a patient is reported as a solver failure (the engine defines the
+        scope: per run, or per segment between stops).
+    """
+
+    #: Name in results and metadata.
+    name: ClassVar[str] = ""
+
+    def __init__(self, *, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 500_000) -> None:
+        check_tolerances(rtol, atol, max_steps)
+        self.rtol, self.atol, self.max_steps = float(rtol), float(atol), int(max_steps)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rtol={self.rtol:g}, atol={self.atol:g})"
+
+    # ---- primitives: what an engine implements
+    @abc.abstractmethod
+    def compile(self, host: Host) -> Any:
+        """The compiled model of ``host`` (cached by the engine)."""
+
+    @abc.abstractmethod
+    def parameter_ids(self, model: Any) -> tuple[str, ...]:
+        """Parameters the compiled model reads (each needs a value per patient)."""
+
+    @abc.abstractmethod
+    def state_ids(self, model: Any) -> tuple[str, ...]:
+        """The model's state variables."""
+
+    @abc.abstractmethod
+    def initial(self, model: Any, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Initial value of every state from the initial assignments, ``{state: (n,)}``."""
+
+    @abc.abstractmethod
+    def evaluate(
+        self, model: Any, params: Mapping[str, np.ndarray], states: Mapping[str, np.ndarray], names: Sequence[str]
+    ) -> dict[str, np.ndarray]:
+        """Values of ``names`` (rules, parameters, states) at ``states`` with inputs off, ``{name: (n,)}``."""
+
+    @abc.abstractmethod
+    def integrate(
+        self,
+        model: Any,
+        params: Mapping[str, np.ndarray],
+        states: Mapping[str, np.ndarray],
+        schedule: DoseSchedule,
+        times_h: np.ndarray,
+        record: tuple[str, ...],
+    ) -> Integration:
+        """Integrate from ``states`` at time 0 (dosing inputs off) through ``schedule``, recording at ``times_h``.
+
+        At a time that is both an output and a dose change, the output is recorded first.
+        """
+
+    # ---- the template: the same for every engine
+    def run(
+        self,
+        host: Host | str,
+        values: Mapping[str, Any],
+        regimen: Regimen | str,
+        times_h: Sequence[float],
+        variables: Sequence[str],
+        *,
+        initial_state: Mapping[str, Any] | None = None,
+    ) -> BatchTrajectory:
+        """Simulate a batch of patients: equilibrate, check baselines, dose, integrate.
+
+        Parameters
+        ----------
+        host
+            Registered host id or :class:`~cllsim.model.Host`.
+        values
+            Every model parameter (table units): a scalar (shared) or an array of shape ``(n,)``.
+        regimen
+            Regimen (or its text form), the same for every patient; day 0 = first dose.
+        times_h
+            Output times, h; finite, starting at 0 and increasing.
+        variables
+            Model variables (states, parameters or rules; SBML ids) to return.
+        initial_state
+            States set at time 0 after equilibration (scalars or ``(n,)`` arrays), e.g. labelled
+            cells injected into blood or BTK occupied by an in-vitro pretreatment.
+
+        Returns
+        -------
+        BatchTrajectory
+            Variables ``(n, T)`` and one :class:`Status` per patient.
+        """
+        host = get_host(host)
+        regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+        times = check_times(times_h)
+        model = self.compile(host)
+        n, given = parameter_batch(values, (*self.parameter_ids(model), *SCHEDULE_PARAMETERS))
+        params = {k: given[k] for k in self.parameter_ids(model) if k != FROZEN}
+        states = self.state_ids(model)
+        overrides = dict(initial_state or {})
+        unknown = sorted(set(overrides) - set(states))
+        if unknown:
+            raise SpecError(f"initial_state names no state of the model: {', '.join(unknown)}")
+        names = tuple(dict.fromkeys(variables))
+        status = np.full(n, Status.SUCCESS.value, dtype=object)
+        detail = np.full(n, "", dtype=object)
+        warnings = np.full(n, "", dtype=object)
+
+        def fail(mask: np.ndarray, why: Status, reason: np.ndarray | str) -> None:
+            mask = mask & (status == Status.SUCCESS.value)
+            status[mask] = why.value
+            detail[mask] = reason[mask] if isinstance(reason, np.ndarray) else reason
+
+        rules = baseline_rules(host)
+        frozen = {**params, FROZEN: np.ones(n)}
+        start = self.initial(model, frozen)
+        before = baseline_problems(host, self.evaluate(model, frozen, start, rules))
+        fail(before != "", Status.INFEASIBLE_BASELINE, before)
+
+        # pre-treatment equilibration of the feasible patients
+        live = np.nonzero(status == Status.SUCCESS.value)[0]
+        eq = self.integrate(model, _take(frozen, live), _take(start, live), DoseSchedule.empty(live.size),
+                            np.array([0.0, EQUILIBRATION_DAYS * 24.0]), states)
+        y0 = {s: np.full(n, np.nan) for s in states}
+        for s in states:
+            # changes below the absolute tolerance are solver noise (e.g. 1e-35 mg of a drug never
+            # given), which made CVODE's error test fail at the first dose in mice
+            end, begin = eq.values[s][:, -1], start[s][live]
+            y0[s][live] = np.where(np.abs(end - begin) <= self.atol, begin, end)
+        bad = np.zeros(n, dtype=bool)
+        bad[live] = eq.failed | ~np.all([np.isfinite(eq.values[s][:, -1]) for s in states], axis=0)
+        fail(bad, Status.SOLVER_FAILURE, "pre-treatment equilibration did not converge")
+
+        treated = {**params, FROZEN: np.zeros(n)}
+        live = np.nonzero(status == Status.SUCCESS.value)[0]
+        after = np.full(n, "", dtype=object)
+        after[live] = baseline_problems(host, self.evaluate(model, _take(treated, live), _take(y0, live), rules))
+        fail(after != "", Status.INFEASIBLE_BASELINE, after)
+        for s, v in overrides.items():
+            y0[s] = np.where(np.isnan(y0[s]), np.nan, np.broadcast_to(np.asarray(v, dtype=float), (n,)))
+
+        live = np.nonzero(status == Status.SUCCESS.value)[0]
+        schedule = DoseSchedule.of(regimen, _take(given, live), live.size, times[-1])
+        run = self.integrate(model, _take(treated, live), _take(y0, live), schedule, times, names)
+        out = {v: np.full((n, times.size), np.nan) for v in names}
+        for v in names:
+            out[v][live] = run.values[v]
+        steps = np.zeros(n, dtype=int)
+        steps[live] = run.steps
+        warnings[live] = run.messages
+        failed = np.zeros(n, dtype=bool)
+        failed[live] = run.failed
+        why = np.full(n, "", dtype=object)
+        for k, i in enumerate(live):
+            if run.failed[k]:
+                said = f": {run.messages[k]}" if run.messages[k] else ""
+                why[i] = f"{self.name} solver stopped at day {run.fail_time_h[k] / 24:g}{said}"
+                warnings[i] = ""
+        fail(failed, Status.SOLVER_FAILURE, why)
+        if names:
+            finite = np.all([np.all(np.isfinite(out[v]), axis=1) for v in names], axis=0)
+            fail(~finite, Status.NONFINITE, "the solution contains NaN or infinite values")
+        return BatchTrajectory(times, out, status.astype(str), detail.astype(str), steps, warnings.astype(str),
+                               self.name)
