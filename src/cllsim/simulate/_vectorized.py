@@ -476,9 +476,11 @@ class CohortEngine(Engine):
         depot = model.index(DOSE_DEPOT) if DOSE_DEPOT in model.states else None
         sched = _schedule(schedule, times_h, model.inputs)
         solve = _solver(model, self.backend)
+        # the solvers record at least one variable (nothing asked: the first state, dropped below)
+        asked = record or model.states[:1]
         rec_v, failed, steps, fail_t = solve(model, d, y0, sched, times_h.size, rtol=self.rtol, atol=self.atol,
-                                             max_steps=self.max_steps, depot=depot, record=record)
-        values = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(record)}
+                                             max_steps=self.max_steps, depot=depot, record=asked)
+        values = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(asked) if name in record}
         said = np.where(failed, "step size collapsed or step limit reached", "").astype(object)
         return Integration(values, failed, fail_t, steps, said)
 
