@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 from cllsim.cohort import CohortSpec, sample_chunk
-from cllsim.simulate import Patient, simulate
-from cllsim.simulate._vectorized import run_batch
+from cllsim.simulate import Patient, run_batch, simulate
 
 
 def peak_rss_mb() -> float:

@@ -63,8 +63,8 @@ def synthetic_patient(index: int, seed: int, estimated: tuple[str, ...], alc_day
 
 
 def fit_one(index: int, args: argparse.Namespace) -> list[dict]:
+    from cllsim import BaselineError
     from cllsim.fit import fit_patient, make_patient_data
-    from cllsim.simulate._roadrunner import BaselineError
 
     estimated = tuple(args.estimate)
     try:

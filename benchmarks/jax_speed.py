@@ -19,9 +19,8 @@ import numpy as np
 
 from cllsim.cohort import CohortSpec, sample_chunk
 from cllsim.model import PATIENT
+from cllsim.simulate import run_batch, run_batch_jax
 from cllsim.simulate._codegen import compile_host
-from cllsim.simulate._jax import run_batch_jax
-from cllsim.simulate._vectorized import run_batch
 
 VARIABLES = ["alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3", "btk_occupancy_pct"]
 

@@ -16,7 +16,9 @@ import time
 import numpy as np
 
 from cllsim.cohort._population import CohortSpec, sample_within_bounds
-from cllsim.simulate._vectorized import SUCCESS, run_batch
+from cllsim.simulate import Status, run_batch
+
+SUCCESS = Status.SUCCESS.value
 
 CELLS = ("cells_blood", "cells_tissue", "cells_free_ln", "cells_niche_ln", "cells_free_spleen",
          "cells_niche_spleen", "cells_free_bm", "cells_niche_bm")

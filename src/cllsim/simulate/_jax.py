@@ -31,24 +31,11 @@ from typing import Any
 import numpy as np
 from sympy.printing.numpy import JaxPrinter
 
-from ..drugs import Regimen, parse_regimen
-from ..model._antimony import antimony_model
-from ..model._hosts import PATIENT, Host, get_host
-from ._codegen import INPUTS, CodegenError, PlainFloats, _closure, _deps, _topo, compile_host, read_rules
-from ._roadrunner import EQUILIBRATION_DAYS, antimony_to_sbml
-from ._vectorized import (
-    INFEASIBLE,
-    NONFINITE,
-    SOLVER_FAILURE,
-    SUCCESS,
-    BatchTrajectory,
-    _carried_names,
-    _dose_inputs_per_patient,
-    _parameter_arrays,
-    _Schedule,
-    _schedule,
-    _untreated_balance_problems,
-)
+from ..drugs import Regimen
+from ..model import PATIENT, Host, antimony_model, antimony_to_sbml, get_host
+from ._codegen import INPUTS, CodegenError, PlainFloats, _closure, _deps, _topo, read_rules
+from ._engine import DOSE_DEPOT, BatchTrajectory, DoseSchedule, Integration
+from ._vectorized import CohortEngine, _Schedule, _schedule
 
 _INSTALL_HINT = 'the JAX engine needs the optional extra: pip install "cllsim[jax]"'
 
@@ -265,6 +252,61 @@ def _variables(
     return {k: np.where(rec, np.asarray(vals[k], float).reshape(n, t_out), np.nan) for k in names}
 
 
+class JaxEngine(CohortEngine):
+    """diffrax on JAX (``Kvaerno5``, PID steps), ``vmap``-ed over patients; for GPUs.
+
+    Parameter derivation, initial states and rule evaluation are the NumPy cohort engine's
+    (generated from the same SBML); only the integration runs on JAX.
+
+    Parameters
+    ----------
+    rtol, atol
+        Tolerances of the PID step-size controller (and of the Newton iterations).
+    max_steps
+        Step limit per segment between two stops (dose changes and output times).
+
+    Raises
+    ------
+    ImportError
+        If ``jax`` or ``diffrax`` is missing (install the ``jax`` extra).
+    """
+
+    name = "jax"
+
+    def __init__(self, *, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 100_000) -> None:
+        _import_jax()
+        super().__init__(rtol=rtol, atol=atol, max_steps=max_steps, backend="numpy")
+
+    def integrate(self, model, params, states, schedule: DoseSchedule, times_h, record) -> Integration:
+        n = len(schedule)
+        if n == 0:
+            return super().integrate(model, params, states, schedule, times_h, record)
+        host_text = _host_texts[model.source]
+        jrhs = _compile_text(host_text)
+        if jrhs.states != model.states or jrhs.inputs != model.inputs:
+            raise CodegenError("the JAX and NumPy translations of the declaration disagree on states or inputs")
+        d = model.derived(params)
+        y0 = np.stack([np.asarray(states[s], dtype=float) for s in model.states])
+        depot = model.index(DOSE_DEPOT) if DOSE_DEPOT in model.states else None
+        sched = _schedule(schedule, times_h, model.inputs)
+        ys, us, rec, failed, fail_t, steps = _solve(
+            host_text, jrhs, y0, d, sched, times_h.size, np.zeros(n, bool), rtol=self.rtol, atol=self.atol,
+            max_steps=self.max_steps, depot=depot,
+        )
+        values = _variables(model, tuple(record), ys, us, rec, d)
+        said = np.where(failed, "diffrax stopped (step limit or step-size collapse)", "").astype(object)
+        return Integration(values, failed, fail_t, steps.astype(int), said)
+
+    def compile(self, host: Host):
+        model = super().compile(host)
+        _host_texts.setdefault(model.source, antimony_model(host, {}))
+        return model
+
+
+#: Declaration text of each compiled model (by generated source), for the JAX translation.
+_host_texts: dict[str, str] = {}
+
+
 def run_batch_jax(
     regimen: Regimen | str,
     values: Mapping[str, np.ndarray | float],
@@ -276,81 +318,12 @@ def run_batch_jax(
     atol: float = 1e-12,
     max_steps: int = 100_000,
 ) -> BatchTrajectory:
-    """Simulate a batch of patients with diffrax on JAX (same inputs and result as :func:`run_batch`).
-
-    Parameters
-    ----------
-    regimen, values, times_h, variables, host
-        As for :func:`cllsim.simulate._vectorized.run_batch` (times in h, values in table units).
-    rtol, atol
-        Relative and absolute tolerances of the PID step-size controller (and of the Newton
-        iterations of the implicit solver).
-    max_steps
-        Step limit per segment between two stops (dose-input switches and output times)
-        before a patient is reported as a solver failure.
-
-    Returns
-    -------
-    BatchTrajectory
-        Variables of shape ``(n, T)`` and a status per patient. Patients with an impossible
-        baseline (status ``"infeasible_baseline"``) or a failed equilibration are not
-        integrated: their rows are NaN.
+    """:func:`cllsim.simulate.run_batch` on :class:`JaxEngine` (same arguments and result).
 
     Raises
     ------
     ImportError
         If ``jax`` or ``diffrax`` is missing (install the ``jax`` extra).
     """
-    _import_jax()
-    host = get_host(host)
-    host_text = antimony_model(host, {})
-    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    times = np.asarray(times_h, dtype=float)
-    if times.ndim != 1 or times.size < 1 or times[0] != 0 or np.any(np.diff(times) <= 0):
-        raise ValueError("times must be increasing and start at 0")
-    cm = compile_host(host)
-    model = _compile_text(host_text)
-    if model.states != cm.states or model.inputs != cm.inputs:
-        raise CodegenError("the JAX and NumPy translations of the declaration disagree on states or inputs")
-    n, arr, params = _parameter_arrays(cm, values)
-    numerics = {"rtol": rtol, "atol": atol, "max_steps": max_steps}
-
-    # pre-treatment: populations frozen, cell-carried states relax (as run_batch and the reference engine)
-    d_frozen = cm.derived({**params, "cells_frozen": np.ones(n)})
-    y_frozen = cm.initial(d_frozen, {})
-    no_dose = _schedule([[] for _ in range(n)], np.array([0.0, EQUILIBRATION_DAYS * 24.0]), n)
-    carried_names = tuple(_carried_names(host))
-    ys, us, rec, failed_eq, _, _ = _solve(host_text, model, y_frozen, d_frozen, no_dose, 2, np.zeros(n, bool),
-                                          depot=None, **numerics)
-    end = _variables(cm, carried_names, ys, us, rec, d_frozen)
-    carried = {name: end[name][:, 1] for name in carried_names}
-
-    d = cm.derived({**params, "cells_frozen": np.zeros(n)})
-    y0 = cm.initial(d, carried)
-    baseline = _untreated_balance_problems(host, cm, y_frozen, d_frozen, y0, d)
-    bad_eq = failed_eq | ~np.all(np.isfinite(np.stack([carried[k] for k in carried_names])), axis=0)
-    infeasible = baseline != ""
-
-    inputs = _dose_inputs_per_patient(regimen, arr, n, until_h=times[-1])
-    depot = cm.index("drug_depot_mg") if "drug_depot_mg" in cm.states else None
-    sched = _schedule(inputs, times, n)
-    names = tuple(dict.fromkeys(variables))
-    skip = bad_eq | infeasible | ~np.all(np.isfinite(y0), axis=0)
-    ys, us, rec, failed, fail_t, steps = _solve(host_text, model, np.where(skip, 0.0, y0), d, sched, times.size,
-                                                skip, depot=depot, **numerics)
-    out = _variables(cm, names, ys, us, rec, d)
-
-    status = np.full(n, SUCCESS, dtype=object)
-    detail = np.full(n, "", dtype=object)
-    status[bad_eq] = SOLVER_FAILURE
-    detail[bad_eq] = "pre-treatment equilibration did not converge"
-    for i in np.nonzero(failed & ~skip & (status == SUCCESS))[0]:
-        status[i] = SOLVER_FAILURE
-        detail[i] = f"diffrax stopped (step limit or step-size collapse) after day {fail_t[i] / 24:g}"
-    status[infeasible] = INFEASIBLE
-    detail[infeasible] = baseline[infeasible]
-    finite = np.all([np.all(np.isfinite(v), axis=1) for v in out.values()], axis=0) if out else np.ones(n, bool)
-    nonfinite = ~finite & (status == SUCCESS)
-    status[nonfinite] = NONFINITE
-    detail[nonfinite] = "the solution contains NaN or infinite values"
-    return BatchTrajectory(times, out, status.astype(str), detail.astype(str), steps.astype(int))
+    engine = JaxEngine(rtol=rtol, atol=atol, max_steps=max_steps)
+    return engine.run(get_host(host), values, regimen, times_h, variables)
