@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
+import numpy.typing as npt
 
 from ..drugs import Regimen, parse_regimen
 from ..model import Host, ParameterTable, get_host, load_table
@@ -86,7 +87,7 @@ class GroupModel:
     def run(
         self,
         patient: Patient | Mapping[str, float],
-        times_days: Sequence[float],
+        times_days: npt.ArrayLike,
         variables: Sequence[str],
         *,
         initial_state: Mapping[str, float] | None = None,

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from .._errors import ParameterError
 from ..drugs import Regimen, parse_regimen
@@ -97,7 +98,7 @@ class FitEngine:
             if pid not in self.values:
                 raise EngineError(f"unknown parameter {pid!r}")
 
-    def _times(self, times_days: Sequence[float]) -> np.ndarray:
+    def _times(self, times_days: npt.ArrayLike) -> np.ndarray:
         times_h = np.asarray(times_days, dtype=float) * 24.0
         if times_h.ndim != 1 or times_h.size == 0 or times_h[0] < 0 or np.any(np.diff(times_h) < 0):
             raise ValueError("times must be non-negative and non-decreasing")
@@ -106,7 +107,7 @@ class FitEngine:
         return times_h
 
     def simulate_many(
-        self, parameter_sets: Sequence[Mapping[str, float]], times_days: Sequence[float], variables: Sequence[str]
+        self, parameter_sets: Sequence[Mapping[str, float]], times_days: npt.ArrayLike, variables: Sequence[str]
     ) -> list[EngineOutput]:
         """Simulate several parameter vectors (table units, overriding the nominal values) at once.
 
@@ -131,7 +132,7 @@ class FitEngine:
         ]
 
     def simulate(
-        self, parameters: Mapping[str, float], times_days: Sequence[float], variables: Sequence[str]
+        self, parameters: Mapping[str, float], times_days: npt.ArrayLike, variables: Sequence[str]
     ) -> EngineOutput:
         """Simulate with ``parameters`` (table units) overriding the IGHV-specific nominal values.
 

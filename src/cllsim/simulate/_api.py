@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -72,7 +71,7 @@ class Patient(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     id: str = "patient"
-    ighv: Literal["U", "M"] = "U"
+    ighv: str = "U"  # "U" or "M" (validated below; str so callers need not narrow to a Literal)
     parameters: dict[str, float] = Field(default_factory=dict)
 
     @field_validator("ighv", mode="before")

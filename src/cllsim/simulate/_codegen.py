@@ -343,7 +343,7 @@ def compile_sbml(sbml: str) -> CompiledModel:
     for i, s in enumerate(states):
         state_deps[i] = set().union(*(rule_states[x] for x in _deps(rates[s]) if x in rule_states))
     driver = _driver_block(len(states), state_deps)
-    blocks = {"full": (list(range(len(states))), [])}
+    blocks: dict[str, tuple[list[int], list[int]]] = {"full": (list(range(len(states))), [])}
     if driver:
         rest = [i for i in range(len(states)) if i not in driver]
         blocks["driver"] = (sorted(driver), [])
@@ -367,9 +367,11 @@ def compile_sbml(sbml: str) -> CompiledModel:
     source = "\n".join(lines) + "\n"
     namespace: dict[str, object] = {"np": np}
     exec(compile(source, f"<cllsim generated {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
-    fns = {k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k != "np"}
+    fns: dict[str, Callable] = {
+        k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k != "np"
+    }
     return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns,
-                         {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()},  # type: ignore[arg-type]
+                         {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()},
                          "\n".join(scalar_lines) + "\n", pvec)
 
 
@@ -435,7 +437,7 @@ def _driver_block(n: int, state_deps: Mapping[int, set[int]]) -> set[int]:
     """
     deps = {i: sorted(state_deps[i] - {i}) for i in range(n)}
     comps = _components(n, {(i, j): "" for i in range(n) for j in deps[i]})
-    main = set(max(comps, key=len))
+    main = set(comps[int(np.argmax([len(c) for c in comps]))])  # the largest (first of equals)
     dependents: dict[int, set[int]] = {j: set() for j in range(n)}
     for i in range(n):
         for j in deps[i]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
 from ..drugs import Regimen, dose_inputs, parse_regimen
@@ -185,7 +186,7 @@ def parameter_batch(values: Mapping[str, Any], required: Sequence[str]) -> tuple
     return n, arr
 
 
-def check_times(times_h: Sequence[float]) -> np.ndarray:
+def check_times(times_h: npt.ArrayLike) -> np.ndarray:
     """Output times (h) as an array; they must be finite, start at 0 and increase."""
     times = np.asarray(times_h, dtype=float)
     if times.ndim != 1 or times.size < 1 or not np.all(np.isfinite(times)) or times[0] != 0 or np.any(
@@ -274,7 +275,7 @@ class Engine(abc.ABC):
         host: Host | str,
         values: Mapping[str, Any],
         regimen: Regimen | str,
-        times_h: Sequence[float],
+        times_h: npt.ArrayLike,
         variables: Sequence[str],
         *,
         initial_state: Mapping[str, Any] | None = None,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -102,7 +103,7 @@ def simulate_assay(
     assay: Assay,
     patient: Patient | None = None,
     *,
-    times_min: Sequence[float] | None = None,
+    times_min: npt.ArrayLike | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-12,
 ) -> SimulationResult:

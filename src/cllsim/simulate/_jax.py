@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from sympy.printing.numpy import JaxPrinter
 
 from ..drugs import Regimen
@@ -310,7 +311,7 @@ _host_texts: dict[str, str] = {}
 def run_batch_jax(
     regimen: Regimen | str,
     values: Mapping[str, np.ndarray | float],
-    times_h: Sequence[float],
+    times_h: npt.ArrayLike,
     variables: Sequence[str],
     *,
     host: Host | str = PATIENT,

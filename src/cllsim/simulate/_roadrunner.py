@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from functools import lru_cache
 
 import numpy as np
+import numpy.typing as npt
 import roadrunner
 
 from ..model import Host, antimony_model, antimony_to_sbml, load_table
@@ -227,7 +228,7 @@ def load_runner(sbml: str) -> roadrunner.RoadRunner:
     return rr
 
 
-def run_sbml(sbml: str, times_h: Sequence[float], variables: Sequence[str], *, rtol: float = 1e-8,
+def run_sbml(sbml: str, times_h: npt.ArrayLike, variables: Sequence[str], *, rtol: float = 1e-8,
              atol: float = 1e-12, max_steps: int = 200_000) -> tuple[np.ndarray | None, str]:
     """Simulate a stand-alone SBML model (its own events) at ``times_h``; CVODE's output captured.
 

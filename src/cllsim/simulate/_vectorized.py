@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ..drugs import Regimen
 from ..model import PATIENT, Host
@@ -56,7 +57,10 @@ def _schedule(schedule: DoseSchedule, times_h: np.ndarray, inputs: tuple[str, ..
     A change of a dosing input becomes an input step at its stop, a change of the depot a bolus.
     """
     n = len(schedule)
-    rows_t, rows_du, rows_b, rows_o = [], [], [], []
+    rows_t: list[np.ndarray] = []
+    rows_du: list[np.ndarray] = []
+    rows_b: list[np.ndarray] = []
+    rows_o: list[np.ndarray] = []
     for i in range(n):
         changes = schedule.changes[i]
         for c in changes:
@@ -78,7 +82,7 @@ def _schedule(schedule: DoseSchedule, times_h: np.ndarray, inputs: tuple[str, ..
     m = max(len(r) for r in rows_t)
 
     def pad(rows: list[np.ndarray], fill: float, dtype: type) -> np.ndarray:
-        out = np.full((n, m + 1), fill, dtype=dtype)
+        out: np.ndarray = np.full((n, m + 1), fill, dtype=dtype)
         for i, r in enumerate(rows):
             out[i, : len(r)] = r
         return out
@@ -488,7 +492,7 @@ class CohortEngine(Engine):
 def run_batch(
     regimen: Regimen | str,
     values: Mapping[str, Any],
-    times_h: Sequence[float],
+    times_h: npt.ArrayLike,
     variables: Sequence[str],
     *,
     host: Host | str = PATIENT,
