@@ -60,3 +60,21 @@ def test_parameters_table_export(tmp_path):
     assert res.exit_code == 0
     df = pd.read_csv(tmp_path / "p.tsv", sep="\t")
     assert {"parameterId", "unit", "source", "nominalValue"} <= set(df.columns)
+
+
+def test_observables_lists_the_registry_with_units(tmp_path):
+    """`cllsim observables` writes exactly the registry of the host, with units and normalisation."""
+    import csv
+
+    from cllsim.simulate import observables
+
+    out = tmp_path / "obs.csv"
+    res = runner.invoke(app, ["observables", "--host", "xenograft", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(out.open()))
+    assert [r["id"] for r in rows] == [o.id for o in observables("xenograft")]
+    assert all(r["unit"] for r in rows)
+    assert {r["id"] for r in rows if r["normalisation"]} == {o.id for o in observables("xenograft") if o.per_baseline}
+    assert "ln_volume_cm3" not in {r["id"] for r in rows}  # xenografts have no lymph-node pool
+    bad = runner.invoke(app, ["observables", "--host", "dog"])
+    assert bad.exit_code == 2 and "unknown host" in bad.output

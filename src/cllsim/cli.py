@@ -231,6 +231,45 @@ def parameters(
     run_guarded(go)
 
 
+@app.command()
+def observables(
+    host: Annotated[str, typer.Option("--host", help="Host: patient, tcl1 or xenograft.")] = "patient",
+    out: Annotated[Path | None, typer.Option("--out", help="Write the list as CSV here.")] = None,
+) -> None:
+    """List the observables a simulation reports: id, unit, model variable, normalisation, meaning."""
+
+    def go() -> None:
+        from .model import HOSTS
+        from .simulate import observables as registry
+
+        if host not in HOSTS:
+            raise UsageError(f"unknown host {host!r}; known: {', '.join(HOSTS)}")
+        rows = [
+            (o.id, o.unit, o.variable, "per baseline (t = 0)" if o.per_baseline else "", o.description)
+            for o in registry(host)
+        ]
+        if out is not None:
+            import csv
+
+            try:
+                with open(out, "w", newline="", encoding="utf-8") as fh:
+                    writer = csv.writer(fh)
+                    writer.writerow(["id", "unit", "variable", "normalisation", "description"])
+                    writer.writerows(rows)
+            except OSError as exc:
+                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+            console.print(f"wrote {out}")
+            return
+        from rich.table import Table
+
+        t = Table("observable", "unit", "model variable", "normalisation", "meaning", show_lines=False)
+        for row in rows:
+            t.add_row(*row)
+        console.print(t)
+
+    run_guarded(go)
+
+
 def _register_plugins() -> None:
     for name in PLUGIN_PACKAGES:
         try:

@@ -8,9 +8,7 @@ import pytest
 
 import cllsim
 from cllsim.model import _columns as C
-from cllsim.simulate import Patient, Status, prepare
-from cllsim.simulate import ReferenceEngine
-from cllsim.simulate._observables import observables
+from cllsim.simulate import Patient, ReferenceEngine, Status
 
 
 def test_tidy_columns_units_and_metadata(typical_u):
