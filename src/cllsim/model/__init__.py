@@ -5,6 +5,7 @@ from ._antimony import CARRIED_STATES as CARRIED_STATES
 from ._antimony import MODEL_ID as MODEL_ID
 from ._antimony import antimony_model as antimony_model
 from ._antimony import pools as pools
+from ._cxcr4 import MODEL_ID as CXCR4_MODEL_ID  # noqa: F401  (model id of the in-vitro module)
 from ._cxcr4 import cxcr4_module as cxcr4_module
 from ._hosts import HOSTS as HOSTS
 from ._hosts import NSG_XENOGRAFT as NSG_XENOGRAFT
@@ -21,6 +22,7 @@ from ._parameters import ighv_conditions as ighv_conditions
 from ._parameters import load_table as load_table
 from ._parameters import model_parameter_ids as model_parameter_ids
 from ._parameters import parameter_hash as parameter_hash
+from ._parameters import unknown_parameter as unknown_parameter
 from ._sbml import SBMLConsistencyError as SBMLConsistencyError
 from ._sbml import antimony_to_sbml as antimony_to_sbml
 from ._sbml import sbml_errors as sbml_errors
