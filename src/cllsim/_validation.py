@@ -60,7 +60,20 @@ class InputModel(BaseModel):
             raise self.input_error(validation_message(exc)) from None
 
 
+#: Least similarity (``difflib`` ratio) of a suggested name. Lower, ids sharing only a unit
+#: suffix come up: 'warp_drive_per_day' would suggest 'btk_turnover_per_day' (0.58).
+SUGGESTION_CUTOFF = 0.65
+
+
 def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """``"; did you mean 'body_weight_kg'?"`` for the closest known name, or ``""`` when none is close."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    """``"; did you mean 'body_weight_kg'?"`` for the closest known name, or ``""`` when none is close.
+
+    A name that is the start of exactly one known id followed by ``_`` (the unit left out:
+    ``body_weight`` for ``body_weight_kg``) suggests that id; otherwise the most similar id
+    with a ``difflib`` ratio of at least :data:`SUGGESTION_CUTOFF`.
+    """
+    known = list(known)
+    close = [k for k in known if k.startswith(name + "_")]
+    if len(close) != 1:
+        close = difflib.get_close_matches(name, known, n=1, cutoff=SUGGESTION_CUTOFF)
     return f"; did you mean {close[0]!r}?" if close else ""
