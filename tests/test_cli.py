@@ -1,11 +1,13 @@
-"""The command line: outputs, and bad input giving a message and exit code 2."""
+"""The command line: outputs; bad input giving one line and exit code 2; failures exit code 1."""
 
 import json
+import sys
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import cllsim
 from cllsim.cli import app
 
 runner = CliRunner()
@@ -34,7 +36,7 @@ def test_simulate_writes_tidy_tables_panel_and_metadata(tmp_path):
         (["--days", "-5"], "--days must be > 0"),
         (["--ighv", "X"], "--ighv must be U or M"),
         (["--set", "bcr_strength=99"], "outside bounds"),
-        (["--set", "no_such_param=1"], "unknown parameter id"),
+        (["--set", "no_such_param=1"], "unknown parameter 'no_such_param'"),
         (["--set", "bcr_strength"], "PARAM=VALUE"),
     ],
 )
@@ -42,9 +44,76 @@ def test_bad_input_gives_message_and_exit_2(tmp_path, args, message):
     out = tmp_path / "run"
     res = runner.invoke(app, ["simulate", "--out", str(out), *args])
     assert res.exit_code == 2
-    assert message in " ".join(res.output.split())
+    assert message in res.stderr
+    assert res.stderr.startswith("error:") and res.stderr.count("\n") == 1  # one line
     assert "Traceback" not in res.output
     assert not (out / "metadata.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["simulate", "--days", "2", "--set", "body_weight=60"],
+        ["export", "sbml", "model.xml", "--days", "2", "--set", "body_weight=60"],
+        ["reproduce", "--only", "F4", "--set", "body_weight=60"],
+    ],
+)
+def test_unknown_parameter_suggests_the_closest_id(tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "unknown parameter 'body_weight'; did you mean 'body_weight_kg'?" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
+def test_invalid_spec_is_one_line_without_pydantic_internals(tmp_path):
+    res = runner.invoke(app, ["cohort", "--n", "3", "--chunk-size", "0", "--out", str(tmp_path / "c")])
+    assert res.exit_code == 2
+    assert "chunk_size: Input should be greater than 0 (got 0)" in res.stderr
+    assert res.stderr.count("\n") == 1
+    for internal in ("pydantic", "For further information", "validation error for", "input_value"):
+        assert internal not in res.output
+
+
+def _fail_with(monkeypatch, exc: Exception) -> None:
+    """Make the simulate command's engine call raise ``exc`` (as an engine bug or failure would)."""
+
+    def broken(*args, **kwargs):
+        raise exc
+
+    # ``cllsim.simulate`` is the function; the command imports it from the subpackage
+    monkeypatch.setattr(sys.modules["cllsim.simulate"], "simulate", broken)
+
+
+@pytest.mark.parametrize(
+    "exc, kind",
+    [
+        (cllsim.SolverError("CVODE stopped at t = 12 h"), "the model failed (SolverError)"),
+        (KeyError("cells_blood"), "internal error (KeyError)"),
+        (ValueError("a bare ValueError is a bug, not bad input"), "internal error (ValueError)"),
+    ],
+)
+def test_model_errors_and_bugs_exit_1_in_one_line(tmp_path, monkeypatch, exc, kind):
+    monkeypatch.delenv("CLLSIM_DEBUG", raising=False)
+    _fail_with(monkeypatch, exc)
+    res = runner.invoke(app, ["simulate", "--days", "2", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 1  # not 2: the user's input was fine
+    assert kind in res.stderr and "CLLSIM_DEBUG=1" in res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.output
+
+
+def test_debug_environment_variable_lets_the_traceback_through(tmp_path, monkeypatch):
+    monkeypatch.setenv("CLLSIM_DEBUG", "1")
+    failure = cllsim.SolverError("CVODE stopped")
+    _fail_with(monkeypatch, failure)
+    res = runner.invoke(app, ["simulate", "--days", "2", "--out", str(tmp_path / "run")])
+    assert res.exit_code == 1 and res.exception is failure
+
+
+def test_version():
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.stdout.strip() == f"cllsim {cllsim.__version__}"
 
 
 def test_unwritable_output_folder(tmp_path):

@@ -5,27 +5,67 @@ Public surface::
     import cllsim
     result = cllsim.simulate("420 mg qd", cllsim.Patient(ighv="U"), days=365)
     result.wide(); result.plot()
+
+The names below the errors are imported on first use (PEP 562), so that ``import cllsim`` and
+``cllsim --help`` do not load libRoadRunner, pandas or SciPy.
 """
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._errors import BaselineError as BaselineError  # noqa: E402
-from ._errors import CllsimError as CllsimError  # noqa: E402
-from ._errors import InputError as InputError  # noqa: E402
-from ._errors import ModelBuildError as ModelBuildError  # noqa: E402
-from ._errors import ModelError as ModelError  # noqa: E402
-from ._errors import ParameterError as ParameterError  # noqa: E402
-from ._errors import PatientDataError as PatientDataError  # noqa: E402
-from ._errors import RegimenError as RegimenError  # noqa: E402
-from ._errors import SolverError as SolverError  # noqa: E402
-from ._errors import SpecError as SpecError  # noqa: E402
-from .drugs import Regimen as Regimen  # noqa: E402
-from .drugs import parse_regimen as parse_regimen  # noqa: E402
-from .model import load_table as load_table  # noqa: E402
-from .simulate import Patient as Patient  # noqa: E402
-from .simulate import SimulationResult as SimulationResult  # noqa: E402
-from .simulate import Status as Status  # noqa: E402
-from .simulate import simulate as simulate  # noqa: E402
+import sys
+import types
+from typing import TYPE_CHECKING
+
+from ._errors import BaselineError as BaselineError
+from ._errors import CllsimError as CllsimError
+from ._errors import InputError as InputError
+from ._errors import ModelBuildError as ModelBuildError
+from ._errors import ModelError as ModelError
+from ._errors import ParameterError as ParameterError
+from ._errors import PatientDataError as PatientDataError
+from ._errors import RegimenError as RegimenError
+from ._errors import SolverError as SolverError
+from ._errors import SpecError as SpecError
+from ._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .drugs import Regimen as Regimen
+    from .drugs import parse_regimen as parse_regimen
+    from .model import load_table as load_table
+    from .simulate import Patient as Patient
+    from .simulate import SimulationResult as SimulationResult
+    from .simulate import Status as Status
+    from .simulate import simulate as simulate
+
+_EXPORTS = {
+    "Regimen": ".drugs",
+    "parse_regimen": ".drugs",
+    "load_table": ".model",
+    "Patient": ".simulate",
+    "SimulationResult": ".simulate",
+    "Status": ".simulate",
+    "simulate": ".simulate",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+
+class _Package(types.ModuleType):
+    """``cllsim.simulate`` is the function, as it was when this package imported it eagerly.
+
+    Importing the subpackage ``cllsim.simulate`` (which any sibling does) makes the import system
+    bind it as an attribute of ``cllsim``; that would shadow the function ``cllsim.simulate(...)``.
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name == "simulate" and isinstance(value, types.ModuleType):
+            value = value.simulate
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "BaselineError",

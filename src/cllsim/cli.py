@@ -2,22 +2,32 @@
 
 Subpackages add their commands by exposing ``register(app)`` in ``cllsim/<pkg>/_cli.py``;
 they are attached here so this module need not change when a layer gains a command.
+
+Exit codes: 0 success; 2 an :class:`~cllsim.InputError` (the user's input is wrong: one line on
+stderr saying what); 1 anything else, a model or engine failure or a bug (one short line; the
+traceback with ``CLLSIM_DEBUG=1``). Heavy libraries are imported inside the commands, so
+``cllsim --help`` and ``cllsim --version`` load none of them.
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
+import click
 import typer
-from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
+
+from ._errors import InputError, ModelError
 
 app = typer.Typer(
     help="cllsim: CLL under BTK inhibitors, from drug PK to cells in blood and tissues.",
@@ -33,40 +43,82 @@ console = Console()
 
 PLUGIN_PACKAGES = ("experiments", "fit", "cohort", "analysis", "report")
 
+#: Environment variable that shows the traceback of an internal failure instead of one line.
+DEBUG_ENV = "CLLSIM_DEBUG"
+#: Longest message of an internal failure, characters (the traceback has the rest).
+MAX_INTERNAL_MESSAGE = 300
 
-class UsageError(Exception):
-    """Bad input from the user: reported as one line, exit code 2."""
+
+class UsageError(InputError):
+    """Bad input from the user given on the command line: reported as one line, exit code 2."""
+
+
+def _print_error(message: str) -> None:
+    # soft_wrap: one line whatever the terminal width; escape: messages may contain [brackets]
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def fail(message: str) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Report a user error in one line on stderr and exit with code 2."""
+    _print_error(message)
     raise typer.Exit(code=2)
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    from ._errors import BaselineError
-    from .drugs import RegimenError
-    from .model import ParameterTableError
-
-    return (UsageError, RegimenError, ParameterTableError, BaselineError, ValidationError, ValueError)
-
-
 def run_guarded(fn: Callable[[], None]) -> None:
-    """Run ``fn``; user errors become a one-line message and exit code 2."""
+    """Run ``fn``: an input error becomes one line and exit code 2, any other failure one line and exit code 1."""
     try:
         fn()
-    except typer.Exit:
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
         raise
-    except user_errors() as exc:
+    except InputError as exc:
         fail(_one_line(exc))
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV, "") not in {"", "0"}:
+            raise
+        _print_error(_internal_message(exc))
+        raise typer.Exit(code=1) from None
 
 
 def _one_line(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        e = exc.errors()[0]
-        loc = ".".join(str(x) for x in e["loc"])
-        return f"{loc}: {e['msg']}" if loc else e["msg"]
-    return " ".join(str(exc).split()) if "\n" not in str(exc) else str(exc)
+    """The message on one line: an indented list under a heading ending in ':' is joined with '; '."""
+    # pydantic is imported by the commands, not here: no ValidationError can exist before it is
+    pydantic_core = sys.modules.get("pydantic_core")
+    if pydantic_core is not None and isinstance(exc, pydantic_core.ValidationError):
+        from ._validation import validation_message
+
+        return validation_message(exc)
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} {'; '.join(lines[1:])}"
+    return " ".join(" ".join(lines).split())
+
+
+def _internal_message(exc: BaseException) -> str:
+    text = _one_line(exc)
+    if len(text) > MAX_INTERNAL_MESSAGE:
+        text = text[: MAX_INTERNAL_MESSAGE - 3] + "..."
+    kind = "the model failed" if isinstance(exc, ModelError) else "internal error"
+    return f"{kind} ({type(exc).__name__}): {text} [not a problem with the input; {DEBUG_ENV}=1 shows the traceback]"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        console.print(f"cllsim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = None,
+) -> None:
+    """cllsim: CLL under BTK inhibitors, from drug PK to cells in blood and tissues."""
 
 
 def parse_sets(items: list[str] | None) -> dict[str, float]:
@@ -147,10 +199,9 @@ def simulate(
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
     def go() -> None:
-        import matplotlib.pyplot as plt
-
-        from . import simulate as api_simulate
+        from ._errors import SolverError
         from .drugs import parse_regimen
+        from .simulate import simulate as api_simulate
 
         _check_days(days)
         reg = parse_regimen(regimen)
@@ -159,12 +210,10 @@ def simulate(
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
                 result = api_simulate(reg, patient, days=days, drug=_drug(drug), engine=engine)
             if not result.ok:
-                raise UsageError(f"simulation failed: {result.status.message}: {result.detail}")
+                raise SolverError(f"simulation failed: {result.status.message}: {result.detail}")
             result.to_parquet(stage / "simulation.parquet")
             result.data.to_csv(stage / "simulation.csv", index=False)
-            fig = result.plot()
-            fig.savefig(stage / "panel.png", dpi=120)
-            plt.close(fig)
+            result.plot().savefig(stage / "panel.png", dpi=120)
             # metadata last: its presence marks a complete output folder
             (stage / "metadata.json").write_text(json.dumps(result.provenance(), indent=2, default=str))
         w = result.wide()
@@ -189,7 +238,7 @@ def export_sbml(
     """Export the patient's model, with its dosing events, as SBML (libSBML-checked)."""
 
     def go() -> None:
-        from .model._sbml import write_sbml
+        from .model import write_sbml
         from .simulate import prepare
 
         _check_days(days)
@@ -286,3 +335,7 @@ _register_plugins()
 
 def main() -> None:  # pragma: no cover - console entry
     app()
+
+
+if __name__ == "__main__":  # pragma: no cover - ``python -m cllsim.cli``
+    main()

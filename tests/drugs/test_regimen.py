@@ -71,3 +71,16 @@ def test_regimen_model_validates_segments():
     assert reg.doses(until_h=100) == [(0, 140), (24, 140)]
     with pytest.raises(ValueError):
         DoseBlock(amount=-1, interval_h=24)
+
+
+def test_invalid_segments_are_one_line_regimen_errors_without_pydantic_internals():
+    import cllsim
+
+    assert RegimenError is cllsim.RegimenError and issubclass(RegimenError, cllsim.InputError)
+    with pytest.raises(RegimenError) as info:
+        DoseBlock(amount=-1, interval_h=24)
+    message = str(info.value)
+    assert message.startswith("amount: ") and "(got -1)" in message
+    assert "\n" not in message and "pydantic" not in message
+    with pytest.raises(RegimenError, match="only the last dosing block may be open-ended"):
+        Regimen(segments=(DoseBlock(amount=140, interval_h=24), Hold(days=1)))

@@ -131,6 +131,15 @@ def test_named_parameter_subsets():
         parse_subset(",")
 
 
+def test_patient_data_errors_are_input_errors_and_an_unknown_estimate_suggests_the_id():
+    import cllsim
+    from cllsim.fit import PatientDataError, estimated_parameters
+
+    assert issubclass(PatientDataError, cllsim.PatientDataError)
+    with pytest.raises(cllsim.ParameterError, match="unknown parameter 'bcr_strenght'; did you mean 'bcr_strength'"):
+        estimated_parameters(["bcr_strenght"], "U")
+
+
 def test_shipped_example_patient_is_valid_and_matches_its_script(tmp_path):
     """examples/patient_synthetic.csv reads cleanly and is what examples/make_synthetic_patient.py writes."""
     import runpy

@@ -121,3 +121,28 @@ def test_unreadable_table_gives_clear_error(tmp_path):
 def test_override_outside_bounds_names_parameter():
     with pytest.raises(ParameterTableError, match="bcr_strength.*outside bounds"):
         load_table().with_values({"bcr_strength": 10.0})
+
+
+def test_errors_are_parameter_errors_of_the_input_branch():
+    import cllsim
+
+    assert issubclass(ParameterTableError, cllsim.ParameterError)
+    assert issubclass(ParameterTableError, cllsim.InputError)
+    assert not issubclass(ParameterTableError, cllsim.ModelError)
+
+
+def test_unknown_override_suggests_the_closest_id_in_one_line():
+    with pytest.raises(ParameterTableError) as info:
+        load_table().with_values({"body_weight": 60.0}, what="--set")
+    assert str(info.value) == (
+        "invalid parameter values: --set: unknown parameter 'body_weight'; did you mean 'body_weight_kg'?"
+    )
+    with pytest.raises(ParameterTableError) as info:  # nothing close: no suggestion
+        load_table().with_values({"warp_drive_per_day": 1.0})
+    assert "did you mean" not in str(info.value)
+
+
+def test_misspelt_table_row_suggests_the_model_id(table_files):
+    _edit(table_files[0], lambda df: df.replace({"parameterId": {"body_weight_kg": "body_weigth_kg"}}))
+    with pytest.raises(ParameterTableError, match="body_weigth_kg.*unknown parameterId.*did you mean 'body_weight_kg'"):
+        load_table(table_files)

@@ -57,6 +57,8 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("give either --workers or --scheduler, not both")
             if out.exists() and not out.is_dir():
                 raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+            if rtol is not None and not 0 < rtol < 1:
+                raise UsageError(f"--rtol must be between 0 and 1, got {rtol:g}")  # atol follows from it
             tolerances = {} if rtol is None else {"rtol": rtol, "atol": rtol * 1e-4}
             spec = CohortSpec(
                 n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,

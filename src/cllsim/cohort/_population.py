@@ -15,16 +15,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from .._errors import SpecError
+from .._validation import InputModel
 from ..drugs import parse_regimen
-from ..model._parameters import ParameterTable, ighv_conditions, load_table
+from ..model import ParameterTable, ighv_conditions, load_table
 
 #: Redraws of an out-of-bounds sample before it is clipped to the bound.
 MAX_REDRAWS = 50
 
 
-class CohortSpec(BaseModel):
+class CohortSpec(InputModel):
     """What to simulate: population, regimen, follow-up and numerics.
 
     Attributes
@@ -51,6 +53,7 @@ class CohortSpec(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error = SpecError
     n: int = Field(gt=0)
     ighv_u_fraction: float = Field(default=0.55, ge=0, le=1)
     regimen: str = "420 mg qd"

@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
-from ..model._parameters import load_table, parameter_hash
+from ..model import load_table, parameter_hash
 from ._endpoints import patient_endpoints, summarize
 from ._engines import Engine, SerialEngine
 from ._population import CohortSpec, sample_chunk
@@ -102,7 +102,7 @@ class ChunkDone:
 
 def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sample and simulate one chunk; return (trajectories, patients) tables."""
-    from ..simulate._vectorized import run_batch
+    from ..simulate import run_batch
 
     pop = sample_chunk(spec, chunk)
     days = np.arange(0.0, np.floor(spec.days) + 1.0)

@@ -4,10 +4,10 @@ Each drug's PK and potency parameters live in ``model/data/drug_<name>_<species>
 the one PK/BTK declaration of the model.
 """
 
+from .._errors import RegimenError as RegimenError
 from ._regimen import DoseBlock as DoseBlock
 from ._regimen import Hold as Hold
 from ._regimen import Regimen as Regimen
-from ._regimen import RegimenError as RegimenError
 from ._regimen import dose_inputs as dose_inputs
 from ._regimen import dosing_events as dosing_events
 from ._regimen import parse_regimen as parse_regimen

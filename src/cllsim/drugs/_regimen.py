@@ -20,7 +20,10 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from .._errors import RegimenError
+from .._validation import InputModel
 
 FREQUENCIES_H: dict[str, float] = {
     "qd": 24.0,
@@ -36,11 +39,7 @@ FREQUENCIES_H: dict[str, float] = {
 }
 
 
-class RegimenError(ValueError):
-    """A regimen that cannot be parsed or is impossible."""
-
-
-class DoseBlock(BaseModel):
+class DoseBlock(InputModel):
     """Repeated oral doses.
 
     Attributes
@@ -56,6 +55,7 @@ class DoseBlock(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error = RegimenError
     kind: Literal["dose"] = "dose"
     amount: float = Field(gt=0)
     amount_unit: Literal["mg", "mg/kg"] = "mg"
@@ -66,10 +66,11 @@ class DoseBlock(BaseModel):
         return None if self.n_doses is None else self.n_doses * self.interval_h
 
 
-class Hold(BaseModel):
+class Hold(InputModel):
     """A treatment interruption of ``days`` days."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error = RegimenError
     kind: Literal["hold"] = "hold"
     days: float = Field(gt=0)
 
@@ -77,7 +78,7 @@ class Hold(BaseModel):
         return self.days * 24.0
 
 
-class Regimen(BaseModel):
+class Regimen(InputModel):
     """An oral regimen: segments in order, starting at ``start_day``.
 
     Attributes
@@ -94,6 +95,7 @@ class Regimen(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error = RegimenError
     segments: tuple[DoseBlock | Hold, ...] = ()
     start_day: float = Field(default=0.0, ge=0)
     food: Literal["fed", "fasted"] = "fed"
@@ -238,10 +240,7 @@ def parse_regimen(text: str) -> Regimen:
             )
     if not segments:
         raise RegimenError(f"no dosing segment in {text!r}")
-    try:
-        return Regimen(segments=tuple(segments), start_day=start_day, food=food, text=text)
-    except ValueError as exc:
-        raise RegimenError(str(exc)) from exc
+    return Regimen(segments=tuple(segments), start_day=start_day, food=food, text=text)
 
 
 def dose_inputs(

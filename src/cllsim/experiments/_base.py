@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..model._parameters import parameter_hash
+from .._errors import SpecError
+from ..model import parameter_hash
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,7 +70,7 @@ class Check:
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
-            raise ValueError(f"unknown comparison {self.op!r}; use one of {sorted(_OPS)}")
+            raise SpecError(f"unknown comparison {self.op!r}; use one of {sorted(_OPS)}")
 
     @property
     def passed(self) -> bool:
@@ -136,6 +137,17 @@ class ExperimentResult:
     def checks_df(self) -> pd.DataFrame:
         """One row per check: expected, simulated, unit, pass/fail, source."""
         return pd.DataFrame([c.as_row() for c in self.checks])
+
+    @property
+    def description(self) -> str:
+        """Protocol and mechanism in words: the experiment module's docstring without its title line."""
+        import inspect
+        import sys
+
+        from . import _registry
+
+        doc = inspect.getdoc(sys.modules[type(_registry.get(self.id)).__module__]) or ""
+        return doc.split("\n\n", 1)[1] if "\n\n" in doc else ""
 
     def plot(self) -> Figure:
         """The experiment's figure."""

@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
         from rich.table import Table
 
         from ..cli import UsageError, console, parse_sets, run_guarded, staged_output
-        from ..model import load_table
+        from ..model import load_table, unknown_parameter
         from ..report import write_report
         from ._registry import get, parse_ids
 
@@ -67,9 +67,10 @@ def register(app: typer.Typer) -> None:
         def go() -> None:
             ids = parse_ids(only)
             overrides = parse_sets(sets)
-            unknown = sorted(set(overrides) - set(load_table().rows))
+            known = load_table().rows
+            unknown = sorted(set(overrides) - set(known))
             if unknown:
-                raise UsageError(f"--set: unknown parameter id(s) {', '.join(unknown)}")
+                raise UsageError("; ".join(unknown_parameter(pid, known, "--set") for pid in unknown))
             t0 = time.perf_counter()
             results = []
             with staged_output(out) as stage:

@@ -1,4 +1,4 @@
-"""Shared figure helpers of the experiments (matplotlib, Agg backend, imported lazily)."""
+"""Shared figure helpers of the experiments (matplotlib figures without pyplot, imported lazily)."""
 
 from __future__ import annotations
 
@@ -22,13 +22,14 @@ COLORS = {
 
 
 def subplots(ncols: int, nrows: int = 1, width: float = 4.3, height: float = 3.4):
-    """A figure with a grid of axes (numpy array, always 2-D)."""
-    import matplotlib
+    """A figure with a grid of axes (numpy array, always 2-D).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    A :class:`~matplotlib.figure.Figure` made without pyplot, so the caller's backend is left alone.
+    """
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False)
+    fig = Figure(figsize=(width * ncols, height * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     return fig, axes
 
 

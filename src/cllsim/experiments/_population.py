@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..model._parameters import DOSING_PARAMETER_IDS, ParameterTable
+from .._errors import BaselineError
+from ..model import DOSING_PARAMETER_IDS, ParameterTable
 from ..simulate import Patient, patient_values
 from ._engine import GroupModel
 
@@ -73,8 +74,8 @@ def sample_subjects(
             if model.feasible(subject):
                 subjects.append(subject)
                 break
-        else:  # pragma: no cover - only with extreme tables
-            raise RuntimeError(f"no sustainable baseline for subject {prefix}{i + 1} in {MAX_DRAWS} draws")
+        else:  # pragma: no cover - only with extreme tables or what-if overrides
+            raise BaselineError(f"no sustainable baseline for subject {prefix}{i + 1} in {MAX_DRAWS} draws")
     return subjects
 
 

@@ -6,6 +6,7 @@ import importlib
 from collections.abc import Iterable, Mapping
 from functools import cache
 
+from .._errors import SpecError
 from ._base import Experiment, ExperimentResult
 
 #: Experiment id -> module:class (imported on first use).
@@ -30,7 +31,7 @@ def get(experiment_id: str) -> Experiment:
     """The experiment registered under ``experiment_id`` (``"F1"`` ... ``"F10"``)."""
     key = experiment_id.strip().upper()
     if key not in _SPECS:
-        raise ValueError(f"unknown experiment {experiment_id!r}; known: {', '.join(EXPERIMENT_IDS)}")
+        raise SpecError(f"unknown experiment {experiment_id!r}; known: {', '.join(EXPERIMENT_IDS)}")
     module, cls = _SPECS[key].split(":")
     return getattr(importlib.import_module(f"cllsim.experiments.{module}"), cls)()
 
@@ -42,7 +43,7 @@ def parse_ids(text: str | None) -> list[str]:
     wanted = [t.strip().upper() for t in text.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in _SPECS]
     if unknown:
-        raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENT_IDS)}")
+        raise SpecError(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(EXPERIMENT_IDS)}")
     return [e for e in EXPERIMENT_IDS if e in wanted]
 
 

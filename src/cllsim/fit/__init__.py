@@ -20,49 +20,50 @@ Command line: ``cllsim fit patient.csv --regimen "420 mg qd" --ighv U --out DIR`
 ``cllsim export petab DIR --data patient.csv``.
 """
 
-from ._data import PatientData as PatientData
-from ._data import PatientDataError as PatientDataError
-from ._data import make_patient_data as make_patient_data
-from ._data import read_patient_csv as read_patient_csv
-from ._engine import FitEngine as FitEngine
-from ._fit import FitResult as FitResult
-from ._fit import clinical_quantities as clinical_quantities
-from ._fit import fit_patient as fit_patient
-from ._problem import DEFAULT_ESTIMATED as DEFAULT_ESTIMATED
-from ._problem import EXTENDED_ESTIMATED as EXTENDED_ESTIMATED
-from ._problem import NOISE_SD_LOG as NOISE_SD_LOG
-from ._problem import FitProblem as FitProblem
-from ._problem import estimated_parameters as estimated_parameters
-from ._problem import parse_subset as parse_subset
+from typing import TYPE_CHECKING
 
-# Imported on first use (matplotlib, libSBML), so that ``cllsim --help`` stays fast.
-_LAZY = {"export_petab": "._petab", "petab_tables": "._petab", "plot_fit": "._plots"}
+from .._lazy import lazy_exports
 
+if TYPE_CHECKING:
+    from ._data import PatientData as PatientData
+    from ._data import PatientDataError as PatientDataError
+    from ._data import make_patient_data as make_patient_data
+    from ._data import read_patient_csv as read_patient_csv
+    from ._engine import FitEngine as FitEngine
+    from ._fit import FitResult as FitResult
+    from ._fit import clinical_quantities as clinical_quantities
+    from ._fit import fit_patient as fit_patient
+    from ._petab import export_petab as export_petab
+    from ._petab import petab_tables as petab_tables
+    from ._plots import plot_fit as plot_fit
+    from ._problem import DEFAULT_ESTIMATED as DEFAULT_ESTIMATED
+    from ._problem import EXTENDED_ESTIMATED as EXTENDED_ESTIMATED
+    from ._problem import NOISE_SD_LOG as NOISE_SD_LOG
+    from ._problem import FitProblem as FitProblem
+    from ._problem import estimated_parameters as estimated_parameters
+    from ._problem import parse_subset as parse_subset
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+# Imported on first use (libRoadRunner, pyPESTO, matplotlib, libSBML), so that ``cllsim --help`` stays fast.
+_EXPORTS = {
+    "PatientData": "._data",
+    "PatientDataError": "._data",
+    "make_patient_data": "._data",
+    "read_patient_csv": "._data",
+    "FitEngine": "._engine",
+    "FitResult": "._fit",
+    "clinical_quantities": "._fit",
+    "fit_patient": "._fit",
+    "export_petab": "._petab",
+    "petab_tables": "._petab",
+    "plot_fit": "._plots",
+    "DEFAULT_ESTIMATED": "._problem",
+    "EXTENDED_ESTIMATED": "._problem",
+    "NOISE_SD_LOG": "._problem",
+    "FitProblem": "._problem",
+    "estimated_parameters": "._problem",
+    "parse_subset": "._problem",
+}
 
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-
-__all__ = [
-    "DEFAULT_ESTIMATED",
-    "EXTENDED_ESTIMATED",
-    "NOISE_SD_LOG",
-    "FitEngine",
-    "FitProblem",
-    "FitResult",
-    "PatientData",
-    "PatientDataError",
-    "clinical_quantities",
-    "estimated_parameters",
-    "export_petab",
-    "fit_patient",
-    "make_patient_data",
-    "parse_subset",
-    "petab_tables",
-    "plot_fit",
-    "read_patient_csv",
-]
+__all__ = sorted(_EXPORTS)

@@ -51,6 +51,7 @@ def fit_command(
     from ..cli import UsageError, console, run_guarded, staged_output
 
     def go() -> None:
+        from .._errors import InputError, ModelError
         from ._data import read_patient_csv
         from ._fit import fit_patient
         from ._problem import parse_subset
@@ -74,7 +75,7 @@ def fit_command(
                 raise UsageError(f"--start-date must be YYYY-MM-DD, got {start_date!r}") from None
         try:
             ids = parse_subset(estimate)
-        except ValueError as exc:
+        except InputError as exc:
             raise UsageError(f"--estimate: {exc}") from None
         patient = read_patient_csv(data, regimen=regimen, ighv=_ighv(ighv))
         with staged_output(out) as stage:
@@ -83,7 +84,11 @@ def fit_command(
                     patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
                     n_samples=samples, n_band=band, progress=True, start_date=date, n_procs=n_procs,
                 )
+            except ModelError:
+                raise  # an engine failure is not the user's mistake (exit 1)
             except RuntimeError as exc:
+                # no start could be fitted (e.g. every start left the model's feasible baselines):
+                # these data cannot be fitted as given, which the user must hear as such
                 raise UsageError(f"fit failed: {exc}") from None
             result.save(stage)
         console.print(result.summary(), highlight=False)

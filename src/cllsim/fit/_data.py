@@ -25,6 +25,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from .._errors import PatientDataError as _PatientDataError
 from ..drugs import Regimen, parse_regimen
 
 DAY = "day"
@@ -65,7 +66,7 @@ _ALIASES: dict[str, str] = {
 }
 
 
-class PatientDataError(ValueError):
+class PatientDataError(_PatientDataError):
     """Patient data that cannot be used; ``issues`` lists every problem found, one per line."""
 
     def __init__(self, issues: list[str], source: str = "patient data"):

@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..model._parameters import ParameterTable, parameter_hash
+from ..model import ParameterTable, parameter_hash
 from ._data import ALC, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, NOT_ESTIMATED_REASONS, FitProblem
 

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._errors import SolverError
 from ..drugs import Regimen, parse_regimen
-from ..model._parameters import DOSING_PARAMETER_IDS, ighv_conditions, load_table
-from ..model._sbml import write_sbml
+from ..model import DOSING_PARAMETER_IDS, ighv_conditions, load_table, write_sbml
 from ._data import ALC, DAY, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, estimated_parameters
 
@@ -59,7 +59,7 @@ def _measurements(data: PatientData | None, regimen: Regimen, ighv: str) -> pd.D
         days = np.asarray(EXAMPLE_DAYS, dtype=float)
         out = FitEngine(regimen, ighv, days=float(days[-1])).simulate({}, days, [ALC, LN_VOLUME, SPLEEN_VOLUME])
         if not out.ok:
-            raise RuntimeError(f"example course could not be simulated: {out.detail}")
+            raise SolverError(f"example course could not be simulated: {out.detail}")
         table = pd.DataFrame({DAY: days, **{k: v for k, v in out.values.items()}})
     else:
         table = data.table

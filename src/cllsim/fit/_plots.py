@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ._data import ALC, DAY, LN_VOLUME, SPLEEN_VOLUME  # noqa: E402
+from ._data import ALC, DAY, LN_VOLUME, SPLEEN_VOLUME
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from ._fit import FitResult
 
 _PANELS = (
@@ -27,10 +22,12 @@ def plot_fit(result: FitResult) -> Figure:
     """Data points, MAP course and 95% band (parameter uncertainty) for ALC and CT volumes.
 
     The part after the last measurement is the prediction; a dotted line marks the last data day.
+    A :class:`~matplotlib.figure.Figure` made without pyplot (the caller's backend is left alone).
     """
     from ._fit import ALC_NORMAL_PER_UL, MONTH_6_DAY, MONTH_12_DAY
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(14, 4.2), layout="constrained")
+    axes = fig.subplots(1, 3)
     table = result.data.table
     last = result.data.last_day
     for ax, (obs, title, ylabel, logy) in zip(axes, _PANELS, strict=True):

@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..model._parameters import ParameterTable, ighv_conditions, load_table
+from .._errors import ParameterError
+from ..model import ParameterTable, ighv_conditions, load_table, unknown_parameter
 from ._data import ALC, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._engine import FitEngine
 
@@ -75,9 +76,9 @@ def parse_subset(text: str | None) -> tuple[str, ...]:
         return SUBSETS[text.strip().lower()]
     ids = tuple(s.strip() for s in text.split(",") if s.strip())
     if not ids:
-        raise ValueError(f"no parameter id in {text!r}")
+        raise ParameterError(f"no parameter id in {text!r}")
     if len(set(ids)) != len(ids):
-        raise ValueError(f"a parameter is listed twice in {text!r}")
+        raise ParameterError(f"a parameter is listed twice in {text!r}")
     return ids
 
 
@@ -142,9 +143,9 @@ def estimated_parameters(
     out = []
     for pid in ids:
         if pid not in table.rows:
-            raise ValueError(f"cannot estimate {pid!r}: not in the parameters table")
+            raise ParameterError(f"cannot estimate {pid!r}: {unknown_parameter(pid, table.rows)}")
         if pid in NOT_ESTIMATED_REASONS:
-            raise ValueError(f"cannot estimate {pid!r}: {NOT_ESTIMATED_REASONS[pid]}")
+            raise ParameterError(f"cannot estimate {pid!r}: {NOT_ESTIMATED_REASONS[pid]}")
         row = table.rows[pid]
         median = nominal[pid]
         sd = row.iivSD if row.iivSD > 0 else FALLBACK_PRIOR_SD
@@ -153,7 +154,7 @@ def estimated_parameters(
             median = math.sqrt(u * m)
             sd = math.hypot(sd, abs(math.log(u / m)) * _IGHV_UNKNOWN_SPREAD)
         if median <= 0:
-            raise ValueError(f"cannot estimate {pid!r} on the log scale: nominal value {median:g} <= 0")
+            raise ParameterError(f"cannot estimate {pid!r} on the log scale: nominal value {median:g} <= 0")
         lower = max(row.lowerBound, median * math.exp(-BOUND_SDS * sd))
         upper = min(row.upperBound, median * math.exp(BOUND_SDS * sd))
         lower = lower if lower > 0 else median * math.exp(-BOUND_SDS * sd)

@@ -25,6 +25,7 @@ from ._parameters import ighv_conditions as ighv_conditions
 from ._parameters import load_table as load_table
 from ._parameters import model_parameter_ids as model_parameter_ids
 from ._parameters import parameter_hash as parameter_hash
+from ._parameters import unknown_parameter as unknown_parameter
 from ._sbml import SBMLConsistencyError as SBMLConsistencyError
 from ._sbml import antimony_to_sbml as antimony_to_sbml
 from ._sbml import sbml_errors as sbml_errors

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .._errors import SpecError
+
 
 @dataclass(frozen=True)
 class Tissue:
@@ -99,4 +101,4 @@ def get_host(host: str | Host) -> Host:
         return HOSTS[host]
     except KeyError:
         known = ", ".join(sorted(HOSTS))
-        raise ValueError(f"unknown host {host!r}; known hosts: {known}") from None
+        raise SpecError(f"unknown host {host!r}; known hosts: {known}") from None

@@ -21,6 +21,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .._errors import ParameterError, SpecError
+from .._validation import did_you_mean, validation_message
 from . import _columns as C
 from ._antimony import antimony_model
 from ._hosts import PATIENT, Host, get_host
@@ -79,12 +81,34 @@ class ParameterRow(BaseModel):
         return self
 
 
-class ParameterTableError(ValueError):
-    """A parameters table that cannot be used; ``issues`` lists every problem found."""
+class ParameterTableError(ParameterError):
+    """A parameters table or parameter values that cannot be used; ``issues`` lists every problem found.
 
-    def __init__(self, issues: list[str]):
+    The message is the heading and the issue on one line when there is one issue, else the
+    heading and one issue per line.
+    """
+
+    def __init__(self, issues: list[str], heading: str = "invalid parameters table"):
         self.issues = issues
-        super().__init__("invalid parameters table:\n  " + "\n  ".join(issues))
+        self.heading = heading
+        sep = " " if len(issues) == 1 else "\n  "
+        super().__init__(f"{heading}:{sep}" + "\n  ".join(issues))
+
+
+def unknown_parameter(pid: str, known: Iterable[str], what: str = "") -> str:
+    """``"unknown parameter 'body_weight'; did you mean 'body_weight_kg'?"`` (the suggestion only when one is close).
+
+    Parameters
+    ----------
+    pid
+        The id that is not known.
+    known
+        The ids that are.
+    what
+        Where the id was given (e.g. ``"--set"``), put in front when given.
+    """
+    where = f"{what}: " if what else ""
+    return f"{where}unknown parameter {pid!r}{did_you_mean(pid, known)}"
 
 
 @dataclass(frozen=True)
@@ -107,23 +131,17 @@ class ParameterTable:
         rows = dict(self.rows)
         for pid, value in overrides.items():
             if pid not in rows:
-                issues.append(f"{what} {pid!r}: unknown parameter id")
+                issues.append(unknown_parameter(pid, rows, what))
                 continue
             try:
                 rows[pid] = ParameterRow(**{**rows[pid].model_dump(), "nominalValue": float(value)})
-            except (ValidationError, TypeError, ValueError) as exc:
-                issues.append(f"{what} {pid!r}={value!r}: {_first_error(exc)}")
+            except ValidationError as exc:
+                issues.append(f"{what} {pid}={value!r}: {validation_message(exc)}")
+            except (TypeError, ValueError):
+                issues.append(f"{what} {pid}={value!r}: not a number")
         if issues:
-            raise ParameterTableError(issues)
+            raise ParameterTableError(issues, heading="invalid parameter values")
         return ParameterTable(rows)
-
-
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        e = exc.errors()[0]
-        loc = ".".join(str(x) for x in e["loc"])
-        return f"{loc}: {e['msg']}" if loc else e["msg"]
-    return str(exc)
 
 
 @cache
@@ -179,7 +197,11 @@ def _cell(v: object) -> object:
 
 
 def _check_known(rows: Iterable[str], known: frozenset[str], where: str) -> list[str]:
-    return [f"{where} ({pid}): unknown parameterId, not used by the model" for pid in rows if pid not in known]
+    return [
+        f"{where} ({pid}): unknown parameterId, not used by the model{did_you_mean(pid, known)}"
+        for pid in rows
+        if pid not in known
+    ]
 
 
 def _check_complete(rows: Iterable[str], known: frozenset[str], where: str) -> list[str]:
@@ -240,7 +262,7 @@ def default_table_paths(host: Host | str = PATIENT, drug: str = "ibrutinib") -> 
     species = "human" if host.id == "patient" else "mouse"
     paths = [_data_path("parameters.tsv"), _data_path(f"drug_{drug}_{species}.tsv")]
     if not paths[1].exists():
-        raise ValueError(f"no {species} PK parameters for drug {drug!r}")
+        raise SpecError(f"no {species} PK parameters for drug {drug!r}")
     return paths
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import libsbml
-
 from .._errors import ModelBuildError
 
 
@@ -33,6 +31,8 @@ def antimony_to_sbml(text: str) -> str:
 
 def sbml_errors(sbml: str) -> list[str]:
     """libSBML consistency errors (severity error or fatal) of an SBML string."""
+    import libsbml  # imported here: only export and checks need it, not ``import cllsim.model``
+
     doc = libsbml.readSBMLFromString(sbml)
     doc.checkConsistency()
     out = []

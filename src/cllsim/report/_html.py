@@ -1,4 +1,8 @@
-"""One self-contained HTML report of the in-silico experiments (figures embedded as PNG)."""
+"""One self-contained HTML report of the in-silico experiments (figures embedded as PNG).
+
+The report knows experiment results only by the attributes it shows
+(:class:`ReportedExperiment`), so this package does not depend on :mod:`cllsim.experiments`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,49 @@ import datetime as _dt
 import html
 import io
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ..experiments import ExperimentResult
+
+class ReportedCheck(Protocol):
+    """A check as the report shows it (e.g. :class:`cllsim.experiments.Check`)."""
+
+    @property
+    def passed(self) -> bool: ...
+
+    def as_row(self) -> dict[str, Any]:
+        """``check, claim, expected, simulated, unit, passed, source``."""
+        ...
+
+
+class ReportedExperiment(Protocol):
+    """What the report needs of an experiment's result (e.g. :class:`cllsim.experiments.ExperimentResult`)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def finding(self) -> str: ...
+    @property
+    def description(self) -> str:
+        """Protocol and mechanism in words: paragraphs separated by blank lines."""
+        ...
+    @property
+    def protocol(self) -> Mapping[str, Any]: ...
+    @property
+    def checks(self) -> Sequence[ReportedCheck]: ...
+    @property
+    def summary(self) -> Mapping[str, Any]: ...
+    @property
+    def metadata(self) -> Mapping[str, Any]: ...
+
+    def plot(self) -> Any:
+        """The experiment's matplotlib figure."""
+        ...
+
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1180px;color:#222;
@@ -57,12 +98,12 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = No
 
 
 def figure_png_base64(fig: Any, dpi: int = 110) -> str:
-    """Render a matplotlib figure to base64 PNG and close it."""
-    import matplotlib.pyplot as plt
-
+    """Render a matplotlib figure to base64 PNG (closing it if pyplot made it)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:  # a figure made through pyplot stays open until closed; others need nothing
+        pyplot.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -75,20 +116,13 @@ def _summary_html(summary: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _description(experiment_id: str) -> str:
-    """The experiment module's docstring (protocol and mechanism in words), minus its title line."""
-    import inspect
-    import sys
-
-    from ..experiments import get
-
-    doc = inspect.getdoc(sys.modules[type(get(experiment_id)).__module__]) or ""
-    body = doc.split("\n\n", 1)[1] if "\n\n" in doc else ""
-    paras = [" ".join(p.split()) for p in body.split("\n\n") if p.strip()]
+def _description_html(text: str) -> str:
+    """Paragraphs (separated by blank lines) as HTML paragraphs."""
+    paras = [" ".join(p.split()) for p in text.split("\n\n") if p.strip()]
     return "".join(f"<p>{html.escape(p)}</p>" for p in paras)
 
 
-def render_report(results: Sequence[ExperimentResult], *, runtime_s: float | None = None) -> str:
+def render_report(results: Sequence[ReportedExperiment], *, runtime_s: float | None = None) -> str:
     """HTML text of the report: overview table of every check, then one section per experiment."""
     from .. import __version__
 
@@ -115,7 +149,7 @@ def render_report(results: Sequence[ExperimentResult], *, runtime_s: float | Non
         out += [
             f"<h2 id='{r.id}'>{html.escape(r.id)} · {html.escape(r.title)}</h2>",
             f"<p class='finding'><b>Finding.</b> {html.escape(r.finding)}</p>",
-            _description(r.id),
+            _description_html(r.description),
             f"<img alt='{html.escape(r.id)} figure' src='data:image/png;base64,{png}'>",
             "<h3>Checks</h3>",
             _table([c.as_row() for c in r.checks],
@@ -132,7 +166,7 @@ def render_report(results: Sequence[ExperimentResult], *, runtime_s: float | Non
     return "\n".join(out)
 
 
-def write_report(results: Sequence[ExperimentResult], path: str | Path, *, runtime_s: float | None = None) -> Path:
+def write_report(results: Sequence[ReportedExperiment], path: str | Path, *, runtime_s: float | None = None) -> Path:
     """Write the self-contained HTML report to ``path``."""
     path = Path(path)
     path.write_text(render_report(results, runtime_s=runtime_s), encoding="utf-8")

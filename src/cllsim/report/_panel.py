@@ -1,17 +1,17 @@
-"""Figures of single simulations (the model code never draws)."""
+"""Figures of single simulations (the model code never draws).
+
+A :class:`~matplotlib.figure.Figure` made without pyplot: drawing one does not touch the
+caller's backend or pyplot's list of open figures; save it with ``fig.savefig`` or show it in
+a notebook as it is.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
     from ..simulate import SimulationResult
 
 #: Default panel: (title, [observables], y label)
@@ -55,7 +55,8 @@ def plot_panel(result: SimulationResult, observables: list[str] | None = None) -
     panel = [p for p in panel if p[1]]
     ncols = 3
     nrows = -(-len(panel) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax, (title, obs, ylabel) in zip(axes.flat, panel, strict=False):
         for o in obs:
             s = result[o]

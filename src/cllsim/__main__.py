@@ -1,0 +1,5 @@
+"""``python -m cllsim``: the command line."""
+
+from .cli import main
+
+main()
