@@ -18,6 +18,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from .._errors import SpecError
 from ..drugs import Regimen, parse_regimen
 from ..model import Host, ParameterTable, get_host, load_table
 from ..simulate import FROZEN, Patient, ReferenceEngine, Status, patient_values
@@ -114,7 +115,7 @@ class GroupModel:
         values = self.values_for(patient) if isinstance(patient, Patient) else dict(patient)
         times = np.asarray(times_days, dtype=float)
         if times.size and times[-1] > self.days + 1e-9:
-            raise ValueError(f"times beyond the group's horizon ({self.days:g} days)")
+            raise SpecError(f"times beyond the group's horizon ({self.days:g} days)")
         batch = self.engine.run(self.host, values, self.regimen, times * 24.0, variables,
                                 initial_state=initial_state)
         if not batch.ok[0]:

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .._errors import ParameterError
+from .._errors import ParameterError, SpecError
 from ..drugs import Regimen, parse_regimen
-from ..model import DOSING_PARAMETER_IDS, PATIENT, Host, ParameterTable, get_host
+from ..model import DOSING_PARAMETER_IDS, PATIENT, Host, ParameterTable, get_host, unknown_parameter
 from ..simulate import CohortEngine, Patient, ReferenceEngine, Status, patient_values
 
 #: Parameters the engine refuses to vary: they shape the dose schedule or the doses themselves.
@@ -80,7 +80,7 @@ class FitEngine:
         backend: str = "compiled",
     ):
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be 'compiled' or 'roadrunner', got {backend!r}")
+            raise SpecError(f"backend must be 'compiled' or 'roadrunner', got {backend!r}")
         self.host = get_host(host)
         self.regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
         self.ighv = ighv
@@ -96,14 +96,14 @@ class FitEngine:
             if pid in FIXED_BY_SCHEDULE:
                 raise EngineError(f"{pid} shapes the dose schedule and cannot be varied by the fit engine")
             if pid not in self.values:
-                raise EngineError(f"unknown parameter {pid!r}")
+                raise EngineError(unknown_parameter(pid, self.values))
 
     def _times(self, times_days: npt.ArrayLike) -> np.ndarray:
         times_h = np.asarray(times_days, dtype=float) * 24.0
         if times_h.ndim != 1 or times_h.size == 0 or times_h[0] < 0 or np.any(np.diff(times_h) < 0):
-            raise ValueError("times must be non-negative and non-decreasing")
+            raise SpecError("times must be non-negative and non-decreasing")
         if times_h[-1] > self.days * 24.0 + 1e-9:
-            raise ValueError(f"times beyond the engine horizon ({self.days:g} days)")
+            raise SpecError(f"times beyond the engine horizon ({self.days:g} days)")
         return times_h
 
     def simulate_many(

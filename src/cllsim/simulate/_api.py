@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from .. import __version__
-from .._errors import SpecError
+from .._errors import InputError, ParameterError, SpecError
+from .._validation import InputModel
 from ..drugs import Regimen, dosing_events, parse_regimen
 from ..model import (
     CARRIED_STATES,
@@ -55,7 +57,7 @@ def make_engine(engine: str | Engine, *, rtol: float, atol: float) -> Engine:
     raise SpecError(f"unknown engine {engine!r}; available: {', '.join(ENGINE_NAMES)}")
 
 
-class Patient(BaseModel):
+class Patient(InputModel):
     """A patient (or animal): IGHV status and parameter values differing from the table.
 
     Attributes
@@ -70,6 +72,7 @@ class Patient(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error: ClassVar[type[InputError]] = ParameterError
     id: str = "patient"
     ighv: str = "U"  # "U" or "M" (validated below; str so callers need not narrow to a Literal)
     parameters: dict[str, float] = Field(default_factory=dict)
@@ -104,7 +107,7 @@ def patient_values(
     """Parameter values for ``patient``: table nominal, then IGHV condition, then overrides."""
     table = table or load_table(host=host, drug=drug)
     table = table.with_values(ighv_conditions()[patient.ighv], what=f"IGHV {patient.ighv}")
-    table = table.with_values(patient.parameters, what=f"patient {patient.id}")
+    table = table.with_values(patient.parameters, what=f"patient {patient.id!r}")
     return table.values()
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .. import __version__
+from .._errors import SpecError
 from ..model import CXCR4_MODEL_ID as MODEL_ID
 from ..model import C, antimony_to_sbml, cxcr4_module, parameter_hash
 from ._api import Patient, patient_values
@@ -59,10 +60,10 @@ class AssayStep(BaseModel):
     def _known(cls, v: dict[str, float]) -> dict[str, float]:
         unknown = set(v) - set(CONDITION_DEFAULTS)
         if unknown:
-            raise ValueError(f"unknown assay conditions {sorted(unknown)}; use {sorted(CONDITION_DEFAULTS)}")
+            raise SpecError(f"unknown assay conditions {sorted(unknown)}; use {sorted(CONDITION_DEFAULTS)}")
         for k, x in v.items():
             if not np.isfinite(x) or x < 0:
-                raise ValueError(f"{k} must be a finite non-negative number, got {x}")
+                raise SpecError(f"{k} must be a finite non-negative number, got {x}")
         return v
 
 

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from .._errors import SpecError
 from ..drugs import Regimen
 from ..model import PATIENT, Host
 from . import _rosenbrock as _ros
@@ -65,7 +66,7 @@ def _schedule(schedule: DoseSchedule, times_h: np.ndarray, inputs: tuple[str, ..
         changes = schedule.changes[i]
         for c in changes:
             if c.variable not in inputs and c.variable != DOSE_DEPOT:
-                raise ValueError(f"the cohort engine cannot apply a dose to {c.variable!r}")
+                raise SpecError(f"the cohort engine cannot apply a dose to {c.variable!r}")
         ev_t = [c.time_h for c in changes]
         ev_du = [c.delta if c.variable in inputs else 0.0 for c in changes]
         ev_b = [c.delta if c.variable == DOSE_DEPOT else 0.0 for c in changes]
@@ -397,7 +398,7 @@ def _solver(cm: CompiledModel, backend: str):
 
     if not _compiled.available(cm):
         if backend == "compiled":
-            raise ValueError("the compiled backend needs a model with a linear driver block; use backend='numpy'")
+            raise SpecError("the compiled backend needs a model with a linear driver block; use backend='numpy'")
         return _integrate
 
     def solve(cm, d, y0, sched, n_out, *, rtol, atol, max_steps, depot, record):
@@ -442,7 +443,7 @@ class CohortEngine(Engine):
                  backend: str = "auto") -> None:
         super().__init__(rtol=rtol, atol=atol, max_steps=max_steps)
         if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+            raise SpecError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
 
     def compile(self, host: Host) -> CompiledModel:
@@ -533,9 +534,9 @@ def run_batch(
 def values_table(values: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
     """Stack per-patient parameter dicts (e.g. from :func:`cllsim.simulate.patient_values`) into arrays."""
     if not values:
-        raise ValueError("no patients")
+        raise SpecError("no patients")
     keys = set(values[0])
     for v in values[1:]:
         if set(v) != keys:
-            raise ValueError("patients have different parameter ids")
+            raise SpecError("patients have different parameter ids")
     return {k: np.array([float(v[k]) for v in values]) for k in sorted(keys)}
