@@ -15,7 +15,9 @@ from cllsim.model import PATIENT  # noqa: E402
 from cllsim.simulate import Patient, patient_values  # noqa: E402
 from cllsim.simulate._codegen import compile_host  # noqa: E402
 from cllsim.simulate._jax import _import_jax, compile_jax, run_batch_jax  # noqa: E402
-from cllsim.simulate._vectorized import INFEASIBLE, SUCCESS, run_batch, values_table  # noqa: E402
+from cllsim.simulate import Status, run_batch, values_table  # noqa: E402
+
+SUCCESS, INFEASIBLE = Status.SUCCESS.value, Status.INFEASIBLE_BASELINE.value
 
 VARIABLES = ["alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3", "btk_occupancy_pct"]
 # differences scaled by max(|reference|, 1e-6 * max_t |reference|): occupancy starts at exactly zero
