@@ -47,8 +47,12 @@ def test_matched_accuracy_is_the_loosest_tolerance_meeting_the_error(peers):
               for r, ms, e in [(1e-4, 10.0, 3e-4), (1e-5, 20.0, 8e-6), (1e-6, 30.0, 1e-7)]]
     assert peers.matched(points, 1e-5).rtol == 1e-5
     assert peers.matched(points, 1e-8) is None
-    failed = [peers.Point("x", 1e-5, 1e-9, failure="CV_TOO_MUCH_WORK"), *points[2:]]
+    failed = [points[0], peers.Point("x", 1e-5, 1e-9, failure="CV_TOO_MUCH_WORK"), *points[2:]]
     assert peers.matched(failed, 1e-5).rtol == 1e-6
+    # a lucky loose point above a tighter one that misses the target does not count
+    lucky = [peers.Point("x", 1e-4, 1e-8, cpu_ms=5.0, error=1e-6), *points[1:]]
+    lucky[1].error = 2e-5
+    assert peers.matched(lucky, 1e-5).rtol == 1e-6
 
 
 def test_verdicts(peers):
