@@ -8,7 +8,8 @@ integrated by a plain loop: same method (RODAS4 with the generated sparse LU), s
 driver/driven split, same closed-form linear PK between input switches, same stops and error
 control as the NumPy backend, so the two agree to solver tolerance.
 
-Compiled code is cached on disk (``$CLLSIM_CACHE_DIR``, default ``~/.cache/cllsim``): the first
+Compiled code is cached on disk in a private folder (``$CLLSIM_CACHE_DIR``, default
+``~/.cache/cllsim``, see :func:`cache_dir`): the first
 use on a machine compiles for ~20-60 s, later processes load it in about a second.
 """
 
@@ -19,12 +20,12 @@ import hashlib
 import importlib.util
 import os
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 
+from ._cache_dir import kernel_cache_dir
 from ._codegen import CompiledModel
 
 _KERNEL_FILE = Path(__file__).with_name("_kernel.py")
@@ -35,17 +36,13 @@ OK, FAILED = 0, 1
 
 
 def cache_dir() -> Path:
-    """Directory for generated kernels and numba's compiled code (``$CLLSIM_CACHE_DIR``)."""
-    root = Path(os.environ.get("CLLSIM_CACHE_DIR", Path.home() / ".cache" / "cllsim")) / "kernels"
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / ".write-test"
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        root = Path(tempfile.gettempdir()) / "cllsim-kernels"
-        root.mkdir(parents=True, exist_ok=True)
-    return root
+    """Directory for generated kernels and numba's compiled code, private to this user.
+
+    ``$CLLSIM_CACHE_DIR/kernels`` (default ``~/.cache/cllsim/kernels``, created with mode 0700);
+    a folder owned by another user or writable by group or others is refused with a warning, and
+    a fresh private temporary folder is used instead (see :mod:`._cache_dir`).
+    """
+    return kernel_cache_dir()
 
 
 _FOOTER = """
