@@ -12,10 +12,9 @@ pytest.importorskip("diffrax")
 
 from cllsim.cohort import CohortSpec, sample_chunk  # noqa: E402
 from cllsim.model import PATIENT  # noqa: E402
-from cllsim.simulate import Patient, patient_values  # noqa: E402
+from cllsim.simulate import Patient, Status, patient_values, run_batch, values_table  # noqa: E402  # noqa: E402
 from cllsim.simulate._codegen import compile_host  # noqa: E402
 from cllsim.simulate._jax import _import_jax, compile_jax, run_batch_jax  # noqa: E402
-from cllsim.simulate import Status, run_batch, values_table  # noqa: E402
 
 SUCCESS, INFEASIBLE = Status.SUCCESS.value, Status.INFEASIBLE_BASELINE.value
 
