@@ -411,15 +411,37 @@ def _solver(cm: CompiledModel, backend: str):
         states, inputs, failed, steps, fail_t = _compiled.integrate(
             cm, d, lin, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot
         )
-        rec_v = np.full((n_out, len(record), n), np.nan)
-        for o in range(n_out):
-            u = {name: inputs[o, i] for i, name in enumerate(cm.inputs)}
-            with np.errstate(all="ignore"):
-                vals = cm.variables(record, states[o], d, u)
-            rec_v[o] = np.stack([np.asarray(vals[name], float) for name in record])
-        return rec_v, failed, steps, fail_t
+        return _recorded(cm, record, states, inputs, d), failed, steps, fail_t
 
     return solve
+
+
+#: Patient-times evaluated per call when recording outputs (bounds the temporaries of the rules).
+_RECORD_BLOCK = 4096
+
+
+def _recorded(cm: CompiledModel, record: tuple[str, ...], states: np.ndarray, inputs: np.ndarray,
+              d: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Variables ``record`` at every output, ``(T, len(record), n)``, from states ``(T, ns, n)``.
+
+    The rules are evaluated for many output times at once (outputs x patients flattened), in
+    blocks of about :data:`_RECORD_BLOCK` columns: one call per output time cost more than the
+    integration for a single patient.
+    """
+    n_out, ns, n = states.shape
+    out = np.full((n_out, len(record), n), np.nan)
+    per_block = max(1, _RECORD_BLOCK // max(n, 1))
+    dd = {k: np.broadcast_to(np.asarray(v, float), (n,)) for k, v in d.items()}
+    for start in range(0, n_out, per_block):
+        stop = min(n_out, start + per_block)
+        k = stop - start
+        y = states[start:stop].transpose(1, 0, 2).reshape(ns, k * n)
+        u = {name: inputs[start:stop, i].reshape(k * n) for i, name in enumerate(cm.inputs)}
+        flat = {key: np.tile(v, k) for key, v in dd.items()}
+        with np.errstate(all="ignore"):
+            vals = cm.variables(record, y, flat, u)
+        out[start:stop] = np.stack([np.asarray(vals[name], float).reshape(k, n) for name in record], axis=1)
+    return out
 
 
 class CohortEngine(Engine):
