@@ -137,3 +137,53 @@ def test_cohort_engine_refuses_impossible_baselines_too():
                                                     "baseline_ln_volume_cm3": 1,
                                                     "baseline_spleen_volume_cm3": 201,
                                                     "baseline_bm_infiltration_pct": 1}), days=2, engine="cohort")
+
+
+@pytest.mark.parametrize("engine", ["reference", "cohort"])
+def test_invalid_tolerances_are_refused_and_leave_the_cached_engine_working(engine):
+    """A call with rtol=-1 is refused before any cached solver is touched (issue 13 item 3)."""
+    before = cllsim.simulate("420 mg qd", days=3, engine=engine).wide()["alc_per_uL"].to_numpy()
+    for bad in ({"rtol": -1.0}, {"atol": float("nan")}, {"rtol": 2.0}):
+        with pytest.raises(cllsim.SpecError, match="rtol|atol"):
+            cllsim.simulate("420 mg qd", days=3, engine=engine, **bad)
+    after = cllsim.simulate("420 mg qd", days=3, engine=engine).wide()["alc_per_uL"].to_numpy()
+    np.testing.assert_array_equal(before, after)
+
+
+def test_times_must_be_finite_and_within_the_simulated_days():
+    with pytest.raises(cllsim.SpecError, match="finite"):
+        cllsim.simulate("420 mg qd", days=3, times=[0.0, float("nan"), 2.0])
+    with pytest.raises(cllsim.SpecError, match="beyond"):
+        cllsim.simulate("420 mg qd", days=3, times=[0.0, 1.0, 5.0])
+
+
+def test_every_engine_runs_the_same_template_and_agrees():
+    """The reference and cohort engines give one status vocabulary and the same numbers through simulate()."""
+    from cllsim.simulate import CohortEngine, Engine, ReferenceEngine
+
+    assert issubclass(ReferenceEngine, Engine) and issubclass(CohortEngine, Engine)
+    # neither engine overrides the template: equilibration, baseline checks and doses live in Engine.run
+    assert ReferenceEngine.run is Engine.run and CohortEngine.run is Engine.run
+    ref = cllsim.simulate("420 mg bid", Patient(ighv="M"), days=5, engine=ReferenceEngine(rtol=1e-9, atol=1e-13))
+    fast = cllsim.simulate("420 mg bid", Patient(ighv="M"), days=5, engine=CohortEngine(rtol=1e-8, atol=1e-12))
+    assert ref.metadata["engine"] == "reference" and fast.metadata["engine"] == "cohort"
+    a, b = ref.wide(), fast.wide()
+    for col in ("alc_per_uL", "cxcr4_surface_blood", "bcl2_blood", "drug_plasma_ng_per_mL"):
+        den = np.maximum(np.abs(a[col].to_numpy()), 1e-6 * np.abs(a[col].to_numpy()).max())
+        assert np.max(np.abs(b[col].to_numpy() - a[col].to_numpy()) / den) < 1e-5, col
+
+
+def test_per_baseline_observables_are_normalised_once_for_every_engine():
+    res = cllsim.simulate("420 mg qd", days=2, engine="cohort")
+    for oid in ("cxcr4_surface_blood", "cxcr4_ps339_blood", "bcl2_blood"):
+        assert res[oid].iloc[0] == pytest.approx(1.0)
+    assert res.observables["cxcr4_surface_blood"] == "relative to baseline"
+    assert res.observables["alc_per_uL"] == "1/uL"
+
+
+def test_simulations_print_nothing_solver_messages_go_into_the_result(capfd):
+    """CVODE writes from C to the process's stdout/stderr; the reference engine captures it per patient."""
+    res = cllsim.simulate("560 mg qd x 5; hold 3 d; 420 mg bid", Patient(ighv="M"), days=14)
+    printed = capfd.readouterr()
+    assert res.ok and printed.out == "" and printed.err == ""
+    assert isinstance(res.warnings, tuple) and all("[rank" not in w for w in res.warnings)  # summarised, not raw
