@@ -193,7 +193,7 @@ def parse_regimen(text: str) -> Regimen:
         changed = False
         for word in ("fasted", "fed"):
             if raw.endswith(" " + word):
-                food = word  # type: ignore[assignment]
+                food = word
                 raw = raw[: -len(word) - 1]
                 changed = True
         m = _FROM.search(raw)
@@ -226,7 +226,7 @@ def parse_regimen(text: str) -> Regimen:
             if n == 0:
                 raise RegimenError(f"number of doses must be >= 1 in {part!r}")
             segments.append(
-                DoseBlock(amount=amount, amount_unit=md.group("unit"), interval_h=interval, n_doses=n)
+                DoseBlock(amount=amount, amount_unit=_unit(md.group("unit")), interval_h=interval, n_doses=n)
             )
         elif mh:
             days = float(mh.group("days"))
@@ -241,6 +241,13 @@ def parse_regimen(text: str) -> Regimen:
     if not segments:
         raise RegimenError(f"no dosing segment in {text!r}")
     return Regimen(segments=tuple(segments), start_day=start_day, food=food, text=text)
+
+
+def _unit(text: str) -> Literal["mg", "mg/kg"]:
+    """The dose unit matched by the grammar (only these two are)."""
+    if text not in ("mg", "mg/kg"):
+        raise RegimenError(f"unknown dose unit {text!r}; use mg or mg/kg")
+    return "mg" if text == "mg" else "mg/kg"
 
 
 def dose_inputs(

@@ -63,7 +63,8 @@ class Homing(Experiment):
         mice = sample_subjects(model, "U", self.recipients, seed=self.seed, prefix="recipient-", overrides=overrides)
         empty = {f"cells_{k}_{t}": 0.0 for t in model.host.tissue_ids for k in ("free", "niche")}
         variables = ["cells_blood", *(f"cells_{t}" for t in model.host.tissue_ids), "homing_capacity"]
-        rows, found = [], {}
+        rows: list[dict[str, object]] = []
+        found: dict[str, dict[str, list[float]]] = {}
         for arm, drug in PRETREATMENT.items():
             state = {**pretreated_state(drug, overrides), **empty, "cells_blood": INJECTED_CELLS_1E9}
             found[arm] = {o: [] for o in ORGANS}

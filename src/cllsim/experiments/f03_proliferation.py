@@ -39,7 +39,8 @@ class Proliferation(Experiment):
 
     def run(self, overrides: Mapping[str, float] | None = None) -> ExperimentResult:
         variables = ["birth_niche_per_day", *(f"cells_niche_{t}" for t in ORGANS), *(f"cells_{t}" for t in ORGANS)]
-        rows, labelled = [], {}
+        rows: list[dict[str, object]] = []
+        labelled: dict[str, dict[str, list[float]]] = {}
         values = None
         for arm, regimen in ARMS.items():
             model = shared_model("tcl1", regimen, MOUSE_DAYS)

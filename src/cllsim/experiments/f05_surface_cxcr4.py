@@ -108,14 +108,14 @@ class SurfaceCXCR4(Experiment):
             Check("F5.same_mechanism", "recycling block lowers the per-receptor surface share in both hosts",
                   "max(surface share on drug/baseline) over mouse and patient", "<", 1.0,
                   max(m["surface_share_rel_baseline"], p["surface_share_rel_baseline"]), "ratio",
-                  "DESIGN.md section 2: one mechanism, different parameter values"),
+                  "one mechanism, different parameter values (docs/model.md, layer 4)"),
         ]
         protocol = {
             "mouse": f"tcl1, {MOUSE_REGIMEN}, blood sampled day 0 and {MOUSE_READ_DAY:g}",
             "patients": f"typical U-CLL and M-CLL, {PATIENT_REGIMEN}, blood sampled day 0 and {PATIENT_READ_DAY:g}",
             "readout": "surface CXCR4 MFI and pS339-CXCR4 on blood CLL cells relative to pre-treatment",
         }
-        summary = {f"{g}: {k}": v for g, d in read.items() for k, v in d.items()}
+        summary: dict[str, object] = {f"{g}: {k}": v for g, d in read.items() for k, v in d.items()}
         summary["parameters differing between hosts"] = host_differences()
         return self._result(protocol, tidy(rows), checks, summary=summary, values=values, overrides=overrides)
 

@@ -48,7 +48,7 @@ class Lymphocytosis(Experiment):
                   "one-sided Mann-Whitney p (M longer)", "<", 0.05, stats["lymphocytosis_days"].p_value, "",
                   src + f"; groups of {N_PER_GROUP}"),
         ]
-        summary = {}
+        summary: dict[str, object] = {}
         for col, s in stats.items():
             summary |= s.as_dict(f"{col} (M vs U): ")
         protocol = {"patients": f"{N_PER_GROUP} U-CLL + {N_PER_GROUP} M-CLL virtual patients", "regimen": REGIMEN,

@@ -41,11 +41,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from .._errors import ParameterError
 from ..model import ParameterTable, ighv_conditions, load_table, unknown_parameter
 from ._data import ALC, LN_VOLUME, SPLEEN_VOLUME, PatientData
-from ._engine import FitEngine
+from ._engine import EngineOutput, FitEngine
 
 DEFAULT_ESTIMATED: tuple[str, ...] = (
     "baseline_alc_per_uL",
@@ -231,7 +232,7 @@ class FitProblem:
         return np.clip(x, self.lb + margin, self.ub - margin)
 
     # -- model ---------------------------------------------------------------------------------
-    def predict(self, x: np.ndarray, days: Sequence[float], variables: Sequence[str]):
+    def predict(self, x: np.ndarray, days: npt.ArrayLike, variables: Sequence[str]) -> EngineOutput:
         """Engine output for log-scale vector ``x``; raises BaselineError for impossible baselines."""
         return self.engine.simulate(self.to_values(x), days, variables)
 

@@ -177,7 +177,7 @@ def _check_rows(df: pd.DataFrame, where: str) -> tuple[list[str], dict[str, Para
         line = i + 2  # header is line 1
         pid = str(rec.get(C.PARAMETER_ID, "")).strip()
         try:
-            row = ParameterRow(**{k: _cell(v) for k, v in rec.items()})
+            row = ParameterRow.model_validate({k: _cell(v) for k, v in rec.items()})
         except ValidationError as exc:
             for e in exc.errors():
                 col = ".".join(str(x) for x in e["loc"]) or "row"
