@@ -134,7 +134,7 @@ def test_dask_local_cluster_gives_results_identical_to_serial(tmp_path):
     )
     import json
 
-    assert "DaskEngine(tcp://" in json.loads((tmp_path / "dask" / "metadata.json").read_text())["execution"]
+    assert "DaskExecutor(tcp://" in json.loads((tmp_path / "dask" / "metadata.json").read_text())["execution"]
 
 
 @pytest.mark.parametrize(
