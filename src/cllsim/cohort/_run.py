@@ -187,8 +187,8 @@ def run_chunk(task: ChunkTask) -> ChunkDone:
 
 
 #: Provenance keys a chunk must share with the cohort to be resumed (spec hash, seed, ids, ...).
-_CHUNK_KEYS = ("spec_hash", "seed", "cllsim_version", "parameter_hash", "chunk", "first_patient", "last_patient",
-               "n_patients")
+_CHUNK_KEYS = ("seed", "chunk", "first_patient", "last_patient", "n_patients", "cllsim_version", "parameter_hash",
+               "spec_hash")
 
 
 def _foreign(path: Path, why: str) -> ForeignChunkError:
@@ -218,8 +218,13 @@ def _verify_chunk(path: Path, spec: CohortSpec, chunk: int) -> bool:
         raise _foreign(path, "it has no readable cllsim provenance")
     expected = chunk_provenance(spec, chunk)
     for key in _CHUNK_KEYS:
-        if stored.get(key) != expected[key]:
-            raise _foreign(path, f"{key} is {stored.get(key)!r}, this cohort's is {expected[key]!r}")
+        if stored.get(key) == expected[key]:
+            continue
+        if key == "spec_hash":
+            theirs = stored.get("spec") if isinstance(stored.get("spec"), dict) else {}
+            fields = sorted(k for k, v in expected["spec"].items() if theirs.get(k) != v)
+            raise _foreign(path, f"its spec differs in {', '.join(fields) or 'its hash'}")
+        raise _foreign(path, f"{key} is {stored.get(key)!r}, this cohort's is {expected[key]!r}")
     if path.name.startswith("patients-"):
         try:
             ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
