@@ -105,7 +105,8 @@ def test_leftovers_of_a_killed_run_are_removed_and_its_unfinished_chunk_redone(t
     dead.wait()
     chunks = out / "chunks"
     stale = [chunks / f".patients-00001.cllsim-tmp.{_host()}.{dead.pid}.parquet",
-             out / f".summary.cllsim-tmp.{_host()}.{dead.pid}.csv"]
+             out / f".summary.cllsim-tmp.{_host()}.{dead.pid}.csv",
+             chunks / f".trajectories-00001.parquet.{dead.pid}.tmp", out / ".cohort.json.tmp"]  # older names
     for p in stale:
         p.write_bytes(b"PAR1 half a file")
     (chunks / "patients-00001.parquet").unlink()  # killed between the chunk's two renames

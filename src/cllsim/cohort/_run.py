@@ -102,6 +102,18 @@ def _chunk_paths(out: Path, chunk: int) -> tuple[Path, Path]:
 
 
 _CHUNK_FILE = re.compile(r"^(trajectories|patients)-(\d+)\.parquet$")
+# temporaries of cllsim <= 0.x: ".patients-00003.parquet.<pid>.tmp", ".cohort.json.tmp", ".patients.parquet.tmp"
+_LEGACY_TMP = re.compile(r"^\.(?:(?:trajectories|patients)-\d+\.parquet\.\d+|cohort\.json|patients\.parquet)\.tmp$")
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Remove temporary files of killed runs (this version's, and the older naming)."""
+    for folder in (out, out / "chunks"):
+        remove_stale(folder)
+        if folder.is_dir():
+            for f in folder.iterdir():
+                if _LEGACY_TMP.match(f.name) and f.is_file():
+                    f.unlink(missing_ok=True)
 
 
 def _write_atomic(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
@@ -390,8 +402,7 @@ def run_cohort(
     """
     out = Path(out)
     _check_manifest(out, spec)
-    for folder in (out, out / "chunks"):
-        remove_stale(folder)  # temporary files of killed runs
+    _remove_leftovers(out)
     executor = executor or SerialExecutor()
     todo = [c for c in range(spec.n_chunks) if c not in done_chunks(out, spec)]
     tasks = [ChunkTask(spec.model_dump_json(), c, str(out)) for c in todo]

@@ -37,6 +37,7 @@ import contextlib
 import datetime as _dt
 import json
 import math
+import threading
 import time
 import uuid
 import warnings
@@ -313,10 +314,10 @@ def fit_patient(
     rows = []
     setup = _FitSetup(uuid.uuid4().hex, data, estimated, horizon, table, rtol, atol, max_nfev)
     # tasks run in this process (serial executor) reuse this problem instead of building another
-    _PROBLEMS[setup.token] = (problem, pp, optimizer)
+    _PROBLEMS[_cache_key(setup)] = (problem, pp, optimizer)
     remote = _RemoteCount(problem)
     with _progress(progress) as bar, contextlib.ExitStack() as stack:
-        stack.callback(_PROBLEMS.pop, setup.token, None)
+        stack.callback(_PROBLEMS.pop, _cache_key(setup), None)
         if executor is None:
             # one executor for the multistart and the profiles (worker start-up is paid once)
             n_tasks = max(n_starts, len(problem.ids) if uncertainty == "profile" else 0)
@@ -467,22 +468,29 @@ class _FitSetup:
     max_nfev: int
 
 
-#: Problems built per process, by setup token (the calling process registers its own).
-_PROBLEMS: dict[str, tuple[FitProblem, Any, Any]] = {}
-#: Problems a worker keeps for later tasks (a long-lived Dask worker serves many fits).
-_PROBLEMS_KEPT = 2
+#: Problems built per process and thread, by setup token (the calling thread registers its own).
+_PROBLEMS: dict[tuple[str, int], tuple[FitProblem, Any, Any]] = {}
+#: Fits (setup tokens) whose problems a worker keeps for later tasks (a Dask worker serves many fits).
+_FITS_KEPT = 2
+
+
+def _cache_key(setup: _FitSetup) -> tuple[str, int]:
+    # per thread: a problem and its solver are not thread-safe (threaded Dask workers share a process)
+    return setup.token, threading.get_ident()
 
 
 def _problem_for(setup: _FitSetup) -> tuple[FitProblem, Any, Any]:
-    """(problem, pyPESTO problem, optimizer) of ``setup`` in this process, built on first use."""
-    state = _PROBLEMS.get(setup.token)
+    """(problem, pyPESTO problem, optimizer) of ``setup`` in this thread, built on first use."""
+    state = _PROBLEMS.get(_cache_key(setup))
     if state is None:
         problem = FitProblem(setup.data, setup.estimated, setup.horizon, setup.table, rtol=setup.rtol,
                              atol=setup.atol)
         state = (problem, problem.pypesto_problem(), _optimizer(setup.max_nfev))
-        while len(_PROBLEMS) >= _PROBLEMS_KEPT:
-            _PROBLEMS.pop(next(iter(_PROBLEMS)))
-        _PROBLEMS[setup.token] = state
+        tokens = list(dict.fromkeys(token for token, _ in _PROBLEMS if token != setup.token))
+        for old in tokens[: max(0, len(tokens) - (_FITS_KEPT - 1))]:  # oldest fits first
+            for key in [k for k in _PROBLEMS if k[0] == old]:
+                del _PROBLEMS[key]
+        _PROBLEMS[_cache_key(setup)] = state
     return state
 
 
