@@ -29,7 +29,7 @@ def data():
 
 
 def test_starts_and_profiles_in_worker_processes_match_the_serial_fit(data):
-    kwargs = {"estimated": ESTIMATED, "n_starts": 3, "uncertainty": "profile", "n_band": 2, "seed": 3}
+    kwargs = {"estimated": ESTIMATED, "n_starts": 2, "uncertainty": "profile", "n_band": 2, "seed": 3}
     serial = fit_patient(data, **kwargs)
     with ProcessExecutor(2) as ex:
         parallel = fit_patient(data, executor=ex, **kwargs)

@@ -28,6 +28,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -233,7 +234,8 @@ def _verify_chunk(path: Path, spec: CohortSpec, chunk: int) -> bool:
         if stored.get(key) == expected[key]:
             continue
         if key == "spec_hash":
-            theirs = stored.get("spec") if isinstance(stored.get("spec"), dict) else {}
+            theirs_raw = stored.get("spec")
+            theirs: dict[str, Any] = theirs_raw if isinstance(theirs_raw, dict) else {}
             fields = sorted(k for k, v in expected["spec"].items() if theirs.get(k) != v)
             raise _foreign(path, f"its spec differs in {', '.join(fields) or 'its hash'}")
         raise _foreign(path, f"{key} is {stored.get(key)!r}, this cohort's is {expected[key]!r}")
@@ -356,6 +358,7 @@ def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
                 np.add.at(h, (day_idx[sel], b[sel]), 1.0)
     rows = []
     for (col, g), h in hist.items():
+        assert days is not None  # a histogram exists only once the days are known
         lo, hi = BAND_COLUMNS[col]
         edges = lo + (hi - lo) * (np.arange(BAND_BINS) + 0.5) / BAND_BINS
         cum = np.cumsum(h, axis=1)
@@ -461,6 +464,6 @@ def write_outputs(result: CohortResult) -> list[Path]:
     ]
     fig_bands, fig_km = result.plot()
     for fig, name in ((fig_bands, "alc_tissue_bands.png"), (fig_km, "lymphocytosis_resolution_km.png")):
-        written.append(write_atomic(out / name, lambda p, fig=fig: fig.savefig(p, dpi=110, format="png")))
+        written.append(write_atomic(out / name, partial(fig.savefig, dpi=110, format="png")))
     written.append(write_text_atomic(out / MARKER, json.dumps(result.metadata, indent=2, default=str)))
     return written

@@ -105,7 +105,7 @@ def remove_stale(folder: str | os.PathLike[str]) -> list[Path]:
         What was removed.
     """
     folder = Path(folder)
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except (FileNotFoundError, NotADirectoryError):
