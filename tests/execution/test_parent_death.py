@@ -104,6 +104,31 @@ def test_workers_holding_the_gil_die_with_a_sigkilled_parent(tmp_path):
     _assert_all_exit(started)
 
 
+def test_without_the_kernel_signal_the_watchdog_thread_still_ends_the_worker(tmp_path):
+    # the fallback for systems without prctl: the worker polls its parent's pid
+    script = tmp_path / "watchdog.py"
+    script.write_text(textwrap.dedent("""
+        import multiprocessing, os, time
+
+        def worker(parent_pid):
+            import cllsim.execution._lifeline as lifeline
+
+            lifeline._set_parent_death_signal = lambda: False  # as on macOS
+            lifeline.bind_to_parent(parent_pid)
+            time.sleep(600)
+
+        if __name__ == "__main__":
+            multiprocessing.set_start_method("spawn")
+            p = multiprocessing.Process(target=worker, args=(os.getpid(),))
+            p.start()
+            p.join()
+    """))
+    proc = subprocess.Popen([sys.executable, str(script)], env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    started = _kill_when_workers_run(proc, 1)
+    _assert_all_exit(started)
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-c", "from cllsim.cli import app; app()", *args]
 
