@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     # 2. the fit
     t = time.perf_counter()
     res = fit_patient(data, estimated=estimated, n_starts=args.starts, uncertainty=args.uncertainty,
-                      n_samples=args.samples, n_band=20, progress=True, n_procs=args.procs)
+                      n_samples=args.samples, n_band=20, progress=True, workers=args.procs)
     total = time.perf_counter() - t
     opt = res.metadata["seconds_optimization"]
     print(res.starts[["start", "fval", "n_evaluations", "seconds", "failed", "converged"]].to_string(index=False))

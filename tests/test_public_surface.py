@@ -22,7 +22,7 @@ PRIVATE_IMPORT_ALLOWED: frozenset[str] = frozenset()
 
 # Library code that still calls matplotlib.use (the cohort's figure writer, owned by the executors
 # work). Remove when it draws on matplotlib.figure.Figure objects.
-MATPLOTLIB_USE_ALLOWED = frozenset({"cohort/_run.py"})
+MATPLOTLIB_USE_ALLOWED: frozenset[str] = frozenset()
 
 #: Libraries ``cllsim --help`` and ``--version`` must not import.
 HEAVY = ("roadrunner", "scipy", "matplotlib", "pandas", "numba", "pypesto", "dask", "libsbml", "sympy", "jax")

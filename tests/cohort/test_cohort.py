@@ -84,8 +84,8 @@ def _cli(*args: str) -> list[str]:
 
 def test_cohort_cli_resumes_after_sigkill(tmp_path):
     out = tmp_path / "trial"
-    args = _cli("cohort", "--n", "16", "--chunk-size", "4", "--days", "10", "--seed", "3", "--out", str(out),
-                "--ighv-u-fraction", "0.5")
+    args = _cli("cohort", "--n", "16", "--chunk-size", "4", "--days", "10", "--seed", "3", "--workers", "1",
+                "--out", str(out), "--ighv-u-fraction", "0.5")
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = out / "chunks" / "patients-00000.parquet"
     deadline = time.time() + 120
@@ -134,7 +134,7 @@ def test_dask_local_cluster_gives_results_identical_to_serial(tmp_path):
     )
     import json
 
-    assert "DaskEngine(tcp://" in json.loads((tmp_path / "dask" / "metadata.json").read_text())["execution"]
+    assert "DaskExecutor(tcp://" in json.loads((tmp_path / "dask" / "metadata.json").read_text())["execution"]
 
 
 @pytest.mark.parametrize(

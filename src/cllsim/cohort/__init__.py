@@ -1,6 +1,7 @@
-"""Virtual cohorts and trials: populations, iwCLL endpoints, execution engines, resumable runs.
+"""Virtual cohorts and trials: populations, iwCLL endpoints, resumable runs.
 
-The names are imported on first use (``cllsim --help`` must not load the engines).
+Chunks run through the shared task executors of :mod:`cllsim.execution`. The names are imported
+on first use (``cllsim --help`` must not load the engines).
 """
 
 from typing import TYPE_CHECKING
@@ -11,18 +12,15 @@ if TYPE_CHECKING:
     from ._endpoints import kaplan_meier as kaplan_meier
     from ._endpoints import patient_endpoints as patient_endpoints
     from ._endpoints import summarize as summarize
-    from ._engines import DaskEngine as DaskEngine
-    from ._engines import Engine as Engine
-    from ._engines import ProcessEngine as ProcessEngine
-    from ._engines import SerialEngine as SerialEngine
-    from ._engines import make_engine as make_engine
     from ._plots import plot_bands as plot_bands
     from ._plots import plot_resolution_km as plot_resolution_km
     from ._population import CohortSpec as CohortSpec
     from ._population import PopulationChunk as PopulationChunk
     from ._population import sample_chunk as sample_chunk
+    from ._run import ChunkTask as ChunkTask
     from ._run import CohortMismatchError as CohortMismatchError
     from ._run import CohortResult as CohortResult
+    from ._run import ForeignChunkError as ForeignChunkError
     from ._run import run_cohort as run_cohort
     from ._run import write_outputs as write_outputs
 
@@ -30,18 +28,15 @@ _EXPORTS = {
     "kaplan_meier": "._endpoints",
     "patient_endpoints": "._endpoints",
     "summarize": "._endpoints",
-    "DaskEngine": "._engines",
-    "Engine": "._engines",
-    "ProcessEngine": "._engines",
-    "SerialEngine": "._engines",
-    "make_engine": "._engines",
     "plot_bands": "._plots",
     "plot_resolution_km": "._plots",
     "CohortSpec": "._population",
     "PopulationChunk": "._population",
     "sample_chunk": "._population",
+    "ChunkTask": "._run",
     "CohortMismatchError": "._run",
     "CohortResult": "._run",
+    "ForeignChunkError": "._run",
     "run_cohort": "._run",
     "write_outputs": "._run",
 }

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt
+
 
 def register(app: typer.Typer) -> None:
     """Attach the ``cohort`` command to the cllsim app."""
@@ -21,10 +23,11 @@ def register(app: typer.Typer) -> None:
         days: Annotated[float, typer.Option("--days", help="Follow-up after treatment start, days.")] = 365.0,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the population draw.")] = 0,
         out: Annotated[Path, typer.Option("--out", help="Output folder (a rerun resumes it).")] = Path("cohort_out"),
-        workers: Annotated[int, typer.Option("--workers", help="Local worker processes (1: serial).")] = 1,
-        scheduler: Annotated[
-            str | None, typer.Option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:port).")
-        ] = None,
+        workers: WorkersOpt = None,
+        scheduler: SchedulerOpt = None,
+        scheduler_tls_ca: TlsCaOpt = None,
+        scheduler_tls_cert: TlsCertOpt = None,
+        scheduler_tls_key: TlsKeyOpt = None,
         chunk_size: Annotated[int, typer.Option("--chunk-size", help="Patients per chunk / Parquet file.")] = 2000,
         rtol: Annotated[
             float | None,
@@ -38,10 +41,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Simulate a virtual cohort; write chunked Parquet, iwCLL endpoint summary and figures."""
-        from ..cli import UsageError, console, run_guarded
+        from ..cli import UsageError, console, err_console, run_guarded
 
         def go() -> None:
-            from ._engines import make_engine
+            from ..execution import executor_from_options
             from ._population import CohortSpec
             from ._run import CohortMismatchError, run_cohort, write_outputs
 
@@ -51,10 +54,6 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--ighv-u-fraction must be between 0 and 1, got {ighv_u_fraction:g}")
             if not days > 0:
                 raise UsageError(f"--days must be > 0, got {days:g}")
-            if workers < 1:
-                raise UsageError(f"--workers must be >= 1, got {workers}")
-            if scheduler and workers != 1:
-                raise UsageError("give either --workers or --scheduler, not both")
             if out.exists() and not out.is_dir():
                 raise UsageError(f"--out {str(out)!r} exists and is not a folder")
             if rtol is not None and not 0 < rtol < 1:
@@ -64,20 +63,28 @@ def register(app: typer.Typer) -> None:
                 n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,
                 baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log, **tolerances,
             )
+            executor = executor_from_options(
+                workers, scheduler, scheduler_tls_ca, scheduler_tls_cert, scheduler_tls_key, n_tasks=spec.n_chunks
+            )
             try:
-                engine = make_engine(workers, scheduler)
-            except OSError as exc:
-                raise UsageError(f"cannot reach Dask scheduler {scheduler!r}: {exc}") from None
-            try:
-                with engine:
-                    result = run_cohort(spec, out, engine)
+                with executor:
+                    result = run_cohort(spec, out, executor)
             except CohortMismatchError as exc:
                 raise UsageError(str(exc)) from None
             except OSError as exc:
                 raise UsageError(f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
+            counts = result.metadata["status_counts"]
+            if result.n_succeeded == 0:
+                # nothing to summarise: no marker, so the folder does not look like a finished trial
+                detail = result.patients["detail"].mode()
+                err_console.print(
+                    f"[bold red]error:[/] every patient failed ({counts}); most common reason: "
+                    f"{detail.iloc[0] if len(detail) else 'unknown'}; per-patient status in {out}/chunks/",
+                    highlight=False,
+                )
+                raise typer.Exit(code=1)
             write_outputs(result)
             s = result.summary
-            counts = result.metadata["status_counts"]
             console.print(
                 f"wrote {out}: chunks/ (Parquet), patients.parquet, summary.csv, bands.csv, figures, metadata.json\n"
                 f"patients: {counts}\n"

@@ -10,18 +10,25 @@ Layout of an output folder::
     alc_tissue_bands.png, lymphocytosis_resolution_km.png
     metadata.json                     written last: the run is complete
 
-A chunk counts as done when its ``patients`` file exists; both files of a chunk are written to a
-temporary name and renamed, so a run killed at any moment (even by SIGKILL) leaves only whole
-chunks, and the same command resumes with the missing ones: no patient lost or duplicated.
+A chunk counts as done when its ``patients`` file exists and its stored provenance (spec hash,
+seed, chunk index, patient ids; Parquet schema metadata ``cllsim``) is this cohort's; a chunk
+from any other cohort is refused (:class:`ForeignChunkError`), never merged. Both files of a
+chunk are written to a temporary name and renamed (patients last), so a run killed at any
+moment (even by SIGKILL) leaves only whole chunks, and the same command resumes with the missing
+ones: no patient lost or duplicated. The final files are written the same way, after the old
+``metadata.json`` is removed and before the new one is renamed into place; temporary files of
+killed runs are removed by the next run.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
-import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,10 +38,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import __version__
+from .._errors import SpecError
+from ..execution import (
+    MARKER,
+    Executor,
+    SerialExecutor,
+    invalidate,
+    remove_stale,
+    write_atomic,
+    write_text_atomic,
+)
 from ..model import load_table, parameter_hash
 from ._endpoints import patient_endpoints, summarize
-from ._engines import Engine, SerialEngine
-from ._population import CohortSpec, sample_chunk
+from ._population import CohortSpec, patient_ids, sample_chunk
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,14 +72,24 @@ BAND_BINS = 1000
 QUANTILES = (0.05, 0.5, 0.95)
 
 
-class CohortMismatchError(ValueError):
+class CohortMismatchError(SpecError):
     """The output folder holds another cohort (different spec, version or parameters)."""
 
 
+class ForeignChunkError(CohortMismatchError):
+    """A chunk file in the output folder was written for another cohort (or its provenance is unreadable)."""
+
+
+def spec_hash(spec: CohortSpec) -> str:
+    """SHA-256 of the spec's canonical JSON: equal exactly when two specs describe the same cohort."""
+    return hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True, default=str).encode()).hexdigest()
+
+
 def provenance(spec: CohortSpec) -> dict[str, Any]:
-    """What identifies a cohort run: spec, package version, parameters-table hash, seed."""
+    """What identifies a cohort run: spec (and its hash), package version, parameters-table hash, seed."""
     return {
         "spec": spec.model_dump(),
+        "spec_hash": spec_hash(spec),
         "cllsim_version": __version__,
         "parameter_hash": parameter_hash(load_table().values()),
         "seed": spec.seed,
@@ -76,12 +102,34 @@ def _chunk_paths(out: Path, chunk: int) -> tuple[Path, Path]:
     return d / f"trajectories-{chunk:05d}.parquet", d / f"patients-{chunk:05d}.parquet"
 
 
+_CHUNK_FILE = re.compile(r"^(trajectories|patients)-(\d+)\.parquet$")
+# temporaries of cllsim <= 0.x: ".patients-00003.parquet.<pid>.tmp", ".cohort.json.tmp", ".patients.parquet.tmp"
+_LEGACY_TMP = re.compile(r"^\.(?:(?:trajectories|patients)-\d+\.parquet\.\d+|cohort\.json|patients\.parquet)\.tmp$")
+
+
+def _remove_leftovers(out: Path) -> None:
+    """Remove temporary files of killed runs (this version's, and the older naming)."""
+    for folder in (out, out / "chunks"):
+        remove_stale(folder)
+        if folder.is_dir():
+            for f in folder.iterdir():
+                if _LEGACY_TMP.match(f.name) and f.is_file():
+                    f.unlink(missing_ok=True)
+
+
 def _write_atomic(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     schema_meta = dict(table.schema.metadata or {})
     schema_meta[b"cllsim"] = json.dumps(meta, default=str).encode()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table.replace_schema_metadata(schema_meta), tmp)
-    os.replace(tmp, path)
+    table = table.replace_schema_metadata(schema_meta)
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def chunk_provenance(spec: CohortSpec, chunk: int) -> dict[str, Any]:
+    """Provenance stored in both files of ``chunk``: the cohort's, the chunk index and its patient ids."""
+    start, stop = spec.chunk_range(chunk)
+    first, last = patient_ids(start, start + 1)[0], patient_ids(stop - 1, stop)[0]
+    return {**provenance(spec), "chunk": chunk, "first_patient": first, "last_patient": last,
+            "n_patients": stop - start}
 
 
 @dataclass(frozen=True)
@@ -91,6 +139,9 @@ class ChunkTask:
     spec_json: str
     chunk: int
     out: str
+
+    def execute(self) -> ChunkDone:
+        return run_chunk(self)
 
 
 @dataclass(frozen=True)
@@ -141,24 +192,84 @@ def run_chunk(task: ChunkTask) -> ChunkDone:
     out = Path(task.out)
     traj_path, pat_path = _chunk_paths(out, task.chunk)
     trajectories, patients = simulate_chunk(spec, task.chunk)
-    meta = {**provenance(spec), "chunk": task.chunk}
+    meta = chunk_provenance(spec, task.chunk)
     traj_path.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(pa.Table.from_pandas(trajectories, preserve_index=False), traj_path, meta)
     _write_atomic(pa.Table.from_pandas(patients, preserve_index=False), pat_path, meta)
     return ChunkDone(task.chunk, len(patients), int((patients["status"] != "success").sum()))
 
 
+#: Provenance keys a chunk must share with the cohort to be resumed (spec hash, seed, ids, ...).
+_CHUNK_KEYS = ("seed", "chunk", "first_patient", "last_patient", "n_patients", "cllsim_version", "parameter_hash",
+               "spec_hash")
+
+
+def _foreign(path: Path, why: str) -> ForeignChunkError:
+    return ForeignChunkError(
+        f"{path} does not belong to this cohort ({why}); remove it, or use a new --out folder"
+    )
+
+
+def _verify_chunk(path: Path, spec: CohortSpec, chunk: int) -> bool:
+    """True if ``path`` is a complete chunk file of this cohort; False if unreadable (to be rewritten).
+
+    Raises
+    ------
+    ForeignChunkError
+        If the file is readable but was written for another cohort or chunk.
+    """
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid):
+        return False
+    raw = (schema.metadata or {}).get(b"cllsim")
+    try:
+        stored = json.loads(raw) if raw is not None else None
+    except ValueError:
+        stored = None
+    if not isinstance(stored, dict):
+        raise _foreign(path, "it has no readable cllsim provenance")
+    expected = chunk_provenance(spec, chunk)
+    for key in _CHUNK_KEYS:
+        if stored.get(key) == expected[key]:
+            continue
+        if key == "spec_hash":
+            theirs_raw = stored.get("spec")
+            theirs: dict[str, Any] = theirs_raw if isinstance(theirs_raw, dict) else {}
+            fields = sorted(k for k, v in expected["spec"].items() if theirs.get(k) != v)
+            raise _foreign(path, f"its spec differs in {', '.join(fields) or 'its hash'}")
+        raise _foreign(path, f"{key} is {stored.get(key)!r}, this cohort's is {expected[key]!r}")
+    if path.name.startswith("patients-"):
+        try:
+            ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
+        except (OSError, pa.ArrowInvalid, KeyError):
+            return False
+        start, stop = spec.chunk_range(chunk)
+        if ids != list(patient_ids(start, stop)):
+            raise _foreign(path, f"its patient ids are not {expected['first_patient']}..{expected['last_patient']}")
+    return True
+
+
 def done_chunks(out: Path, spec: CohortSpec) -> set[int]:
-    """Chunks whose files are complete and readable."""
+    """Chunks whose two files are complete, readable and this cohort's.
+
+    Raises
+    ------
+    ForeignChunkError
+        If ``out/chunks`` holds a chunk file of another cohort, or one beyond this cohort's chunks.
+    """
+    chunks_dir = out / "chunks"
+    if chunks_dir.is_dir():
+        for f in chunks_dir.iterdir():
+            m = _CHUNK_FILE.match(f.name)
+            if m is not None and int(m[2]) >= spec.n_chunks:
+                raise _foreign(f, f"this cohort has {spec.n_chunks} chunks")
     done = set()
     for c in range(spec.n_chunks):
         traj_path, pat_path = _chunk_paths(out, c)
-        if traj_path.exists() and pat_path.exists():
-            try:
-                pq.read_metadata(pat_path)
-                pq.read_metadata(traj_path)
-            except (OSError, pa.ArrowInvalid):
-                continue
+        if not pat_path.exists():
+            continue  # an unfinished chunk: both files are (re)written
+        if _verify_chunk(pat_path, spec, c) and traj_path.exists() and _verify_chunk(traj_path, spec, c):
             done.add(c)
     return done
 
@@ -175,9 +286,7 @@ def _check_manifest(out: Path, spec: CohortSpec) -> None:
                 )
         return
     out.mkdir(parents=True, exist_ok=True)
-    tmp = manifest.with_name(".cohort.json.tmp")
-    tmp.write_text(json.dumps(prov, indent=2, default=str))
-    os.replace(tmp, manifest)
+    write_text_atomic(manifest, json.dumps(prov, indent=2, default=str))
 
 
 @dataclass(frozen=True)
@@ -203,6 +312,11 @@ class CohortResult:
     summary: pd.DataFrame
     bands: pd.DataFrame
     metadata: dict[str, Any]
+
+    @property
+    def n_succeeded(self) -> int:
+        """Patients whose simulation succeeded (the others are excluded from every rate)."""
+        return int((self.patients["status"] == "success").sum())
 
     def to_df(self) -> pd.DataFrame:
         """Per-patient table (a copy)."""
@@ -244,6 +358,7 @@ def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
                 np.add.at(h, (day_idx[sel], b[sel]), 1.0)
     rows = []
     for (col, g), h in hist.items():
+        assert days is not None  # a histogram exists only once the days are known
         lo, hi = BAND_COLUMNS[col]
         edges = lo + (hi - lo) * (np.arange(BAND_BINS) + 0.5) / BAND_BINS
         cum = np.cumsum(h, axis=1)
@@ -259,7 +374,7 @@ def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
 def run_cohort(
     spec: CohortSpec,
     out: str | Path,
-    engine: Engine | None = None,
+    executor: Executor | None = None,
     *,
     progress: bool = True,
     on_chunk: Callable[[ChunkDone], None] | None = None,
@@ -272,8 +387,8 @@ def run_cohort(
         Population, regimen, follow-up and numerics.
     out
         Output folder (see the module docstring for its layout).
-    engine
-        Execution engine (default: serial in this process).
+    executor
+        Where the chunks run (:mod:`cllsim.execution`; default: serial in this process).
     progress
         Show a progress bar (rich).
     on_chunk
@@ -282,15 +397,21 @@ def run_cohort(
     Returns
     -------
     CohortResult
+
+    Raises
+    ------
+    CohortMismatchError
+        ``out`` holds another cohort (:class:`ForeignChunkError`: one of its chunk files does).
     """
     out = Path(out)
     _check_manifest(out, spec)
-    engine = engine or SerialEngine()
+    _remove_leftovers(out)
+    executor = executor or SerialExecutor()
     todo = [c for c in range(spec.n_chunks) if c not in done_chunks(out, spec)]
     tasks = [ChunkTask(spec.model_dump_json(), c, str(out)) for c in todo]
     started = _dt.datetime.now(_dt.UTC)
     if tasks:
-        _run_tasks(engine, tasks, spec, progress, on_chunk)
+        _run_tasks(executor, tasks, spec, progress, on_chunk)
     files = [_chunk_paths(out, c)[1] for c in range(spec.n_chunks)]
     patients = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values("id", ignore_index=True)
     if patients["id"].duplicated().any() or len(patients) != spec.n:
@@ -299,7 +420,7 @@ def run_cohort(
     bands = _bands(out, spec, patients)
     meta = {
         **provenance(spec),
-        "execution": engine.describe(),
+        "execution": executor.describe(),
         "resumed_chunks": spec.n_chunks - len(tasks),
         "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "started_utc": started.isoformat(timespec="seconds"),
@@ -308,7 +429,7 @@ def run_cohort(
     return CohortResult(out, patients, summary, bands, meta)
 
 
-def _run_tasks(engine: Engine, tasks: list[ChunkTask], spec: CohortSpec, progress: bool,
+def _run_tasks(executor: Executor, tasks: list[ChunkTask], spec: CohortSpec, progress: bool,
                on_chunk: Callable[[ChunkDone], None] | None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -318,33 +439,31 @@ def _run_tasks(engine: Engine, tasks: list[ChunkTask], spec: CohortSpec, progres
         TimeRemainingColumn(), disable=not progress, transient=False,
     ) as bar:
         job = bar.add_task("simulate", total=total)
-        for done in engine.map_unordered(run_chunk, tasks):
+
+        def advance(_: int, done: ChunkDone) -> None:
             bar.advance(job, done.n_patients)
             if on_chunk is not None:
                 on_chunk(done)
 
+        executor.execute(tasks, progress=advance)
+
 
 def write_outputs(result: CohortResult) -> list[Path]:
-    """Write patients table, summary, bands, figures, then ``metadata.json`` (completion marker)."""
-    import matplotlib
+    """Write patients table, summary, bands and figures, then ``metadata.json`` (completion marker).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    An existing ``metadata.json`` is removed first and the new one renamed into place after
+    every other file, each of which is written atomically: a run killed at any point leaves
+    either a complete folder or one without marker (which the next run completes).
+    """
     out = result.out
-    written = []
-    tmp = out / ".patients.parquet.tmp"
-    result.patients.to_parquet(tmp, index=False)
-    os.replace(tmp, out / "patients.parquet")
-    written.append(out / "patients.parquet")
-    result.summary.to_csv(out / "summary.csv")
-    result.bands.to_csv(out / "bands.csv", index=False)
-    written += [out / "summary.csv", out / "bands.csv"]
+    invalidate(out, MARKER)
+    written = [
+        write_atomic(out / "patients.parquet", lambda p: result.patients.to_parquet(p, index=False)),
+        write_atomic(out / "summary.csv", lambda p: result.summary.to_csv(p)),
+        write_atomic(out / "bands.csv", lambda p: result.bands.to_csv(p, index=False)),
+    ]
     fig_bands, fig_km = result.plot()
     for fig, name in ((fig_bands, "alc_tissue_bands.png"), (fig_km, "lymphocytosis_resolution_km.png")):
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        written.append(out / name)
-    (out / "metadata.json").write_text(json.dumps(result.metadata, indent=2, default=str))
-    written.append(out / "metadata.json")
+        written.append(write_atomic(out / name, partial(fig.savefig, dpi=110, format="png")))
+    written.append(write_text_atomic(out / MARKER, json.dumps(result.metadata, indent=2, default=str)))
     return written

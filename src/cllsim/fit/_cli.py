@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt
 
 
 def _ighv(value: str | None) -> str | None:
@@ -37,9 +38,14 @@ def fit_command(
     samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
     band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    scheduler_tls_ca: TlsCaOpt = None,
+    scheduler_tls_cert: TlsCertOpt = None,
+    scheduler_tls_key: TlsKeyOpt = None,
     procs: Annotated[
-        int, typer.Option("--procs", help="Processes for the multistart (0: one per CPU core).")
-    ] = 0,
+        int | None, typer.Option("--procs", hidden=True, help="Deprecated: use --workers (0: one per core).")
+    ] = None,
     estimate: Annotated[
         str | None, typer.Option("--estimate", help="default (5, identifiable), extended (10) or comma-separated ids.")
     ] = None,
@@ -48,10 +54,12 @@ def fit_command(
     ] = None,
 ) -> None:
     """Fit the model to a patient's counts and CT volumes; estimates, intervals, predictions, figure."""
-    from ..cli import UsageError, console, run_guarded, staged_output
+    from ..cli import UsageError, console, err_console, run_guarded
+    from ..execution import staged_output
 
     def go() -> None:
         from .._errors import InputError, ModelError
+        from ..execution import executor_from_options
         from ._data import read_patient_csv
         from ._fit import fit_patient
         from ._problem import parse_subset
@@ -62,9 +70,14 @@ def fit_command(
             raise UsageError(f"--uncertainty must be mcmc, profile or laplace, got {uncertainty!r}")
         if uncertainty == "mcmc" and samples < 50:
             raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
-        if procs < 0:
-            raise UsageError(f"--procs must be >= 0 (0: one per CPU core), got {procs}")
-        n_procs = procs or min(os.cpu_count() or 1, starts)
+        n_workers = workers
+        if procs is not None:
+            err_console.print("warning: --procs is deprecated, use --workers", highlight=False)
+            if workers is not None:
+                raise UsageError("give --workers only (--procs is its deprecated name)")
+            if procs < 0:
+                raise UsageError(f"--procs must be >= 0 (0: one per CPU core), got {procs}")
+            n_workers = procs or None
         if band < 2:
             raise UsageError(f"--band must be >= 2, got {band}")
         date = None
@@ -78,11 +91,15 @@ def fit_command(
         except InputError as exc:
             raise UsageError(f"--estimate: {exc}") from None
         patient = read_patient_csv(data, regimen=regimen, ighv=_ighv(ighv))
-        with staged_output(out) as stage:
+        n_tasks = max(starts, len(ids) + (patient.ighv is None) if uncertainty == "profile" else 0)
+        executor = executor_from_options(
+            n_workers, scheduler, scheduler_tls_ca, scheduler_tls_cert, scheduler_tls_key, n_tasks=n_tasks
+        )
+        with executor, staged_output(out) as stage:
             try:
                 result = fit_patient(
                     patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
-                    n_samples=samples, n_band=band, progress=True, start_date=date, n_procs=n_procs,
+                    n_samples=samples, n_band=band, progress=True, start_date=date, executor=executor,
                 )
             except ModelError:
                 raise  # an engine failure is not the user's mistake (exit 1)
@@ -107,7 +124,8 @@ def export_petab_command(
     ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
 ) -> None:
     """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
-    from ..cli import console, run_guarded, staged_output
+    from ..cli import console, run_guarded
+    from ..execution import staged_output
 
     def go() -> None:
         from ._data import read_patient_csv

@@ -37,7 +37,10 @@ import contextlib
 import datetime as _dt
 import json
 import math
+import threading
 import time
+import uuid
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..execution import Executor, make_executor
 from ..model import ParameterTable, parameter_hash
 from ._data import ALC, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, NOT_ESTIMATED_REASONS, FitProblem
@@ -233,7 +237,9 @@ def fit_patient(
     atol: float = 3e-8,
     progress: bool = False,
     start_date: _dt.date | None = None,
-    n_procs: int = 1,
+    workers: int | None = 1,
+    executor: Executor | None = None,
+    n_procs: int | None = None,
 ) -> FitResult:
     """Fit a patient's kinetic parameters, with uncertainty and predictions.
 
@@ -251,7 +257,7 @@ def fit_patient(
         Seed of the start points, MCMC and band samples (recorded in metadata).
     uncertainty
         ``"profile"`` (default: profile posterior per parameter, ~10-20 s each for 6 months of
-        data, run in the worker processes when ``n_procs > 1``; band from the Laplace
+        data, run as tasks of the executor like the starts; band from the Laplace
         approximation), ``"laplace"`` (Gauss-Newton at the MAP, seconds) or ``"mcmc"``
         (adaptive Metropolis, ``n_samples`` steps; short chains undercover). Coverage of each in
         the recovery benchmark: see the module docstring.
@@ -274,11 +280,21 @@ def fit_patient(
         Show rich progress bars.
     start_date
         Calendar date of day 0; adds the calendar date of ALC normalisation to the metadata.
+    workers
+        Local worker processes for the multistart starts and the profiles (tasks of a
+        :class:`cllsim.execution.ProcessExecutor`; processes because libRoadRunner and the
+        optimizer hold the GIL); 1 (default) runs them in this process; ``None``: one per
+        usable core, at most one per task (the CLI's default). Workers are spawned: scripts
+        calling this with ``workers > 1`` need the ``if __name__ == "__main__":`` guard.
+    executor
+        Run the starts and profiles on this executor instead (e.g. a
+        :class:`cllsim.execution.DaskExecutor`); it is left open. Excludes ``workers``.
     n_procs
-        Processes for the multistart (each builds its own engine; roadrunner holds the GIL, so
-        threads would not help). Workers are spawned: scripts calling this with ``n_procs > 1``
-        need the ``if __name__ == "__main__":`` guard.
+        Deprecated name of ``workers``.
     """
+    if n_procs is not None:
+        warnings.warn("fit_patient(n_procs=) is deprecated: use workers=", DeprecationWarning, stacklevel=2)
+        workers = n_procs
     if n_starts < 1:
         raise ValueError(f"n_starts must be >= 1, got {n_starts}")
     if uncertainty not in ("laplace", "mcmc", "profile"):
@@ -296,31 +312,21 @@ def fit_patient(
     pp = problem.pypesto_problem()
     optimizer = _optimizer(max_nfev)
     rows = []
+    setup = _FitSetup(uuid.uuid4().hex, data, estimated, horizon, table, rtol, atol, max_nfev)
+    # tasks run in this process (serial executor) reuse this problem instead of building another
+    _PROBLEMS[_cache_key(setup)] = (problem, pp, optimizer)
+    remote = _RemoteCount(problem)
     with _progress(progress) as bar, contextlib.ExitStack() as stack:
-        pool = None
-        if n_procs > 1:
-            # one pool for the multistart and the profiles (worker start-up is paid once)
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            init = (data, estimated, horizon, table, rtol, atol, max_nfev)
-            pool = stack.enter_context(ProcessPoolExecutor(
-                max_workers=n_procs, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_init, initargs=(init,),
-            ))
+        stack.callback(_PROBLEMS.pop, _cache_key(setup), None)
+        if executor is None:
+            # one executor for the multistart and the profiles (worker start-up is paid once)
+            n_tasks = max(n_starts, len(problem.ids) if uncertainty == "profile" else 0)
+            executor = stack.enter_context(make_executor(workers, n_tasks=n_tasks))
         task = bar.add_task("multistart (pyPESTO, least squares)", total=n_starts)
-        if pool is not None:
-            from concurrent.futures import as_completed
-
-            futures = [pool.submit(_worker_start, i, x0) for i, x0 in enumerate(x_starts)]
-            for fut in as_completed(futures):
-                rows.append(fut.result())
-                bar.advance(task)
-            rows.sort(key=lambda r: r["start"])
-        else:
-            for i, x0 in enumerate(x_starts):
-                rows.append(_run_start(problem, pp, optimizer, i, x0))
-                bar.advance(task)
+        with remote.counting():
+            rows = executor.execute([_StartTask(setup, i, x0) for i, x0 in enumerate(x_starts)],
+                                    progress=lambda _i, _r: bar.advance(task))
+        remote.add(sum(r["n_evaluations"] for r in rows))
         starts = pd.DataFrame(rows)
         ok = starts[~starts["failed"]]
         if ok.empty:
@@ -341,7 +347,7 @@ def fit_patient(
             post_sd = sd_lap
             draws = rng_band.multivariate_normal(x_map, cov, size=n_band, method="svd")
             if uncertainty == "profile":
-                lo_x, hi_x, chain_info = _profiles(problem, pp, x_map, bar, pool)
+                lo_x, hi_x, chain_info = _profiles(setup, x_map, bar, executor, remote)
                 # width of the profile interval in SD units, for the identifiability rule
                 post_sd = (hi_x - lo_x) / (2 * 1.959964)
         else:
@@ -385,7 +391,7 @@ def fit_patient(
         "ighv_model": problem.ighv_model,
         "seed": seed,
         "n_starts": n_starts,
-        "n_procs": n_procs,
+        "execution": executor.describe(),
         "optimizer": "pyPESTO ScipyOptimizer ls_trf (trust-region reflective, FD Jacobian), log-scale parameters",
         "uncertainty": uncertainty,
         "mcmc" if uncertainty == "mcmc" else "profiles": chain_info,
@@ -407,7 +413,7 @@ def fit_patient(
         "seconds_optimization": t_opt,
         "seconds_uncertainty": t_unc,
         "seconds_total": time.perf_counter() - t_start,
-        "n_simulations": problem.n_evaluations + (int(starts["n_evaluations"].sum()) if n_procs > 1 else 0),
+        "n_simulations": problem.n_evaluations + remote.count,
     }
     nd = quantities.set_index("quantity").loc["alc_normalisation_day", "estimate"]
     if start_date is not None and np.isfinite(nd):
@@ -445,42 +451,114 @@ def _run_start(problem: FitProblem, pp, optimizer, i: int, x0: np.ndarray) -> di
             "seconds": time.perf_counter() - t0, "failed": bool(failed), "x": x}
 
 
-# per-process state of parallel multistart (pyPESTO-style engine split: tasks = starts)
-_WORKER: dict[str, Any] = {}
+# --- tasks of the multistart and the profiles (pyPESTO-style split: the executor decides where they run)
 
 
-def _worker_init(init: tuple) -> None:
-    data, estimated, horizon, table, rtol, atol, max_nfev = init
-    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol)
-    _WORKER.update(problem=problem, pp=problem.pypesto_problem(), optimizer=_optimizer(max_nfev))
+@dataclass(frozen=True, eq=False)
+class _FitSetup:
+    """What a worker needs to rebuild the fit problem; ``token`` names one fit_patient call."""
+
+    token: str
+    data: PatientData
+    estimated: tuple[str, ...]
+    horizon: float
+    table: ParameterTable | None
+    rtol: float
+    atol: float
+    max_nfev: int
 
 
-def _worker_start(i: int, x0: np.ndarray) -> dict[str, Any]:
-    return _run_start(_WORKER["problem"], _WORKER["pp"], _WORKER["optimizer"], i, x0)
+#: Problems built per process and thread, by setup token (the calling thread registers its own).
+_PROBLEMS: dict[tuple[str, int], tuple[FitProblem, Any, Any]] = {}
+#: Fits (setup tokens) whose problems a worker keeps for later tasks (a Dask worker serves many fits).
+_FITS_KEPT = 2
+
+
+def _cache_key(setup: _FitSetup) -> tuple[str, int]:
+    # per thread: a problem and its solver are not thread-safe (threaded Dask workers share a process)
+    return setup.token, threading.get_ident()
+
+
+def _problem_for(setup: _FitSetup) -> tuple[FitProblem, Any, Any]:
+    """(problem, pyPESTO problem, optimizer) of ``setup`` in this thread, built on first use."""
+    state = _PROBLEMS.get(_cache_key(setup))
+    if state is None:
+        problem = FitProblem(setup.data, setup.estimated, setup.horizon, setup.table, rtol=setup.rtol,
+                             atol=setup.atol)
+        state = (problem, problem.pypesto_problem(), _optimizer(setup.max_nfev))
+        tokens = list(dict.fromkeys(token for token, _ in _PROBLEMS if token != setup.token))
+        for old in tokens[: max(0, len(tokens) - (_FITS_KEPT - 1))]:  # oldest fits first
+            for key in [k for k in _PROBLEMS if k[0] == old]:
+                del _PROBLEMS[key]
+        _PROBLEMS[_cache_key(setup)] = state
+    return state
+
+
+@dataclass(frozen=True, eq=False)
+class _StartTask:
+    """One optimizer start from ``x0``."""
+
+    setup: _FitSetup
+    index: int
+    x0: np.ndarray
+
+    def execute(self) -> dict[str, Any]:
+        problem, pp, optimizer = _problem_for(self.setup)
+        return _run_start(problem, pp, optimizer, self.index, self.x0)
+
+
+@dataclass(frozen=True, eq=False)
+class _ProfileTask:
+    """The profile of parameter ``index`` from the MAP: (lower, upper, points, simulations)."""
+
+    setup: _FitSetup
+    x_map: np.ndarray
+    index: int
+
+    def execute(self) -> tuple[float, float, int, int]:
+        problem, pp, _ = _problem_for(self.setup)
+        n0 = problem.n_evaluations
+        low, high, points = _profile_one(problem, pp, self.x_map, self.index)
+        return low, high, points, problem.n_evaluations - n0
+
+
+class _RemoteCount:
+    """Simulations done by tasks in other processes (those in this one count on ``problem``)."""
+
+    def __init__(self, problem: FitProblem):
+        self.problem = problem
+        self.count = 0
+        self._local = 0
+
+    @contextlib.contextmanager
+    def counting(self):
+        n0 = self.problem.n_evaluations
+        try:
+            yield
+        finally:
+            self._local += self.problem.n_evaluations - n0
+
+    def add(self, n_by_tasks: int) -> None:
+        """Credit ``n_by_tasks`` simulations reported by the tasks just run (minus those done here)."""
+        self.count += max(0, n_by_tasks - self._local)
+        self._local = 0
 
 
 #: Likelihood ratio at the edge of a 95% profile interval: exp(-chi2_1(0.95) / 2).
 PROFILE_RATIO_95 = 0.1465
 
 
-def _profiles(problem: FitProblem, pp, x_map: np.ndarray, bar, pool=None):
-    """95% intervals from pyPESTO profiles of the posterior (one per parameter; in ``pool`` if given)."""
+def _profiles(setup: _FitSetup, x_map: np.ndarray, bar, executor: Executor, remote: _RemoteCount):
+    """95% intervals from pyPESTO profiles of the posterior (one task per parameter)."""
     n = len(x_map)
-    lo, hi = problem.lb.copy(), problem.ub.copy()
-    points = [0] * n
     task = bar.add_task("profiles (pyPESTO)", total=n)
-    if pool is not None:
-        from concurrent.futures import as_completed
-
-        futures = {pool.submit(_worker_profile, x_map, j): j for j in range(n)}
-        for fut in as_completed(futures):
-            j = futures[fut]
-            lo[j], hi[j], points[j] = fut.result()
-            bar.advance(task)
-    else:
-        for j in range(n):
-            lo[j], hi[j], points[j] = _profile_one(problem, pp, x_map, j)
-            bar.advance(task)
+    with remote.counting():
+        results = executor.execute([_ProfileTask(setup, x_map, j) for j in range(n)],
+                                   progress=lambda _j, _r: bar.advance(task))
+    remote.add(sum(r[3] for r in results))
+    lo = np.array([r[0] for r in results])
+    hi = np.array([r[1] for r in results])
+    points = [r[2] for r in results]
     return lo, hi, {"points_per_profile": points, "confidence_ratio": PROFILE_RATIO_95}
 
 
@@ -505,10 +583,6 @@ def _profile_one(problem: FitProblem, pp, x_map: np.ndarray, j: int) -> tuple[fl
     order = np.argsort(xs)
     low, high = profile.calculate_approximate_ci(xs[order], ratios[order], PROFILE_RATIO_95)
     return float(low), float(high), int(xs.size)
-
-
-def _worker_profile(x_map: np.ndarray, j: int) -> tuple[float, float, int]:
-    return _profile_one(_WORKER["problem"], _WORKER["pp"], x_map, j)
 
 
 def _mcmc(problem: FitProblem, pp, x_map, cov, n_samples: int, rng: np.random.Generator, bar):
