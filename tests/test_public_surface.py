@@ -20,8 +20,7 @@ SRC = Path(cllsim.__file__).parent
 # if one is ever needed, is explicit and checked for staleness).
 PRIVATE_IMPORT_ALLOWED: frozenset[str] = frozenset()
 
-# Library code that still calls matplotlib.use (the cohort's figure writer, owned by the executors
-# work). Remove when it draws on matplotlib.figure.Figure objects.
+# Library code allowed to call matplotlib.use: none (figures are matplotlib.figure.Figure objects).
 MATPLOTLIB_USE_ALLOWED: frozenset[str] = frozenset()
 
 #: Libraries ``cllsim --help`` and ``--version`` must not import.

@@ -14,11 +14,8 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -138,20 +135,12 @@ def parse_sets(items: list[str] | None) -> dict[str, float]:
     return out
 
 
-@contextmanager
-def staged_output(out: Path):
-    """Write into a hidden staging folder, then move files into ``out`` only on success."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=".cllsim-partial-", dir=out))
-    except OSError as exc:
-        raise UsageError(f"cannot write to output folder {str(out)!r}: {exc.strerror}") from None
-    try:
-        yield stage
-        for f in stage.iterdir():
-            f.replace(out / f.name)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+def staged_output(out: Path, marker: str = "metadata.json"):
+    """The shared crash-safe output folder (:func:`cllsim.execution.staged_output`): files appear in
+    ``out`` only when the command succeeds, ``marker`` last."""
+    from .execution import staged_output as shared
+
+    return shared(out, marker)
 
 
 IGHVOpt = Annotated[str, typer.Option("--ighv", help="IGHV status: U (unmutated) or M (mutated).")]

@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
                 raise UsageError("; ".join(unknown_parameter(pid, known, "--set") for pid in unknown))
             t0 = time.perf_counter()
             results = []
-            with staged_output(out) as stage:
+            with staged_output(out, marker="report.html") as stage:
                 with Progress(console=console, transient=True) as progress:
                     task = progress.add_task("experiments", total=len(ids))
                     for eid in ids:
