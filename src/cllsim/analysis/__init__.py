@@ -1,1 +1,1 @@
-"""cllsim.analysis (see DESIGN.md section 4)."""
+"""cllsim.analysis (global sensitivity analysis; planned)."""

@@ -1,4 +1,4 @@
-"""In-silico experiments reproducing the study's findings F1-F10 (DESIGN.md sections 1 and 5).
+"""In-silico experiments reproducing the study's findings F1-F10 (docs/study.md).
 
 Each experiment is an object with ``run(overrides=None) -> ExperimentResult`` and
 ``figure(result)``; results carry tidy readouts (``.to_df()``), checks (``.checks_df()``),

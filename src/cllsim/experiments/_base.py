@@ -1,6 +1,6 @@
 """Experiments, their checks and their results.
 
-An experiment is a small object (DESIGN.md section 5): a protocol (host, cells, conditions,
+An experiment is a small object (docs/study.md): a protocol (host, cells, conditions,
 treatment, schedule), a simulation, a readout as the lab measures it, a figure and checks.
 Each check compares a simulated readout with the direction and minimum effect size stated
 for the finding, and names its source (the study's abstract, a calibration row, or the

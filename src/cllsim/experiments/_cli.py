@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-
-#: Solver chatter that libRoadRunner's CVODE prints straight to the C-level stderr when an
-#: event falls at an output time; harmless (PITFALLS.md), filtered from the console.
-_SOLVER_NOISE = ("are such that t + h = t on the next step",)
-
-
-@contextmanager
-def _filtered_stderr():
-    """Capture fd 2 (C libraries write there directly) and re-emit all but solver noise."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            for line in tmp.read().decode(errors="replace").splitlines():
-                if line.strip() and not any(n in line for n in _SOLVER_NOISE):
-                    print(line, file=sys.stderr)
 
 
 def register(app: typer.Typer) -> None:
@@ -78,8 +51,7 @@ def register(app: typer.Typer) -> None:
                     task = progress.add_task("experiments", total=len(ids))
                     for eid in ids:
                         progress.update(task, description=f"{eid}: {get(eid).title[:60]}")
-                        with _filtered_stderr():
-                            res = get(eid).run(overrides or None)
+                        res = get(eid).run(overrides or None)  # solver output is captured by the engine
                         res.to_df().to_csv(stage / f"{eid}.csv", index=False)
                         results.append(res)
                         progress.advance(task)

@@ -26,7 +26,7 @@ then flags them as prior-dominated. Without CT data the volume baselines are pri
 
 Fixed on purpose: ``birth_niche_bcr_per_day`` and ``birth_niche_indep_per_day`` (division in
 niches). With blood counts and volumes only, a higher birth rate is compensated by a higher death
-rate (PITFALLS.md, identifiability); the fit keeps division at its IGHV-specific nominal value and
+rate (not identifiable from ALC and volumes alone); the fit keeps division at its IGHV-specific nominal value and
 says so in its report. PK and dosing parameters are fixed (the fast engine reads the schedule once).
 
 Noise model (:data:`NOISE_SD_LOG`): log-normal measurement error with fixed SD of the natural log:
@@ -85,8 +85,8 @@ def parse_subset(text: str | None) -> tuple[str, ...]:
 
 #: Parameters never estimated here, with the reason given in reports.
 NOT_ESTIMATED_REASONS: dict[str, str] = {
-    "birth_niche_bcr_per_day": "not separable from death rates with blood counts and volumes (PITFALLS.md)",
-    "birth_niche_indep_per_day": "not separable from death rates with blood counts and volumes (PITFALLS.md)",
+    "birth_niche_bcr_per_day": "not separable from death rates with blood counts and volumes alone",
+    "birth_niche_indep_per_day": "not separable from death rates with blood counts and volumes alone",
 }
 
 #: SD of ln(measurement) for each observable (log-normal noise).
