@@ -8,6 +8,7 @@ from ._antimony import pools as pools
 from ._baseline import baseline_conditions as baseline_conditions
 from ._baseline import baseline_problems as baseline_problems
 from ._baseline import baseline_rules as baseline_rules
+from ._baseline import must_be_nonnegative as must_be_nonnegative
 from ._cxcr4 import MODEL_ID as CXCR4_MODEL_ID  # noqa: F401  (the in-vitro module's SBML id)
 from ._cxcr4 import cxcr4_module as cxcr4_module
 from ._hosts import HOSTS as HOSTS

@@ -196,10 +196,15 @@ def antimony_model(
     add("  bcl2_target_niche := bcl2_tonic + bcl2_niche_support + bcl2_bcr_gain*bcr_signal")
     # BCR signalling through BTK represses CXCR4 expression: tonically everywhere, strongly in
     # antigen-rich niches; BTK block relieves both (F5: surface CXCR4 rises in patients)
-    add("  cxcr4_expr_target_unsupported := 1 - cxcr4_tonic_repression*bcr_signal")
+    # Repression is bounded: a share r of expression is removed at the reference signal (1, the
+    # untreated U-CLL niche), and (1 - r)^(signal^h) at any other, which stays in (0, 1] however
+    # strong the signal (a linear 1 - r*signal went negative for signal > 1/r, e.g. U-CLL patients
+    # with bcr_strength > 1.1 in niches). h matches the former linear form at the M-CLL signal too.
+    add("  cxcr4_tonic_factor := (1 - cxcr4_tonic_repression)^bcr_signal")
+    add("  cxcr4_expr_target_unsupported := cxcr4_tonic_factor")
     add(
-        "  cxcr4_expr_target_niche := (1 - cxcr4_tonic_repression*bcr_signal)"
-        "*(1 - cxcr4_bcr_repression*bcr_signal)"
+        "  cxcr4_expr_target_niche := cxcr4_tonic_factor"
+        "*(1 - cxcr4_bcr_repression)^(bcr_signal^cxcr4_bcr_repression_hill)"
     )
     add(
         "  birth_niche_per_day := birth_niche_indep_per_day"

@@ -59,3 +59,15 @@ def baseline_problems(host: Host, rules: Mapping[str, np.ndarray]) -> np.ndarray
             bad = ~(v > 0) if strict else ~(v >= 0)
         reason[(reason == "") & bad] = why
     return reason
+
+
+#: Variables of the declaration that may be negative: net fluxes and the balance terms that the
+#: baseline conditions test. Every other state and rule is a physical quantity (cells, drug
+#: amounts and concentrations, occupancy, kinase activities, receptor levels, BCL2, rates).
+SIGNED_VARIABLES = ("cum_net_efflux", "blood_replacement0")
+SIGNED_PREFIXES = ("homing_balance_", "binding_balance_")
+
+
+def must_be_nonnegative(variable: str) -> bool:
+    """Whether ``variable`` is a physical quantity that can never be negative."""
+    return variable not in SIGNED_VARIABLES and not variable.startswith(SIGNED_PREFIXES)

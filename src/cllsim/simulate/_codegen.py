@@ -81,6 +81,10 @@ def _deps(expr: sympy.Expr) -> set[str]:
     return {s.name for s in expr.free_symbols}
 
 
+#: Elementary functions the generated code may call unqualified (the printer's ``inline`` mode).
+ELEMENTARY = ("exp", "log", "sqrt", "abs")
+
+
 class PlainFloats:
     """Printer mixin: floats as plain Python literals (full precision, no ``np.float64(...)``)."""
 
@@ -365,10 +369,11 @@ def compile_sbml(sbml: str) -> CompiledModel:
         if tag == "full":
             nonzeros = nz
     source = "\n".join(lines) + "\n"
-    namespace: dict[str, object] = {"np": np}
+    # the printer writes elementary functions unqualified (``log`` appears in derivatives of powers)
+    namespace: dict[str, object] = {"np": np, **{f: getattr(np, f) for f in ELEMENTARY}}
     exec(compile(source, f"<cllsim generated {hashlib.sha1(sbml.encode()).hexdigest()[:8]}>", "exec"), namespace)
     fns: dict[str, Callable] = {
-        k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k != "np"
+        k: v for k, v in namespace.items() if callable(v) and not k.startswith("_") and k not in ("np", *ELEMENTARY)
     }
     return CompiledModel(states, parameters, inputs, tuple(static), source, tuple(nonzeros), fns,
                          {tag: (tuple(b), tuple(e)) for tag, (b, e) in blocks.items()},

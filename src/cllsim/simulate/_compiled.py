@@ -26,7 +26,7 @@ from types import ModuleType
 import numpy as np
 
 from ._cache_dir import kernel_cache_dir
-from ._codegen import CompiledModel
+from ._codegen import ELEMENTARY, CompiledModel
 
 _KERNEL_FILE = Path(__file__).with_name("_kernel.py")
 # the kernel bakes the method's coefficients into machine code: a change to them must miss the cache
@@ -70,7 +70,8 @@ def _generated_module(source: str) -> ModuleType:
         return [line[4:].split("(", 1)[0] for line in text.splitlines() if line.startswith("def ")]
 
     text = (
-        "import numpy as np\n\n"
+        "import numpy as np\n"
+        f"from numpy import {', '.join(ELEMENTARY)}\n\n"
         f"BLOCK_FUNCTIONS = {defs(source)!r}\nKERNEL_FUNCTIONS = {defs(kernel)!r}\n\n"
         + source + "\n\n" + kernel + _FOOTER
     )

@@ -35,7 +35,7 @@ import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
 from ..drugs import Regimen, dose_inputs, parse_regimen
-from ..model import Host, baseline_problems, baseline_rules, get_host
+from ..model import Host, baseline_problems, baseline_rules, get_host, must_be_nonnegative
 from ._status import Status
 
 #: Days of frozen-population relaxation that put cell-carried states at their pre-treatment
@@ -349,6 +349,11 @@ class Engine(abc.ABC):
         after = np.full(n, "", dtype=object)
         after[live] = baseline_problems(host, self.evaluate(model, _take(treated, live), _take(y0, live), rules))
         fail(after != "", Status.INFEASIBLE_BASELINE, after)
+        # an untreated steady state with a negative physical quantity (e.g. CXCR4 expression when
+        # repression x BCR signal exceeds 1) is no steady state a patient can have
+        negative, _, which = _negative_physical({s: y0[s][:, None] for s in states}, states, np.zeros(1))
+        fail(negative, Status.INFEASIBLE_BASELINE,
+             np.array([f"untreated steady state has {w.split(' at day')[0]}" for w in which], dtype=object))
         for s, v in overrides.items():
             y0[s] = np.where(np.isnan(y0[s]), np.nan, np.broadcast_to(np.asarray(v, dtype=float), (n,)))
 
@@ -373,5 +378,32 @@ class Engine(abc.ABC):
         if names:
             finite = np.all([np.all(np.isfinite(out[v]), axis=1) for v in names], axis=0)
             fail(~finite, Status.NONFINITE, "the solution contains NaN or infinite values")
+            fail(*_negative_physical(out, names, times))
         return BatchTrajectory(times, out, status.astype(str), detail.astype(str), steps, warnings.astype(str),
                                self.name)
+
+
+#: A physical quantity counts as negative below ``-NEGATIVE_TOLERANCE x max(1, max |value|)``
+#: (solver noise around zero, e.g. -1e-28 occupied BTK, is not a violation).
+NEGATIVE_TOLERANCE = 1e-6
+
+
+def _negative_physical(
+    out: Mapping[str, np.ndarray], names: Sequence[str], times_h: np.ndarray
+) -> tuple[np.ndarray, Status, np.ndarray]:
+    """Patients whose recorded physical quantities go negative, with the first offender and day."""
+    n = next(iter(out.values())).shape[0]
+    bad = np.zeros(n, dtype=bool)
+    why = np.full(n, "", dtype=object)
+    for v in names:
+        if not must_be_nonnegative(v):
+            continue
+        x = out[v]
+        with np.errstate(invalid="ignore"):
+            scale = np.maximum(1.0, np.nanmax(np.abs(x), axis=1, initial=0.0))
+            neg = x < -NEGATIVE_TOLERANCE * scale[:, None]
+        for i in np.nonzero(neg.any(axis=1) & ~bad)[0]:
+            k = int(np.argmax(neg[i]))
+            why[i] = f"{v} = {x[i, k]:.3g} at day {times_h[k] / 24:g}"
+            bad[i] = True
+    return bad, Status.INVARIANT_VIOLATION, why

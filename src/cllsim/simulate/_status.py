@@ -19,6 +19,7 @@ class Status(enum.Enum):
     INFEASIBLE_BASELINE = "infeasible_baseline"
     SOLVER_FAILURE = "solver_failure"
     NONFINITE = "nonfinite"
+    INVARIANT_VIOLATION = "invariant_violation"
 
     @property
     def message(self) -> str:
@@ -39,4 +40,5 @@ _MESSAGES = {
     Status.INFEASIBLE_BASELINE: "the baseline values cannot be an untreated steady state",
     Status.SOLVER_FAILURE: "the ODE solver stopped before the end time",
     Status.NONFINITE: "the solution contains NaN or infinite values",
+    Status.INVARIANT_VIOLATION: "a physical quantity (cells, drug, receptor level, BCL2) became negative",
 }
