@@ -55,15 +55,10 @@ from ._population import CohortSpec, patient_ids, sample_chunk
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-#: Observables stored per patient and day: (column, model variable).
-TRAJECTORY_COLUMNS = (
-    ("alc_per_uL", "alc_per_uL"),
-    ("cells_blood_1e9", "cells_blood"),
-    ("cells_tissue_1e9", "cells_tissue"),
-    ("cells_total_1e9", "cells_total"),
-    ("ln_volume_cm3", "ln_volume_cm3"),
-    ("spleen_volume_cm3", "spleen_volume_cm3"),
-    ("btk_occupancy_pct", "btk_occupancy_pct"),
+#: Observables stored per patient and day (ids of the observables registry, one column each).
+TRAJECTORY_OBSERVABLES = (
+    "alc_per_uL", "cells_blood_1e9", "cells_tissue_1e9", "cells_total_1e9", "ln_volume_cm3", "spleen_volume_cm3",
+    "btk_occupancy_pct",
 )
 
 #: Quantile bands drawn from the trajectories: (column, log10 range of the histogram).
@@ -153,25 +148,26 @@ class ChunkDone:
 
 def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Sample and simulate one chunk; return (trajectories, patients) tables."""
-    from ..simulate import run_batch
+    from ..model import PATIENT
+    from ..simulate import observables, observe, run_batch
 
     pop = sample_chunk(spec, chunk)
     days = np.arange(0.0, np.floor(spec.days) + 1.0)
     if days[-1] < spec.days:
         days = np.append(days, spec.days)
-    traj = run_batch(
-        spec.regimen, pop.values, days * 24.0, [v for _, v in TRAJECTORY_COLUMNS], rtol=spec.rtol, atol=spec.atol
-    )
+    obs = [o for o in observables(PATIENT) if o.id in TRAJECTORY_OBSERVABLES]
+    traj = run_batch(spec.regimen, pop.values, days * 24.0, [o.variable for o in obs], rtol=spec.rtol, atol=spec.atol)
+    reported = observe(obs, traj.values)
     n, t = len(pop.ids), days.size
     cols: dict[str, Any] = {"id": np.repeat(pop.ids, t), "time_day": np.tile(days, n)}
-    for col, var in TRAJECTORY_COLUMNS:
-        cols[col] = traj.values[var].reshape(-1)
+    for o in obs:
+        cols[o.id] = reported[o.id].reshape(-1)
     trajectories = pd.DataFrame(cols)
     ends = patient_endpoints(
         days,
-        traj.values["alc_per_uL"],
-        traj.values["ln_volume_cm3"],
-        traj.values["spleen_volume_cm3"],
+        reported["alc_per_uL"],
+        reported["ln_volume_cm3"],
+        reported["spleen_volume_cm3"],
         pop.values["normal_spleen_volume_cm3"],
     )
     ends = ends.astype(float)
