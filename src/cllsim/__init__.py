@@ -14,8 +14,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-import sys
-import types
+import importlib
 from typing import TYPE_CHECKING
 
 from ._errors import BaselineError as BaselineError
@@ -46,26 +45,17 @@ _EXPORTS = {
     "Patient": ".simulate",
     "SimulationResult": ".simulate",
     "Status": ".simulate",
-    "simulate": ".simulate",
 }
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+_lazy_getattr, __dir__ = lazy_exports(__name__, {**_EXPORTS, "simulate": ".simulate"})
 
 
-class _Package(types.ModuleType):
-    """``cllsim.simulate`` is the function, as it was when this package imported it eagerly.
-
-    Importing the subpackage ``cllsim.simulate`` (which any sibling does) makes the import system
-    bind it as an attribute of ``cllsim``; that would shadow the function ``cllsim.simulate(...)``.
-    """
-
-    def __setattr__(self, name: str, value: object) -> None:
-        if name == "simulate" and isinstance(value, types.ModuleType):
-            value = value.simulate
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
+def __getattr__(name: str) -> object:
+    # ``cllsim.simulate`` is the subpackage, which is callable: ``cllsim.simulate(...)`` runs
+    # :func:`cllsim.simulate.simulate` and ``import cllsim.simulate`` gives the module
+    if name == "simulate":
+        return importlib.import_module(".simulate", __name__)
+    return _lazy_getattr(name)
 
 __all__ = [
     "BaselineError",

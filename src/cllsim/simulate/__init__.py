@@ -7,6 +7,11 @@ check, dose schedule, status), :mod:`._roadrunner` (reference engine, libRoadRun
 :mod:`._api` (``simulate``), :mod:`._invitro` (in-vitro CXCR4 assays).
 """
 
+import inspect
+import sys
+import types
+from typing import Any
+
 from ._api import ENGINE_NAMES as ENGINE_NAMES
 from ._api import Patient as Patient
 from ._api import PreparedModel as PreparedModel
@@ -36,6 +41,17 @@ from ._vectorized import BACKENDS as BACKENDS
 from ._vectorized import CohortEngine as CohortEngine
 from ._vectorized import run_batch as run_batch
 from ._vectorized import values_table as values_table
+
+
+class _Entry(types.ModuleType):
+    """This subpackage is also the entry point: ``cllsim.simulate(...)`` calls :func:`simulate`."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SimulationResult:
+        return simulate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Entry
+__signature__ = inspect.signature(simulate)
 
 
 def __getattr__(name: str) -> object:
