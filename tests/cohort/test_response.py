@@ -122,3 +122,25 @@ def test_criteria_change_the_answer(field):
         assert not default.loc[0, "progressed"] and loose.loc[0, "progressed"]
     else:
         assert loose.loc[0, "best_response_day"] < default.loc[0, "best_response_day"]
+
+
+def test_km_table_matches_a_hand_computed_example_with_greenwood_intervals():
+    from cllsim.cohort._endpoints import kaplan_meier, km_table
+
+    durations = np.array([2.0, 3.0, 3.0, 5.0, 8.0, 8.0, 9.0, 12.0])
+    events = np.array([1, 1, 0, 1, 1, 0, 0, 1], dtype=bool)
+    tab = km_table(durations, events)
+    s = tab.set_index("time_day")["survival"]
+    # by hand: 7/8; x 6/7; x 4/5 (t = 5, 5 at risk); x 2/3 (t = 8); x 0 (t = 12)
+    assert s[2.0] == pytest.approx(7 / 8) and s[3.0] == pytest.approx(7 / 8 * 6 / 7)
+    assert s[5.0] == pytest.approx(0.75 * 4 / 5) and s[8.0] == pytest.approx(0.6 * 3 / 4) and s[12.0] == 0.0
+    assert list(tab["at_risk"]) == [8, 8, 7, 5, 4, 2, 1]
+    assert tab["censored"].sum() == 3 and tab["events"].sum() == 5
+    inner = tab[(tab.survival > 0) & (tab.survival < 1)]
+    assert np.all(inner.lower < inner.survival) and np.all(inner.survival < inner.upper)
+    assert np.all((tab.lower >= 0) & (tab.upper <= 1))
+    # Greenwood at t = 2: var(log S) = 1/(8*7); log-log interval
+    se = np.sqrt(1 / 56) / abs(np.log(7 / 8))
+    assert inner.iloc[0]["lower"] == pytest.approx((7 / 8) ** np.exp(1.959963984540054 * se))
+    t, surv = kaplan_meier(durations, events)  # the plain estimate agrees
+    np.testing.assert_allclose(surv, s[np.isin(s.index, t)].to_numpy())

@@ -134,6 +134,43 @@ def kaplan_meier(durations: np.ndarray, events: np.ndarray) -> tuple[np.ndarray,
     return np.array(times), np.array(surv)
 
 
+def km_table(durations: np.ndarray, events: np.ndarray, *, z: float = 1.959963984540054) -> pd.DataFrame:
+    """Kaplan-Meier table with pointwise confidence intervals, numbers at risk and censoring.
+
+    The interval is Greenwood's variance on the log(-log) scale (Kalbfleisch & Prentice), which
+    stays inside [0, 1]; ``z`` = 1.96 gives 95%.
+
+    Returns
+    -------
+    DataFrame
+        One row per distinct time (day 0 first): ``time_day``, ``at_risk``, ``events``, ``censored``,
+        ``survival``, ``lower``, ``upper``.
+    """
+    d = np.asarray(durations, dtype=float)
+    e = np.asarray(events, dtype=bool)
+    keep = np.isfinite(d)
+    d, e = d[keep], e[keep]
+    rows = [{"time_day": 0.0, "at_risk": int(d.size), "events": 0, "censored": 0, "survival": 1.0,
+             "lower": 1.0, "upper": 1.0}]
+    s, greenwood = 1.0, 0.0
+    for t in np.unique(d):
+        at_risk = int(np.sum(d >= t))
+        n_events = int(np.sum((d == t) & e))
+        n_censored = int(np.sum((d == t) & ~e))
+        if n_events and at_risk:
+            s *= 1.0 - n_events / at_risk
+            if at_risk > n_events:
+                greenwood += n_events / (at_risk * (at_risk - n_events))
+        if 0.0 < s < 1.0 and greenwood > 0:
+            se = np.sqrt(greenwood) / abs(np.log(s))
+            lower, upper = s ** np.exp(z * se), s ** np.exp(-z * se)
+        else:
+            lower = upper = s
+        rows.append({"time_day": float(t), "at_risk": at_risk, "events": n_events, "censored": n_censored,
+                     "survival": s, "lower": float(lower), "upper": float(upper)})
+    return pd.DataFrame(rows)
+
+
 def km_median(durations: np.ndarray, events: np.ndarray) -> float:
     """Median time to event from the Kaplan-Meier curve (NaN if not reached)."""
     t, s = kaplan_meier(durations, events)
