@@ -144,3 +144,23 @@ def test_km_table_matches_a_hand_computed_example_with_greenwood_intervals():
     assert inner.iloc[0]["lower"] == pytest.approx((7 / 8) ** np.exp(1.959963984540054 * se))
     t, surv = kaplan_meier(durations, events)  # the plain estimate agrees
     np.testing.assert_allclose(surv, s[np.isin(s.index, t)].to_numpy())
+
+
+def test_cohort_runs_report_iwcll_response_progression_and_pfs(tmp_path):
+    """A cohort's patients table carries the per-patient course, its summary the landmark rates, and
+    the folder a progression-free Kaplan-Meier figure."""
+    from cllsim.cohort import CohortSpec, run_cohort, write_outputs
+
+    res = run_cohort(CohortSpec(n=6, chunk_size=6, days=380, seed=3), tmp_path / "c")
+    pats = res.patients
+    for col in ("best_response", "progressed", "ttp_day", "response_at_365d", "umrd_day",
+                "dominant_clone_at_progression"):
+        assert col in pats, col
+    ok = pats[pats["status"] == "success"]
+    assert set(ok["best_response"]) <= set(CATEGORIES)
+    assert np.all(ok.loc[~ok["progressed"].astype(bool), "ttp_day"] == 380)
+    summary = res.summary
+    assert "response_at_1y_pct" in summary.index and "progression_at_1y_km_pct" in summary.index
+    assert "response_at_2y_pct" not in summary.index  # beyond follow-up: not reported
+    written = {p.name for p in write_outputs(res)}
+    assert "progression_free_km.png" in written

@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ._response import LANDMARKS_DAYS
+
 CYCLE_DAYS = 28.0
 ASSESSMENT_CYCLES = (2, 6, 12)
 LYMPHOCYTOSIS_RISE = 1.5
@@ -213,7 +215,46 @@ def summarize(patients: pd.DataFrame) -> pd.DataFrame:
         for c in ASSESSMENT_CYCLES:
             for key in ("nodal_response", "pr", "pr_l"):
                 r[f"{key}_c{c}_pct"] = _pct(ok[f"{key}_c{c}"])
+        r.update(_course_summary(ok))
         rows[name] = r
     df = pd.DataFrame(rows)
     df.index.name = "endpoint"
     return df
+
+
+def _course_summary(ok: pd.DataFrame) -> dict[str, float]:
+    """Response, progression and MRD over years among evaluable patients (iwCLL 2018, row P6).
+
+    Response at a landmark is counted among patients followed that long; progression is one minus the
+    Kaplan-Meier progression-free estimate at the landmark (censored at the end of follow-up).
+    """
+    r: dict[str, float] = {}
+    if "progressed" not in ok or ok.empty:
+        return r
+    follow = float(ok["ttp_day"].max())
+    durations, events = ok["ttp_day"].to_numpy(float), ok["progressed"].to_numpy(bool)
+    km = km_table(durations, events)
+    for y, day in enumerate(LANDMARKS_DAYS, start=1):
+        col = f"response_at_{day:g}d"
+        if col in ok and day <= follow + 1.5:
+            cat = ok[col].dropna()
+            r[f"cr_at_{y}y_pct"] = _pct(cat == "CR")
+            r[f"response_at_{y}y_pct"] = _pct(cat.isin(("CR", "PR", "PR-L")))
+        mrd_col = col.replace("response_at_", "mrd_at_")
+        if mrd_col in ok and day <= follow + 1.5:
+            mrd = ok[mrd_col].astype(float).dropna()
+            r[f"mrd_at_{y}y_median"] = float(mrd.median()) if len(mrd) else float("nan")
+            r[f"umrd_at_{y}y_pct"] = _pct(mrd < 1e-4)
+        if day <= follow + 1.5:
+            s = km[km["time_day"] <= day]["survival"]
+            r[f"progression_at_{y}y_km_pct"] = float(100.0 * (1.0 - s.iloc[-1]))
+    r["pfs_km_median_day"] = km_median(durations, events)
+    prog = ok[ok["progressed"].astype(bool)]
+    r["n_progressions"] = float(len(prog))
+    if len(prog) and prog["dominant_clone_at_progression"].notna().any():
+        dom = prog["dominant_clone_at_progression"]
+        r["progressions_resistant_dominated_pct"] = _pct(dom != "sensitive")
+        for label in sorted(set(dom.dropna()) - {"sensitive"}):
+            r[f"progressions_{label.replace(' ', '_').lower()}_pct"] = _pct(dom == label)
+        r["resistant_detectable_lead_median_day"] = float(prog["resistant_detectable_lead_day"].median())
+    return r

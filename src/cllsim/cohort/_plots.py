@@ -119,3 +119,26 @@ def plot_resolution_km(patients: pd.DataFrame, meta: Mapping[str, Any]) -> Figur
                 ha="center", va="center")
         risk.set_axis_off()
     return fig
+
+
+def plot_progression_km(patients: pd.DataFrame, meta: Mapping[str, Any]) -> Figure:
+    """Kaplan-Meier progression-free survival (iwCLL progression; deaths are not modelled), by IGHV."""
+    fig, ax, risk = _km_figure()
+    ok = patients[patients["status"] == "success"]
+    groups = {}
+    if "progressed" in ok:
+        for group, sub in (("U-CLL", ok[ok["ighv"] == "U"]), ("M-CLL", ok[ok["ighv"] == "M"])):
+            if not sub.empty:
+                groups[group] = (sub["ttp_day"].to_numpy(float), sub["progressed"].to_numpy(bool))
+    ax.set_xlabel("days on treatment")
+    ax.set_ylabel("progression-free (share of patients)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Progression-free survival (iwCLL 2018; Kaplan-Meier, 95% CI, | censored)\n{_caption(meta)}",
+                 fontsize=10)
+    if groups:
+        km_axes(ax, risk, groups)
+        ax.legend(loc="lower left")
+    else:
+        ax.text(0.5, 0.5, "no evaluable patient", transform=ax.transAxes, ha="center", va="center")
+        risk.set_axis_off()
+    return fig

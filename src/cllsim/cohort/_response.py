@@ -85,6 +85,9 @@ class ResponseCriteria:
     mrd_undetectable: float = 1e-4
 
 
+#: Landmarks of the per-patient table, days: 1 to 5 years (``response_at_<d>d``, ``mrd_at_<d>d``).
+LANDMARKS_DAYS = (365.0, 730.0, 1096.0, 1461.0, 1826.0)
+
 #: Observables the assessment reads (ids of the observables registry); those missing are skipped.
 INPUTS = ("alc_per_uL", "ln_spd_cm2", "spleen_length_cm", "bm_infiltration_pct", "mrd_blood")
 
@@ -191,7 +194,7 @@ def patient_responses(
     days: np.ndarray,
     observed: Mapping[str, np.ndarray],
     *,
-    landmarks_days: tuple[float, ...] = (365.0, 730.0, 1461.0, 1826.0),
+    landmarks_days: tuple[float, ...] = LANDMARKS_DAYS,
     criteria: ResponseCriteria | None = None,
 ) -> pd.DataFrame:
     """Per patient: best response, progression, time to progression, MRD at landmarks, time to uMRD.
@@ -244,4 +247,46 @@ def patient_responses(
         out["umrd_day"] = np.where(below.any(axis=1), days[np.argmax(below, axis=1)], np.nan)
     else:
         out["umrd_day"] = np.full(n, np.nan)
+    return out
+
+
+#: Resistant subclones whose share of all CLL cells the model reports (``fraction_<clone>``).
+CLONES = {"c481s": "BTK C481S", "plcg2": "PLCG2"}
+#: Share of CLL cells above which a subclone dominates a progression.
+DOMINANT_SHARE = 0.5
+#: Share of CLL cells at which a resistant subclone counts as detectable (row K10).
+DETECTABLE_SHARE = 1e-3
+
+
+def progression_clones(days: np.ndarray, observed: Mapping[str, np.ndarray], ttp_day: np.ndarray,
+                       progressed: np.ndarray) -> pd.DataFrame:
+    """Per patient: the clone dominating at progression and how early a resistant clone was detectable.
+
+    Returns
+    -------
+    DataFrame
+        ``dominant_clone_at_progression`` (a :data:`CLONES` label, ``"sensitive"``, or None without
+        progression or without clone observables), ``resistant_share_at_progression`` and
+        ``resistant_detectable_lead_day`` (days from the first day the resistant share reached 1e-3 to
+        progression).
+    """
+    n = len(ttp_day)
+    present = [k for k in CLONES if f"fraction_{k}" in observed]
+    out = pd.DataFrame({"dominant_clone_at_progression": [None] * n,
+                        "resistant_share_at_progression": np.full(n, np.nan),
+                        "resistant_detectable_lead_day": np.full(n, np.nan)})
+    if not present:
+        return out
+    days = np.asarray(days, dtype=float)
+    shares = {k: np.asarray(observed[f"fraction_{k}"], dtype=float) for k in present}
+    resistant = np.sum(np.stack(list(shares.values())), axis=0)
+    for i in np.nonzero(np.asarray(progressed, bool))[0]:
+        j = int(np.argmin(np.abs(days - ttp_day[i])))
+        at = {k: v[i, j] for k, v in shares.items()}
+        top = max(at, key=lambda k: at[k])
+        out.loc[i, "dominant_clone_at_progression"] = CLONES[top] if at[top] > DOMINANT_SHARE else "sensitive"
+        out.loc[i, "resistant_share_at_progression"] = float(resistant[i, j])
+        seen = np.nonzero(resistant[i, : j + 1] >= DETECTABLE_SHARE)[0]
+        if seen.size:
+            out.loc[i, "resistant_detectable_lead_day"] = float(ttp_day[i] - days[seen[0]])
     return out

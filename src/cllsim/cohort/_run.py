@@ -7,7 +7,7 @@ Layout of an output folder::
     chunks/patients-00003.parquet     chunk 3: id, IGHV, status, sampled parameters, endpoints
     patients.parquet                  all patient rows (endpoints) once every chunk is done
     summary.csv, bands.csv            endpoint summary; daily 5/50/95% quantiles
-    alc_tissue_bands.png, lymphocytosis_resolution_km.png
+    alc_tissue_bands.png, lymphocytosis_resolution_km.png, progression_free_km.png
     metadata.json                     written last: the run is complete
 
 A chunk counts as done when its ``patients`` file exists and its stored provenance (spec hash,
@@ -51,14 +51,17 @@ from ..execution import (
 from ..model import load_table, parameter_hash
 from ._endpoints import patient_endpoints, summarize
 from ._population import CohortSpec, patient_ids, sample_chunk
+from ._response import CLONES, INPUTS, patient_responses, progression_clones
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-#: Observables stored per patient and day (ids of the observables registry, one column each).
+#: Observables stored per patient and day (ids of the observables registry, one column each; those
+#: the declaration does not have are skipped).
 TRAJECTORY_OBSERVABLES = (
     "alc_per_uL", "cells_blood_1e9", "cells_tissue_1e9", "cells_total_1e9", "ln_volume_cm3", "spleen_volume_cm3",
-    "btk_occupancy_pct",
+    "btk_occupancy_pct", "mrd_blood", "ln_spd_cm2", "spleen_length_cm", "bm_infiltration_pct",
+    *(f"fraction_{clone}" for clone in CLONES),
 )
 
 #: Quantile bands drawn from the trajectories: (column, log10 range of the histogram).
@@ -172,13 +175,19 @@ def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataF
     )
     ends = ends.astype(float)
     ends.loc[~traj.ok, :] = np.nan
+    assessed = {k: v for k, v in reported.items() if k in INPUTS or k.startswith("fraction_")}
+    responses = patient_responses(days, assessed)
+    clones = progression_clones(days, assessed, responses["ttp_day"].to_numpy(), responses["progressed"].to_numpy())
+    course = pd.concat([responses, clones], axis=1)
+    course["progressed"] = course["progressed"].astype("boolean")  # nullable: missing when not evaluable
+    course.loc[~traj.ok, :] = pd.NA
     patients = pd.DataFrame(
         {"id": pop.ids, "chunk": chunk, "ighv": pop.ighv, "status": traj.status, "detail": traj.detail,
          "n_steps": traj.n_steps}
     )
     for pid in pop.varied:
         patients[pid] = pop.values[pid]
-    patients = pd.concat([patients, ends], axis=1)
+    patients = pd.concat([patients, ends, course], axis=1)
     return trajectories, patients
 
 
@@ -323,11 +332,12 @@ class CohortResult:
         files = sorted((self.out / "chunks").glob("trajectories-*.parquet"))
         return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
 
-    def plot(self) -> tuple[Figure, Figure]:
-        """Quantile-band figure and Kaplan-Meier figure (see :mod:`cllsim.cohort._plots`)."""
-        from ._plots import plot_bands, plot_resolution_km
+    def plot(self) -> tuple[Figure, Figure, Figure]:
+        """Quantile bands, lymphocytosis resolution and progression-free survival (see :mod:`cllsim.cohort._plots`)."""
+        from ._plots import plot_bands, plot_progression_km, plot_resolution_km
 
-        return plot_bands(self.bands, self.metadata), plot_resolution_km(self.patients, self.metadata)
+        return (plot_bands(self.bands, self.metadata), plot_resolution_km(self.patients, self.metadata),
+                plot_progression_km(self.patients, self.metadata))
 
 
 def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
@@ -458,8 +468,10 @@ def write_outputs(result: CohortResult) -> list[Path]:
         write_atomic(out / "summary.csv", lambda p: result.summary.to_csv(p)),
         write_atomic(out / "bands.csv", lambda p: result.bands.to_csv(p, index=False)),
     ]
-    fig_bands, fig_km = result.plot()
-    for fig, name in ((fig_bands, "alc_tissue_bands.png"), (fig_km, "lymphocytosis_resolution_km.png")):
+    fig_bands, fig_km, fig_pfs = result.plot()
+    figures = ((fig_bands, "alc_tissue_bands.png"), (fig_km, "lymphocytosis_resolution_km.png"),
+               (fig_pfs, "progression_free_km.png"))
+    for fig, name in figures:
         written.append(write_atomic(out / name, partial(fig.savefig, dpi=110, format="png")))
     written.append(write_text_atomic(out / MARKER, json.dumps(result.metadata, indent=2, default=str)))
     return written
