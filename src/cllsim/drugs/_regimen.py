@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 import sys
+from decimal import Decimal
 from collections.abc import Mapping
 from typing import Literal
 
@@ -146,23 +147,23 @@ class Regimen(InputModel):
         return not any(isinstance(s, DoseBlock) for s in self.segments)
 
     def describe(self) -> str:
-        """Canonical text form."""
+        """Canonical text form; :func:`parse_regimen` reads it back to the same regimen (numbers exact)."""
         if self.is_untreated:
             return "none"
         parts = []
         for seg in self.segments:
             if isinstance(seg, Hold):
-                parts.append(f"hold {seg.days:g} d")
+                parts.append(f"hold {_number(seg.days)} d")
             else:
                 freq = next((k for k, v in FREQUENCIES_H.items() if v == seg.interval_h), None)
-                freq = freq or f"q{seg.interval_h:g}h"
+                freq = freq or f"q{_number(seg.interval_h)}h"
                 count = f" x {seg.n_doses}" if seg.n_doses else ""
-                parts.append(f"{seg.amount:g} {seg.amount_unit} {freq}{count}")
+                parts.append(f"{_number(seg.amount)} {seg.amount_unit} {freq}{count}")
         text = "; ".join(parts)
         if self.food != "fed":
             text += f" {self.food}"
         if self.start_day:
-            text += f" from day {self.start_day:g}"
+            text += f" from day {_number(self.start_day)}"
         return text
 
     def with_max_doses(self, max_doses: int) -> Regimen:
@@ -309,9 +310,16 @@ def parse_regimen(text: str) -> Regimen:
                 f"cannot parse regimen segment {shorten(part)}; expected e.g. '420 mg qd', "
                 "'420 mg qd x 28', 'hold 7 d', '25 mg/kg qd'"
             )
-    if not segments:
-        raise RegimenError(f"no dosing segment in {shorten(text)}")
+    if not any(isinstance(seg, DoseBlock) for seg in segments):
+        # holds alone would silently mean 'untreated'
+        raise RegimenError(f"no dosing segment in {shorten(text)}; use 'none' for untreated")
     return Regimen(segments=tuple(segments), start_day=start_day, food=food, text=text)
+
+
+def _number(x: float) -> str:
+    """``x`` exactly and without exponent (the grammar has none for intervals, holds and start days): 1e-05 -> '0.00001'."""
+    text = format(Decimal(repr(float(x))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _unit(text: str) -> Literal["mg", "mg/kg"]:
