@@ -25,12 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cllsim import InputError
+from cllsim import InputError, ParameterError
 from cllsim.cli import app
 from cllsim.drugs import Regimen, RegimenError, parse_regimen, regimen_warnings
 from cllsim.drugs._regimen import FREQUENCIES_H
 from cllsim.fit import PatientDataError, read_patient_csv
-from cllsim import ParameterError
 from cllsim.model import load_table
 from cllsim.model._parameters import default_table_paths
 from cllsim.simulate._api import MAX_DAYS

@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 import re
 import sys
-from decimal import Decimal
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
@@ -317,7 +317,7 @@ def parse_regimen(text: str) -> Regimen:
 
 
 def _number(x: float) -> str:
-    """``x`` exactly and without exponent (the grammar has none for intervals, holds and start days): 1e-05 -> '0.00001'."""
+    """``x`` exactly, without exponent (none in the grammar of intervals, holds, start days): 1e-05 -> '0.00001'."""
     text = format(Decimal(repr(float(x))), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
