@@ -221,3 +221,8 @@ def test_simulate_warns_of_per_kg_and_out_of_window_doses(tmp_path):
     assert "warning: no dose" in res.stderr
     warnings = json.loads((out / "metadata.json").read_text())["warnings"]
     assert any("mg/kg" in w for w in warnings) and any("no dose" in w for w in warnings)
+
+
+def test_a_table_export_into_a_missing_folder_says_why(tmp_path):
+    message = refused(["parameters", "--out", str(tmp_path / "no" / "such" / "p.tsv")], "cannot write")
+    assert "None" not in message and "directory" in message.lower()

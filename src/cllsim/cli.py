@@ -343,7 +343,7 @@ def export_sbml(
             file.parent.mkdir(parents=True, exist_ok=True)
             write_sbml(model.sbml, file)
         except OSError as exc:
-            raise UsageError(f"cannot write {str(file)!r}: {exc.strerror}") from None
+            raise UsageError(f"cannot write {str(file)!r}: {exc.strerror or _cut(str(exc))}") from None
         console.print(f"wrote {file} (SBML, time in hours, cells in 1e9)")
 
     run_guarded(go)
@@ -363,7 +363,7 @@ def parameters(
             try:
                 df.to_csv(out, sep="\t")
             except OSError as exc:
-                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror or _cut(str(exc))}") from None
             console.print(f"wrote {out}")
             return
         from rich.table import Table
@@ -402,7 +402,7 @@ def observables(
                     writer.writerow(["id", "unit", "variable", "normalisation", "description"])
                     writer.writerows(rows)
             except OSError as exc:
-                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror or _cut(str(exc))}") from None
             console.print(f"wrote {out}")
             return
         from rich.table import Table

@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
                 err_console.print(
                     f"[bold red]error:[/] every patient failed ({counts}); most common reason: "
                     f"{detail.iloc[0] if len(detail) else 'unknown'}; per-patient status in {out}/chunks/",
-                    highlight=False,
+                    highlight=False, soft_wrap=True,
                 )
                 raise typer.Exit(code=1)
             try:

@@ -64,7 +64,7 @@ def fit_command(
     max_doses: MaxDosesOpt = None,
 ) -> None:
     """Fit the model to a patient's counts and CT volumes; estimates, intervals, predictions, figure."""
-    from ..cli import UsageError, console, err_console, regimen_option, run_guarded, warn
+    from ..cli import UsageError, console, regimen_option, run_guarded, warn
     from ..execution import staged_output
 
     def go() -> None:
@@ -84,7 +84,7 @@ def fit_command(
             raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
         n_workers = workers
         if procs is not None:
-            err_console.print("warning: --procs is deprecated, use --workers", highlight=False)
+            warn("--procs is deprecated, use --workers")
             if workers is not None:
                 raise UsageError("give --workers only (--procs is its deprecated name)")
             if procs < 0:
