@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -148,12 +148,8 @@ def test_patient_csv_reader_gives_data_or_a_patient_data_error(text):
 @given(_good_rows)
 def test_well_formed_patient_csvs_are_read(rows):
     text = "day,alc_per_uL\n" + "\n".join(f"{d},{a}" for d, a in rows) + "\n"
-    unique = len({float(d) for d, _ in rows}) == len(rows)
-    try:
-        check_csv(text)
-    except AssertionError:
-        raise
-    if unique and max(int(a) for _, a in rows) >= 1000:
+    check_csv(text)
+    if len({float(d) for d, _ in rows}) == len(rows):  # distinct visits in plausible units: accepted
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp, "p.csv")
             path.write_text(text)
@@ -344,6 +340,7 @@ def _violations(values: dict[str, np.ndarray]) -> list[str]:
 @given(st.integers(0, 2**31 - 1))
 def test_successful_cohort_runs_have_no_negative_cells_or_concentrations(seed):
     values, n_ok = _successes(seed, 8, CELLS_AND_CONCENTRATIONS)
+    assume(n_ok > 0)  # about half of the random sets have a feasible baseline
     assert _violations(values) == [], f"seed {seed}: {n_ok} successes"
 
 
@@ -356,6 +353,7 @@ def test_successful_cohort_runs_have_no_negative_cells_or_concentrations(seed):
 @given(st.integers(0, 2**31 - 1))
 def test_successful_cohort_runs_have_no_negative_expression(seed):
     values, n_ok = _successes(seed, 8, EXPRESSIONS, days=60.0)
+    assume(n_ok > 0)
     assert _violations(values) == [], f"seed {seed}: {n_ok} successes"
 
 
@@ -364,4 +362,5 @@ def test_successful_cohort_runs_have_no_negative_expression(seed):
 @given(st.integers(0, 2**31 - 1))
 def test_successful_cohort_runs_have_no_negative_cells_or_concentrations_many(seed):
     values, n_ok = _successes(seed, 50, CELLS_AND_CONCENTRATIONS, days=60.0)
+    assume(n_ok > 0)
     assert _violations(values) == [], f"seed {seed}: {n_ok} successes"
