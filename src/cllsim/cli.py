@@ -248,7 +248,7 @@ def _drug(drug: str) -> str:
 
 
 def _check_days(days: float) -> None:
-    from .simulate._api import MAX_DAYS
+    from .simulate import MAX_DAYS
 
     if not days > 0:
         raise UsageError(f"--days must be > 0, got {days:g}")
@@ -286,8 +286,8 @@ def simulate(
     def go() -> None:
         from ._errors import SolverError
         from .model import PATIENT
+        from .simulate import host_regimen_warnings
         from .simulate import simulate as api_simulate
-        from .simulate._api import host_regimen_warnings
 
         _check_days(days)
         reg = regimen_option(regimen, max_doses)
@@ -330,8 +330,7 @@ def export_sbml(
 
     def go() -> None:
         from .model import PATIENT, write_sbml
-        from .simulate import prepare
-        from .simulate._api import host_regimen_warnings
+        from .simulate import host_regimen_warnings, prepare
 
         _check_days(days)
         reg = regimen_option(regimen, max_doses)

@@ -71,7 +71,7 @@ def fit_command(
         from .._errors import InputError, ModelError
         from ..execution import executor_from_options
         from ..model import PATIENT, load_table
-        from ..simulate._api import host_regimen_warnings
+        from ..simulate import host_regimen_warnings
         from ._data import read_patient_csv
         from ._fit import fit_patient
         from ._problem import parse_subset

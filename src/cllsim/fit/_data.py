@@ -30,7 +30,7 @@ import pandas as pd
 from .._errors import PatientDataError as _PatientDataError
 from .._errors import shorten
 from ..drugs import Regimen, parse_regimen
-from ..simulate._api import MAX_DAYS
+from ..simulate import MAX_DAYS
 
 DAY = "day"
 ALC = "alc_per_uL"
