@@ -53,3 +53,20 @@ class ModelBuildError(ModelError):
 
 class SolverError(ModelError):
     """An engine's solver failed (raised by ``raise_for_status`` of a failed result)."""
+
+
+#: Longest piece of user input echoed in a message, characters: a cell or option of megabytes
+#: must not become a message of megabytes.
+MAX_ECHO = 60
+
+
+def shorten(value: object, limit: int = MAX_ECHO) -> str:
+    """``repr(value)``, cut to ``limit`` characters with the full length said when it is longer.
+
+    For echoing user input in messages: ``shorten("x" * 10**6)`` is the first 60 characters,
+    quoted, then ``... (1,000,000 characters)``.
+    """
+    text = str(value)
+    if len(text) <= limit:
+        return repr(value) if isinstance(value, str) else text
+    return f"{text[:limit]!r}... ({len(text):,} characters)"

@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
+from ._errors import MAX_ECHO as MAX_ECHO
 from ._errors import InputError, SpecError
+from ._errors import shorten as shorten
 
 #: pydantic prefixes the message of a ``ValueError`` raised in a validator with these words.
 _PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")

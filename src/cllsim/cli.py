@@ -13,20 +13,65 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
-import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
-from ._errors import InputError, ModelError
+from ._errors import InputError, ModelError, shorten
+
+try:  # typer vendors click from 0.2x on: its exceptions and context stack are not click's
+    from typer._click import exceptions as click_exceptions
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+    from click.globals import get_current_context  # type: ignore[no-redef]
+
+#: Longest message printed for a refusal, characters (user input in it is already cut short;
+#: this bounds what any other message may echo).
+MAX_MESSAGE = 1000
+
+
+class OneLineGroup(TyperGroup):
+    """The command group, reporting click's own usage errors (unknown option, a value that is not
+    a number) as one line and exit code 2, like every other refusal, instead of usage + hint + error."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exceptions.NoArgsIsHelpError as exc:
+            exc.show()  # the help text, as click shows it
+            sys.exit(exc.exit_code)
+        except click_exceptions.ClickException as exc:
+            ctx = getattr(exc, "ctx", None)
+            where = ctx.command_path if isinstance(exc, click_exceptions.UsageError) and ctx else ""
+            hint = f" (see: {where} --help)" if where else ""
+            _print_error(f"{_cut(' '.join(exc.format_message().split()))}{hint}")
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            _print_error("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
+    cls=OneLineGroup,
     help="cllsim: CLL under BTK inhibitors, from drug PK to cells in blood and tissues.",
     no_args_is_help=True,
     add_completion=False,
@@ -53,9 +98,32 @@ class UsageError(InputError):
     """Bad input from the user given on the command line: reported as one line, exit code 2."""
 
 
+def _cut(message: str) -> str:
+    return message if len(message) <= MAX_MESSAGE else message[: MAX_MESSAGE - 3] + "..."
+
+
 def _print_error(message: str) -> None:
     # soft_wrap: one line whatever the terminal width; escape: messages may contain [brackets]
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(_cut(message))}", highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, one line: the command goes on."""
+    err_console.print(f"[bold yellow]warning:[/] {escape(_cut(message))}", highlight=False, soft_wrap=True)
+
+
+def _check_finite_options() -> None:
+    """Refuse ``inf``/``nan`` in every numeric option of the running command (click parses them as floats)."""
+    ctx = get_current_context(silent=True)
+    if ctx is None:
+        return
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        values = value if isinstance(value, list | tuple) else [value]
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                flag = max(param.opts, key=len) if param.opts else param.name
+                raise UsageError(f"{flag} must be a finite number, got {v}")
 
 
 def fail(message: str) -> NoReturn:
@@ -67,8 +135,9 @@ def fail(message: str) -> NoReturn:
 def run_guarded(fn: Callable[[], None]) -> None:
     """Run ``fn``: an input error becomes one line and exit code 2, any other failure one line and exit code 1."""
     try:
+        _check_finite_options()
         fn()
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, click_exceptions.ClickException):
         raise
     except InputError as exc:
         fail(_one_line(exc))
@@ -126,12 +195,15 @@ def parse_sets(items: list[str] | None) -> dict[str, float]:
     out: dict[str, float] = {}
     for item in items or []:
         if "=" not in item:
-            raise UsageError(f"--set expects PARAM=VALUE, got {item!r}")
+            raise UsageError(f"--set expects PARAM=VALUE, got {shorten(item)}")
         key, _, raw = item.partition("=")
         try:
-            out[key.strip()] = float(raw)
+            value = float(raw)
         except ValueError:
-            raise UsageError(f"--set {key}: {raw!r} is not a number") from None
+            raise UsageError(f"--set {shorten(key)}: {shorten(raw)} is not a number") from None
+        if not math.isfinite(value):
+            raise UsageError(f"--set {shorten(key)}: must be a finite number, got {shorten(raw)}")
+        out[key.strip()] = value
     return out
 
 
@@ -149,6 +221,10 @@ RegimenOpt = Annotated[
 ]
 DaysOpt = Annotated[float, typer.Option("--days", help="Days to simulate after treatment start.")]
 DrugOpt = Annotated[str, typer.Option("--drug", help="BTK inhibitor: ibrutinib or acalabrutinib.")]
+MaxDosesOpt = Annotated[
+    int | None,
+    typer.Option("--max-doses", help="Most doses the regimen may have in the simulated time (default 100000)."),
+]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a parameter: PARAM=VALUE (table units). Repeatable.")
 ]
@@ -158,7 +234,7 @@ def _patient(ighv: str, sets: list[str] | None):
     from .simulate import Patient
 
     if ighv.strip().upper().removesuffix("-CLL") not in {"U", "M"}:
-        raise UsageError(f"--ighv must be U or M, got {ighv!r}")
+        raise UsageError(f"--ighv must be U or M, got {shorten(ighv)}")
     return Patient(ighv=ighv, parameters=parse_sets(sets))
 
 
@@ -167,13 +243,29 @@ def _drug(drug: str) -> str:
 
     name = drug.strip().lower()
     if name not in DRUGS:
-        raise UsageError(f"--drug must be one of {', '.join(DRUGS)}, got {drug!r}")
+        raise UsageError(f"--drug must be one of {', '.join(DRUGS)}, got {shorten(drug)}")
     return name
 
 
 def _check_days(days: float) -> None:
+    from .simulate import MAX_DAYS
+
     if not days > 0:
         raise UsageError(f"--days must be > 0, got {days:g}")
+    if days > MAX_DAYS:
+        raise UsageError(f"--days must be at most {MAX_DAYS:g} (100 years), got {days:g}")
+
+
+def regimen_option(text: str, max_doses: int | None):
+    """The ``--regimen`` text parsed, with the ``--max-doses`` limit if given."""
+    from .drugs import parse_regimen
+
+    regimen = parse_regimen(text)
+    if max_doses is not None:
+        if max_doses < 1:
+            raise UsageError(f"--max-doses must be >= 1, got {max_doses}")
+        regimen = regimen.with_max_doses(max_doses)
+    return regimen
 
 
 @app.command()
@@ -187,20 +279,26 @@ def simulate(
     engine: Annotated[
         str, typer.Option("--engine", help="roadrunner (reference, CVODE) or cohort (generated code, numba).")
     ] = "roadrunner",
+    max_doses: MaxDosesOpt = None,
 ) -> None:
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
     def go() -> None:
         from ._errors import SolverError
-        from .drugs import parse_regimen
+        from .model import PATIENT
+        from .simulate import host_regimen_warnings
         from .simulate import simulate as api_simulate
 
         _check_days(days)
-        reg = parse_regimen(regimen)
+        reg = regimen_option(regimen, max_doses)
+        reg.check_dose_count(days * 24.0)
         patient = _patient(ighv, sets)
+        name = _drug(drug)
         with staged_output(out) as stage:
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
-                result = api_simulate(reg, patient, days=days, drug=_drug(drug), engine=engine)
+                result = api_simulate(reg, patient, days=days, drug=name, engine=engine)
+            for message in host_regimen_warnings(reg, PATIENT, days, result.metadata["parameters"]):
+                warn(message)
             if not result.ok:
                 raise SolverError(f"simulation failed: {result.status.message}: {result.detail}")
             result.to_parquet(stage / "simulation.parquet")
@@ -226,20 +324,25 @@ def export_sbml(
     days: DaysOpt = 365.0,
     sets: SetOpt = None,
     drug: DrugOpt = "ibrutinib",
+    max_doses: MaxDosesOpt = None,
 ) -> None:
     """Export the patient's model, with its dosing events, as SBML (libSBML-checked)."""
 
     def go() -> None:
-        from .model import write_sbml
-        from .simulate import prepare
+        from .model import PATIENT, write_sbml
+        from .simulate import host_regimen_warnings, prepare
 
         _check_days(days)
-        model = prepare(regimen, _patient(ighv, sets), days=days, drug=_drug(drug))
+        reg = regimen_option(regimen, max_doses)
+        reg.check_dose_count(days * 24.0)
+        model = prepare(reg, _patient(ighv, sets), days=days, drug=_drug(drug))
+        for message in host_regimen_warnings(reg, PATIENT, days, model.values):
+            warn(message)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)
             write_sbml(model.sbml, file)
         except OSError as exc:
-            raise UsageError(f"cannot write {str(file)!r}: {exc.strerror}") from None
+            raise UsageError(f"cannot write {str(file)!r}: {exc.strerror or _cut(str(exc))}") from None
         console.print(f"wrote {file} (SBML, time in hours, cells in 1e9)")
 
     run_guarded(go)
@@ -259,7 +362,7 @@ def parameters(
             try:
                 df.to_csv(out, sep="\t")
             except OSError as exc:
-                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror or _cut(str(exc))}") from None
             console.print(f"wrote {out}")
             return
         from rich.table import Table
@@ -298,7 +401,7 @@ def observables(
                     writer.writerow(["id", "unit", "variable", "normalisation", "description"])
                     writer.writerows(rows)
             except OSError as exc:
-                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror}") from None
+                raise UsageError(f"cannot write {str(out)!r}: {exc.strerror or _cut(str(exc))}") from None
             console.print(f"wrote {out}")
             return
         from rich.table import Table

@@ -135,3 +135,17 @@ def test_an_unwritable_output_folder_is_an_input_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(OutputFolderError, match="cannot write"), staged_output(blocker / "sub"):
         pass
+
+
+@pytest.mark.parametrize("errno_code", [28, 13, 21])  # ENOSPC, EACCES, EISDIR
+def test_an_os_error_while_writing_is_an_output_folder_error_and_changes_nothing(tmp_path, errno_code):
+    from cllsim import InputError
+    from cllsim.execution import OutputFolderError
+
+    out = tmp_path / "o"
+    with pytest.raises(OutputFolderError, match=os.strerror(errno_code)) as info:
+        with staged_output(out) as stage:
+            (stage / "data.csv").write_text("a,b\n")
+            raise OSError(errno_code, os.strerror(errno_code), str(stage / "metadata.json"))
+    assert isinstance(info.value, InputError) and "metadata.json" in str(info.value)
+    assert not out.exists()  # created by the call, removed again

@@ -116,7 +116,7 @@ def test_cli_fit_with_mcmc_writes_complete_output(tmp_path):
     res = CliRunner().invoke(app, [
         "fit", str(csv), "--regimen", "420 mg qd", "--ighv", "U", "--out", str(out), "--starts", "2",
         "--estimate", "baseline_alc_per_uL,death_max_per_day", "--uncertainty", "mcmc", "--samples", "60",
-        "--band", "4", "--start-date", "2024-01-15",
+        "--band", "40", "--start-date", "2024-01-15",
     ])
     assert res.exit_code == 0, res.output
     for name in ("estimates.csv", "quantities.csv", "prediction_band.csv", "starts.csv", "fit.png", "summary.txt"):

@@ -146,3 +146,26 @@ def test_misspelt_table_row_suggests_the_model_id(table_files):
     _edit(table_files[0], lambda df: df.replace({"parameterId": {"body_weight_kg": "body_weigth_kg"}}))
     with pytest.raises(ParameterTableError, match="body_weigth_kg.*unknown parameterId.*did you mean 'body_weight_kg'"):
         load_table(table_files)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_a_non_finite_between_patient_sd_is_refused(table_files, value):
+    def infinite(df):
+        df.loc[df.parameterId == "baseline_alc_per_uL", "iivSD"] = value
+        return df
+
+    _edit(table_files[0], infinite)
+    with pytest.raises(ParameterTableError, match=r"baseline_alc_per_uL.*iivSD"):
+        load_table(table_files)
+
+
+def test_a_negative_physical_quantity_is_refused(table_files):
+    def negative(df):
+        row = df.parameterId == "body_weight_kg"
+        df.loc[row, ["lowerBound", "nominalValue"]] = ["-100", "-5"]
+        return df
+
+    path = next(p for p in table_files if "body_weight_kg" in p.read_text())
+    _edit(path, negative)
+    with pytest.raises(ParameterTableError, match=r"body_weight_kg.*negative; kg cannot be below 0"):
+        load_table(table_files)

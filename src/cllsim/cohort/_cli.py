@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
         baseline_alc_sd_log: Annotated[
             float | None, typer.Option("--baseline-alc-sd-log", help="SD of log baseline ALC; default: table iivSD.")
         ] = None,
+        force: Annotated[
+            bool, typer.Option("--force", help="Run a cohort estimated above 24 CPU-hours (refused without it).")
+        ] = False,
     ) -> None:
         """Simulate a virtual cohort; write chunked Parquet, iwCLL endpoint summary and figures."""
         from ..cli import UsageError, console, err_console, run_guarded
@@ -68,7 +71,7 @@ def register(app: typer.Typer) -> None:
             )
             try:
                 with executor:
-                    result = run_cohort(spec, out, executor)
+                    result = run_cohort(spec, out, executor, force=force)
             except CohortMismatchError as exc:
                 raise UsageError(str(exc)) from None
             except OSError as exc:
@@ -80,10 +83,13 @@ def register(app: typer.Typer) -> None:
                 err_console.print(
                     f"[bold red]error:[/] every patient failed ({counts}); most common reason: "
                     f"{detail.iloc[0] if len(detail) else 'unknown'}; per-patient status in {out}/chunks/",
-                    highlight=False,
+                    highlight=False, soft_wrap=True,
                 )
                 raise typer.Exit(code=1)
-            write_outputs(result)
+            try:
+                write_outputs(result)
+            except OSError as exc:  # disk full, a folder where a file must go: no marker is written
+                raise UsageError(f"cannot write to {str(out)!r}: {exc.strerror or exc}") from None
             s = result.summary
             console.print(
                 f"wrote {out}: chunks/ (Parquet), patients.parquet, summary.csv, bands.csv, figures, metadata.json\n"

@@ -3,10 +3,13 @@
 Each row of the parameters table with ``iivSD > 0`` varies between patients log-normally around
 its nominal value (the median), with the row's SD on the natural-log scale; draws outside the
 row's bounds are redrawn (then clipped after 50 tries), so every patient is inside the table's
-bounds. IGHV status is drawn first and sets the IGHV condition values (``ighv.tsv``), on which
-the variability then acts. The cohort is cut into chunks; chunk ``c`` draws from the ``c``-th
-child of ``numpy.random.SeedSequence(seed)``, so a chunk can be regenerated alone (resume,
-workers) and a seed with the same ``n`` and ``chunk_size`` gives an identical cohort.
+bounds; a spread so wide (or a median so far outside the bounds) that more than
+:data:`MAX_CLIPPED_SHARE` of the draws would end clipped is refused, not silently clipped. IGHV
+status is drawn first and sets the IGHV condition values (``ighv.tsv``), on which the
+variability then acts. The cohort is cut into chunks; chunk ``c`` draws from the ``c``-th child
+of ``numpy.random.SeedSequence(seed)`` (made directly, ``spawn_key=(c,)``), so a chunk can be
+regenerated alone (resume, workers) and a seed with the same ``n`` and ``chunk_size`` gives an
+identical cohort.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .._errors import SpecError
 from .._validation import InputModel
@@ -24,6 +27,14 @@ from ..model import ParameterTable, ighv_conditions, load_table
 
 #: Redraws of an out-of-bounds sample before it is clipped to the bound.
 MAX_REDRAWS = 50
+#: Largest expected share of a varied parameter's draws that end clipped to a bound (after
+#: :data:`MAX_REDRAWS` redraws); above it the spread is not what the cohort would have.
+MAX_CLIPPED_SHARE = 0.01
+#: Most patient-days in one chunk (its trajectories take about 200 bytes a patient-day in
+#: memory, so about 1.5 GB per worker); the default chunk of 2000 patients fits ten years.
+MAX_CHUNK_PATIENT_DAYS = 7_500_000
+#: Largest cohort, patients, whatever ``force`` says (ids, task lists and files scale with it).
+MAX_PATIENTS = 100_000_000
 
 
 class CohortSpec(InputModel):
@@ -54,14 +65,14 @@ class CohortSpec(InputModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_error = SpecError
-    n: int = Field(gt=0)
+    n: int = Field(gt=0, le=MAX_PATIENTS)
     ighv_u_fraction: float = Field(default=0.55, ge=0, le=1)
     regimen: str = "420 mg qd"
     days: float = Field(default=365.0, gt=0, le=3650)
     seed: int = Field(default=0, ge=0)
     chunk_size: int = Field(default=2000, gt=0)
-    baseline_alc_median_per_uL: float | None = Field(default=None, gt=0)
-    baseline_alc_sd_log: float | None = Field(default=None, ge=0)
+    baseline_alc_median_per_uL: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    baseline_alc_sd_log: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # 1e-5 keeps the cohort engine (RODAS4) within 1e-4 of the reference over a year on every
     # observable with a 10x margin (benchmarks/verify_agreement.py, 50 patients: 1.1e-5 at 1e-5,
     # 3.3e-5 at 2e-5, 1.4e-4 at 1e-4); atol in model units (1e9 cells, mg)
@@ -73,6 +84,18 @@ class CohortSpec(InputModel):
     def _parses(cls, v: str) -> str:
         parse_regimen(v)
         return v
+
+    @model_validator(mode="after")
+    def _bounded(self) -> CohortSpec:
+        patient_days = min(self.n, self.chunk_size) * (math.floor(self.days) + 2)
+        if patient_days > MAX_CHUNK_PATIENT_DAYS:
+            fits = max(1, MAX_CHUNK_PATIENT_DAYS // (math.floor(self.days) + 2))
+            raise ValueError(
+                f"a chunk of {self.chunk_size:,} patients x {self.days:g} days is {patient_days:,} patient-days, "
+                f"more than {MAX_CHUNK_PATIENT_DAYS:,} in memory at once; give a chunk size of at most {fits:,}"
+            )
+        parse_regimen(self.regimen).check_dose_count(self.days * 24.0)
+        return self
 
     @property
     def n_chunks(self) -> int:
@@ -115,10 +138,11 @@ def patient_ids(start: int, stop: int) -> np.ndarray:
 def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = None) -> PopulationChunk:
     """Draw the patients of ``chunk`` (deterministic in ``spec.seed``, ``spec.n``, ``spec.chunk_size``)."""
     table = table or load_table()
+    check_population(spec, table)
     start, stop = spec.chunk_range(chunk)
     m = stop - start
-    seq = np.random.SeedSequence(spec.seed).spawn(spec.n_chunks)[chunk]
-    rng = np.random.default_rng(seq)
+    # the chunk-th child of SeedSequence(seed), made without spawning every other child first
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(chunk,)))
     is_u = rng.random(m) < spec.ighv_u_fraction
     values = {pid: np.full(m, row.nominalValue) for pid, row in table.rows.items()}
     cond = ighv_conditions()
@@ -148,6 +172,47 @@ def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = No
             draw[out] = median[out] * np.exp(sd * rng.standard_normal(int(out.sum())))
         values[pid] = np.clip(draw, row.lowerBound, row.upperBound)
     return PopulationChunk(patient_ids(start, stop), np.where(is_u, "U", "M"), values, tuple(varied))
+
+
+def clipped_share(median: float, sd: float, lower: float, upper: float) -> float:
+    """Expected share of log-normal draws (``median``, log-SD ``sd``) still outside the bounds after the redraws."""
+    from scipy.stats import norm
+
+    if median <= 0 or upper <= 0:
+        return 1.0
+    if sd == 0:
+        return 0.0 if lower <= median <= upper else 1.0
+    inside = norm.cdf(math.log(upper / median) / sd) - (norm.cdf(math.log(lower / median) / sd) if lower > 0 else 0.0)
+    return float((1.0 - inside) ** (MAX_REDRAWS + 1))
+
+
+def check_spread(pid: str, median: np.ndarray, sd: float, lower: float, upper: float) -> None:
+    """Refuse a spread whose draws would mostly end clipped to the bounds (:data:`MAX_CLIPPED_SHARE`)."""
+    if not math.isfinite(sd):
+        raise SpecError(f"{pid}: between-patient SD must be finite, got {sd}")
+    for m in np.unique(median):
+        share = clipped_share(float(m), sd, lower, upper)
+        if share > MAX_CLIPPED_SHARE:
+            raise SpecError(
+                f"{pid}: a log-normal spread of SD {sd:g} around {float(m):g} puts {share:.0%} of the patients "
+                f"at the bounds [{lower:g}, {upper:g}] (more than {MAX_CLIPPED_SHARE:.0%}); give a smaller SD "
+                "or a median inside the bounds"
+            )
+
+
+def check_population(spec: CohortSpec, table: ParameterTable | None = None) -> None:
+    """Refuse, before anything runs, a population whose draws would end clipped (see :func:`check_spread`)."""
+    table = table or load_table()
+    cond = ighv_conditions()
+    for pid, row in table.rows.items():
+        sd, medians = row.iivSD, np.array([cond[g].get(pid, row.nominalValue) for g in ("U", "M")])
+        if pid == "baseline_alc_per_uL":
+            if spec.baseline_alc_median_per_uL is not None:
+                medians = np.array([spec.baseline_alc_median_per_uL])
+            if spec.baseline_alc_sd_log is not None:
+                sd = spec.baseline_alc_sd_log
+        if sd > 0 or pid == "baseline_alc_per_uL":
+            check_spread(pid, medians, sd, row.lowerBound, row.upperBound)
 
 
 def sample_within_bounds(

@@ -5,14 +5,23 @@ the one PK/BTK declaration of the model.
 """
 
 from .._errors import RegimenError as RegimenError
+from ._regimen import HUMAN_DAILY_DOSE_CEILING_MG as HUMAN_DAILY_DOSE_CEILING_MG
+from ._regimen import MAX_DOSES as MAX_DOSES
 from ._regimen import DoseBlock as DoseBlock
 from ._regimen import Hold as Hold
 from ._regimen import Regimen as Regimen
 from ._regimen import dose_inputs as dose_inputs
 from ._regimen import dosing_events as dosing_events
 from ._regimen import parse_regimen as parse_regimen
+from ._regimen import regimen_warnings as regimen_warnings
 
 #: BTK inhibitors with human PK tables, and the regimen each is usually given at.
 DRUGS: dict[str, str] = {"ibrutinib": "420 mg qd", "acalabrutinib": "100 mg bid"}
 
-__all__ = ["DRUGS", "DoseBlock", "Hold", "Regimen", "RegimenError", "dose_inputs", "dosing_events", "parse_regimen"]
+__all__ = [
+    "DRUGS",
+    "HUMAN_DAILY_DOSE_CEILING_MG",
+    "MAX_DOSES",
+    "DoseBlock", "Hold", "Regimen", "RegimenError", "dose_inputs", "dosing_events", "parse_regimen",
+    "regimen_warnings",
+]

@@ -10,20 +10,38 @@ holds (interruptions). Text form, segments separated by ``;``::
     "420 mg qd fasted"                  # food state (default fed, as in CLL trials)
     "none"                              # untreated
 
+Each qualifier (food state, ``from day``) may be given once. A regimen expands to at most
+:data:`MAX_DOSES` doses per simulation (:meth:`Regimen.n_doses` counts them without expanding);
+:meth:`Regimen.with_max_doses` raises the limit for a regimen that really needs more.
+
 Every dose is applied exactly at its time: each becomes a pair of SBML events that start and
 stop its zero-order input after the absorption lag (PK1).
 """
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from .._errors import RegimenError
-from .._validation import InputModel
+from .._validation import InputModel, shorten
+
+#: Most doses one simulation expands a regimen to (unless :meth:`Regimen.with_max_doses` says
+#: otherwise): bid dosing for 100 years is 73,000 doses; each dose costs two solver stops and,
+#: in an SBML export, two events, so millions of them (``420 mg q0.001h``) exhaust memory.
+MAX_DOSES = 100_000
+
+#: Daily dose above which a human regimen is flagged, mg/day: the highest BTK-inhibitor exposure
+#: studied in people, ibrutinib 12.5 mg/kg/day (about 1000 mg/day; Advani RH et al., J Clin
+#: Oncol 2013;31:88, phase 1 dose escalation); acalabrutinib's phase 1 went to 400 mg/day
+#: (Byrd JC et al., N Engl J Med 2016;374:323).
+HUMAN_DAILY_DOSE_CEILING_MG = 1000.0
 
 FREQUENCIES_H: dict[str, float] = {
     "qd": 24.0,
@@ -57,9 +75,9 @@ class DoseBlock(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_error = RegimenError
     kind: Literal["dose"] = "dose"
-    amount: float = Field(gt=0)
+    amount: float = Field(gt=0, allow_inf_nan=False)
     amount_unit: Literal["mg", "mg/kg"] = "mg"
-    interval_h: float = Field(gt=0)
+    interval_h: float = Field(gt=0, allow_inf_nan=False)
     n_doses: int | None = Field(default=None, ge=1)
 
     def duration_h(self) -> float | None:
@@ -72,7 +90,7 @@ class Hold(InputModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_error = RegimenError
     kind: Literal["hold"] = "hold"
-    days: float = Field(gt=0)
+    days: float = Field(gt=0, allow_inf_nan=False)
 
     def duration_h(self) -> float:
         return self.days * 24.0
@@ -92,14 +110,18 @@ class Regimen(InputModel):
         sets input duration and relative bioavailability (PK1).
     text
         The text the regimen was parsed from, if any (kept for metadata).
+    max_doses
+        Most doses a simulation may expand this regimen to (:data:`MAX_DOSES` by default; see
+        :meth:`with_max_doses`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_error = RegimenError
     segments: tuple[DoseBlock | Hold, ...] = ()
-    start_day: float = Field(default=0.0, ge=0)
+    start_day: float = Field(default=0.0, ge=0, allow_inf_nan=False)
     food: Literal["fed", "fasted"] = "fed"
     text: str | None = None
+    max_doses: int = Field(default=MAX_DOSES, ge=1)
 
     @model_validator(mode="after")
     def _open_end_last(self) -> Regimen:
@@ -125,24 +147,51 @@ class Regimen(InputModel):
         return not any(isinstance(s, DoseBlock) for s in self.segments)
 
     def describe(self) -> str:
-        """Canonical text form."""
+        """Canonical text form; :func:`parse_regimen` reads it back to the same regimen (numbers exact)."""
         if self.is_untreated:
             return "none"
         parts = []
         for seg in self.segments:
             if isinstance(seg, Hold):
-                parts.append(f"hold {seg.days:g} d")
+                parts.append(f"hold {_number(seg.days)} d")
             else:
                 freq = next((k for k, v in FREQUENCIES_H.items() if v == seg.interval_h), None)
-                freq = freq or f"q{seg.interval_h:g}h"
+                freq = freq or f"q{_number(seg.interval_h)}h"
                 count = f" x {seg.n_doses}" if seg.n_doses else ""
-                parts.append(f"{seg.amount:g} {seg.amount_unit} {freq}{count}")
+                parts.append(f"{_number(seg.amount)} {seg.amount_unit} {freq}{count}")
         text = "; ".join(parts)
         if self.food != "fed":
             text += f" {self.food}"
         if self.start_day:
-            text += f" from day {self.start_day:g}"
+            text += f" from day {_number(self.start_day)}"
         return text
+
+    def with_max_doses(self, max_doses: int) -> Regimen:
+        """This regimen with another dose limit per simulation (for regimens that need more than :data:`MAX_DOSES`)."""
+        if isinstance(max_doses, bool) or not isinstance(max_doses, int) or max_doses < 1:
+            raise RegimenError(f"max_doses must be a positive integer, got {shorten(max_doses)}")
+        return self.model_copy(update={"max_doses": int(max_doses)})
+
+    def n_doses(self, until_h: float) -> int:
+        """Number of doses before (excluding) ``until_h``, counted without listing them.
+
+        Parameters
+        ----------
+        until_h
+            End of the window, h after the start of the simulation.
+        """
+        return sum(count for _, _, count in self._blocks(until_h))
+
+    def check_dose_count(self, until_h: float) -> int:
+        """The number of doses before ``until_h``; :class:`RegimenError` when above :attr:`max_doses`."""
+        n = self.n_doses(until_h)
+        if n > self.max_doses:
+            raise RegimenError(
+                f"regimen {shorten(self.describe())} gives {n:,} doses in {until_h / 24:g} days, more than the "
+                f"limit of {self.max_doses:,} per simulation; check the dosing interval, or raise the limit "
+                "(max_doses= in Python, --max-doses on the command line)"
+            )
+        return n
 
     def doses(self, until_h: float, body_weight_kg: float = 80.4) -> list[tuple[float, float]]:
         """Dose times and amounts up to (excluding) ``until_h``.
@@ -150,23 +199,38 @@ class Regimen(InputModel):
         Returns
         -------
         list of (time_h, amount_mg)
+
+        Raises
+        ------
+        RegimenError
+            When there would be more than :attr:`max_doses` doses (checked before listing any).
         """
+        self.check_dose_count(until_h)
         out: list[tuple[float, float]] = []
+        for seg, start_h, count in self._blocks(until_h):
+            amount = seg.amount * (body_weight_kg if seg.amount_unit == "mg/kg" else 1.0)
+            # times as start + k * interval, not summed: a sum stalls when the interval is
+            # below the floating-point spacing of the time
+            times = (start_h + k * seg.interval_h for k in range(count))
+            out += [(t, amount) for t in times if t < until_h]
+        return out
+
+    def _blocks(self, until_h: float) -> list[tuple[DoseBlock, float, int]]:
+        """Each dosing block that starts before ``until_h``: the block, its start (h), its doses before ``until_h``."""
+        out = []
         t = self.start_day * 24.0
         for seg in self.segments:
+            if t >= until_h:
+                break
             if isinstance(seg, Hold):
                 t += seg.duration_h()
                 continue
-            amount = seg.amount * (body_weight_kg if seg.amount_unit == "mg/kg" else 1.0)
-            k = 0
-            while (seg.n_doses is None or k < seg.n_doses) and t < until_h:
-                out.append((t, amount))
-                t += seg.interval_h
-                k += 1
-            if seg.n_doses is not None and k < seg.n_doses:
-                t += (seg.n_doses - k) * seg.interval_h
-            if t >= until_h:
+            ratio = (until_h - t) / seg.interval_h
+            in_window = math.ceil(ratio) if math.isfinite(ratio) else sys.maxsize
+            out.append((seg, t, in_window if seg.n_doses is None else min(seg.n_doses, in_window)))
+            if seg.n_doses is None:
                 break
+            t += seg.n_doses * seg.interval_h
         return out
 
 
@@ -187,20 +251,28 @@ def parse_regimen(text: str) -> Regimen:
     if raw in {"none", "untreated", "vehicle", "0"}:
         return Regimen(text=text)
     food: Literal["fed", "fasted"] = "fed"
+    food_given: str | None = None
     start_day = 0.0
+    start_given = False
     changed = True
-    while changed:  # trailing qualifiers, in any order
+    while changed:  # trailing qualifiers, in any order, each at most once
         changed = False
         for word in ("fasted", "fed"):
             if raw.endswith(" " + word):
-                food = word
+                if food_given is not None:
+                    what = f"{word!r} given twice" if word == food_given else f"both {word!r} and {food_given!r}"
+                    raise RegimenError(f"{what} in {shorten(text)}; give the food state once")
+                food = food_given = word
                 raw = raw[: -len(word) - 1]
                 changed = True
         m = _FROM.search(raw)
         if m:
+            if start_given:
+                raise RegimenError(f"'from day' given twice in {shorten(text)}; give the start day once")
+            start_given = True
             start_day = float(m.group("day"))
-            if start_day < 0:
-                raise RegimenError(f"start day must be >= 0, got {start_day:g}")
+            if not math.isfinite(start_day) or start_day < 0:
+                raise RegimenError(f"start day must be a number >= 0, got {shorten(m.group('day'))}")
             raw = raw[: m.start()]
             changed = True
     segments: list[DoseBlock | Hold] = []
@@ -211,8 +283,8 @@ def parse_regimen(text: str) -> Regimen:
         mh = _HOLD.match(part)
         if md:
             amount = float(md.group("amount"))
-            if amount <= 0:
-                raise RegimenError(f"dose must be positive, got {amount:g} in {part!r}")
+            if not math.isfinite(amount) or amount <= 0:
+                raise RegimenError(f"dose must be positive and finite, got {amount:g} in {shorten(part)}")
             freq = md.group("freq")
             n = int(md.group("n")) if md.group("n") else None
             if freq == "once":
@@ -221,26 +293,33 @@ def parse_regimen(text: str) -> Regimen:
                 interval = FREQUENCIES_H[freq]
             else:
                 interval = float(freq[1:-1])
-            if interval <= 0:
-                raise RegimenError(f"dosing interval must be positive in {part!r}")
+            if not math.isfinite(interval) or interval <= 0:
+                raise RegimenError(f"dosing interval must be positive and finite in {shorten(part)}")
             if n == 0:
-                raise RegimenError(f"number of doses must be >= 1 in {part!r}")
+                raise RegimenError(f"number of doses must be >= 1 in {shorten(part)}")
             segments.append(
                 DoseBlock(amount=amount, amount_unit=_unit(md.group("unit")), interval_h=interval, n_doses=n)
             )
         elif mh:
             days = float(mh.group("days"))
-            if days <= 0:
-                raise RegimenError(f"hold must last > 0 days in {part!r}")
+            if not math.isfinite(days) or days <= 0:
+                raise RegimenError(f"hold must last a finite number of days > 0 in {shorten(part)}")
             segments.append(Hold(days=days))
         else:
             raise RegimenError(
-                f"cannot parse regimen segment {part!r}; expected e.g. '420 mg qd', "
+                f"cannot parse regimen segment {shorten(part)}; expected e.g. '420 mg qd', "
                 "'420 mg qd x 28', 'hold 7 d', '25 mg/kg qd'"
             )
-    if not segments:
-        raise RegimenError(f"no dosing segment in {text!r}")
+    if not any(isinstance(seg, DoseBlock) for seg in segments):
+        # holds alone would silently mean 'untreated'
+        raise RegimenError(f"no dosing segment in {shorten(text)}; use 'none' for untreated")
     return Regimen(segments=tuple(segments), start_day=start_day, food=food, text=text)
+
+
+def _number(x: float) -> str:
+    """``x`` exactly, without exponent (none in the grammar of intervals, holds, start days): 1e-05 -> '0.00001'."""
+    text = format(Decimal(repr(float(x))), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _unit(text: str) -> Literal["mg", "mg/kg"]:
@@ -248,6 +327,52 @@ def _unit(text: str) -> Literal["mg", "mg/kg"]:
     if text not in ("mg", "mg/kg"):
         raise RegimenError(f"unknown dose unit {text!r}; use mg or mg/kg")
     return "mg" if text == "mg" else "mg/kg"
+
+
+def regimen_warnings(
+    regimen: Regimen, until_h: float, *, human: bool = True, body_weight_kg: float = 80.4
+) -> list[str]:
+    """What looks wrong in a valid regimen, one sentence each (empty when nothing does).
+
+    Flags a regimen none of whose doses falls inside the simulated window, per-kg dosing (a
+    mouse convention) in a human host and a human daily dose above
+    :data:`HUMAN_DAILY_DOSE_CEILING_MG`. These are warnings, not errors: the simulation is
+    still what was asked for.
+
+    Parameters
+    ----------
+    regimen
+        The regimen.
+    until_h
+        End of the simulation, h.
+    human
+        Whether the host is a person.
+    body_weight_kg
+        Body weight that per-kg doses are multiplied by, kg.
+    """
+    if regimen.is_untreated:
+        return []
+    out = []
+    if regimen.n_doses(until_h) == 0:
+        out.append(
+            f"no dose of {shorten(regimen.describe())} falls within the simulated {until_h / 24:g} days "
+            "(the result is untreated)"
+        )
+    if human:
+        for seg in (s for s in regimen.segments if isinstance(s, DoseBlock)):
+            mg = seg.amount * (body_weight_kg if seg.amount_unit == "mg/kg" else 1.0)
+            if seg.amount_unit == "mg/kg":
+                out.append(
+                    f"{seg.amount:g} mg/kg is dosing per body weight, a convention of mouse studies; in this "
+                    f"patient ({body_weight_kg:g} kg) it is {mg:g} mg per dose (human doses are flat, e.g. 420 mg)"
+                )
+            per_day = mg * max(1.0, 24.0 / seg.interval_h)
+            if per_day > HUMAN_DAILY_DOSE_CEILING_MG:
+                out.append(
+                    f"{per_day:g} mg/day is above the highest BTK-inhibitor dose studied in people "
+                    f"(about {HUMAN_DAILY_DOSE_CEILING_MG:g} mg/day); the model is not calibrated there"
+                )
+    return out
 
 
 def dose_inputs(

@@ -161,12 +161,20 @@ def publish_folder(stage: str | os.PathLike[str], out: str | os.PathLike[str], m
     return published
 
 
+def _os_reason(exc: OSError) -> str:
+    """What the OS said, with the file it said it about (inside the output folder: its name only)."""
+    reason = exc.strerror or " ".join(str(exc).split()) or type(exc).__name__
+    return f"{reason} ({Path(exc.filename).name})" if exc.filename else reason
+
+
 @contextmanager
 def staged_output(out: str | os.PathLike[str], marker: str = MARKER) -> Iterator[Path]:
     """Write into a hidden staging folder inside ``out``; publish it only if the block succeeds.
 
     Stale staging folders of killed runs are removed first. If the block raises, nothing in
-    ``out`` changes, and ``out`` is removed again if this call created it and it is empty.
+    ``out`` changes, and ``out`` is removed again if this call created it and it is empty. An
+    ``OSError`` of the block or of publishing (disk full, permissions, a folder where a file
+    must go) becomes :class:`OutputFolderError`, an input error.
 
     Parameters
     ----------
@@ -187,14 +195,15 @@ def staged_output(out: str | os.PathLike[str], marker: str = MARKER) -> Iterator
         remove_stale(out)
         stage = Path(tempfile.mkdtemp(prefix=f"{STAGE_PREFIX}{_host()}-{os.getpid()}-", dir=out))
     except OSError as exc:
-        raise OutputFolderError(f"cannot write to output folder {str(out)!r}: {exc.strerror or exc}") from None
+        raise OutputFolderError(f"cannot write to output folder {str(out)!r}: {_os_reason(exc)}") from None
     ok = False
     try:
-        yield stage
         try:
+            yield stage
             publish_folder(stage, out, marker)
         except OSError as exc:
-            raise OutputFolderError(f"cannot write to output folder {str(out)!r}: {exc.strerror or exc}") from None
+            # a full disk, a quota, a folder where a file must go: the user's to fix, not a bug
+            raise OutputFolderError(f"cannot write to output folder {str(out)!r}: {_os_reason(exc)}") from None
         ok = True
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -10,6 +10,15 @@ import typer
 
 from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt
 
+#: Fewest parameter draws for the 95% prediction band: its 2.5% and 97.5% percentiles fall
+#: between draws only from 40 draws on (1 / 0.025); fewer give the range of the draws instead.
+MIN_BAND_DRAWS = 40
+
+MaxDosesOpt = Annotated[
+    int | None,
+    typer.Option("--max-doses", help="Most doses the regimen may have up to the last visit (default 100000)."),
+]
+
 
 def _ighv(value: str | None) -> str | None:
     from ..cli import UsageError
@@ -52,14 +61,17 @@ def fit_command(
     start_date: Annotated[
         str | None, typer.Option("--start-date", help="Calendar date of day 0 (YYYY-MM-DD), to date predictions.")
     ] = None,
+    max_doses: MaxDosesOpt = None,
 ) -> None:
     """Fit the model to a patient's counts and CT volumes; estimates, intervals, predictions, figure."""
-    from ..cli import UsageError, console, err_console, run_guarded
+    from ..cli import UsageError, console, regimen_option, run_guarded, warn
     from ..execution import staged_output
 
     def go() -> None:
         from .._errors import InputError, ModelError
         from ..execution import executor_from_options
+        from ..model import PATIENT, load_table
+        from ..simulate import host_regimen_warnings
         from ._data import read_patient_csv
         from ._fit import fit_patient
         from ._problem import parse_subset
@@ -72,14 +84,17 @@ def fit_command(
             raise UsageError(f"--samples must be >= 50 for MCMC, got {samples}")
         n_workers = workers
         if procs is not None:
-            err_console.print("warning: --procs is deprecated, use --workers", highlight=False)
+            warn("--procs is deprecated, use --workers")
             if workers is not None:
                 raise UsageError("give --workers only (--procs is its deprecated name)")
             if procs < 0:
                 raise UsageError(f"--procs must be >= 0 (0: one per CPU core), got {procs}")
             n_workers = procs or None
-        if band < 2:
-            raise UsageError(f"--band must be >= 2, got {band}")
+        if band < MIN_BAND_DRAWS:
+            raise UsageError(
+                f"--band must be >= {MIN_BAND_DRAWS} for a 95% prediction band (fewer draws give their range), "
+                f"got {band}"
+            )
         date = None
         if start_date is not None:
             try:
@@ -90,7 +105,10 @@ def fit_command(
             ids = parse_subset(estimate)
         except InputError as exc:
             raise UsageError(f"--estimate: {exc}") from None
-        patient = read_patient_csv(data, regimen=regimen, ighv=_ighv(ighv))
+        patient = read_patient_csv(data, regimen=regimen_option(regimen, max_doses), ighv=_ighv(ighv))
+        patient.regimen.check_dose_count(patient.last_day * 24.0)
+        for message in host_regimen_warnings(patient.regimen, PATIENT, patient.last_day, load_table().values()):
+            warn(message)
         n_tasks = max(starts, len(ids) + (patient.ighv is None) if uncertainty == "profile" else 0)
         executor = executor_from_options(
             n_workers, scheduler, scheduler_tls_ca, scheduler_tls_cert, scheduler_tls_key, n_tasks=n_tasks
@@ -122,9 +140,10 @@ def export_petab_command(
     data: Annotated[Path | None, typer.Option("--data", help="Patient CSV to use as measurements.")] = None,
     regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
     ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
+    max_doses: MaxDosesOpt = None,
 ) -> None:
     """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
-    from ..cli import console, run_guarded
+    from ..cli import console, regimen_option, run_guarded
     from ..execution import staged_output
 
     def go() -> None:
@@ -132,9 +151,10 @@ def export_petab_command(
         from ._petab import export_petab
 
         status = _ighv(ighv)
-        patient = read_patient_csv(data, regimen=regimen, ighv=status) if data is not None else None
+        reg = regimen_option(regimen, max_doses)
+        patient = read_patient_csv(data, regimen=reg, ighv=status) if data is not None else None
         with staged_output(out) as stage:
-            export_petab(stage, regimen=regimen, ighv=status, data=patient)
+            export_petab(stage, regimen=reg, ighv=status, data=patient)
         console.print(f"wrote PEtab problem {out}/problem.yaml (check with: petablint {out}/problem.yaml)")
 
     run_guarded(go)

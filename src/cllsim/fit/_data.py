@@ -9,13 +9,15 @@ The CSV has one row per visit::
 
 ``day`` (days since the first dose, >= 0) and ``alc_per_uL`` (absolute lymphocyte count per µL)
 are required columns; ``ln_volume_cm3`` (summed CT volume of the lymph nodes) and
-``spleen_volume_cm3`` (CT spleen volume) are optional. Cells may be empty. Every problem found is
+``spleen_volume_cm3`` (CT spleen volume) are optional. Cells may be empty. A line starting
+with ``#`` is a comment; a ``#`` anywhere else is part of its cell (and so not a number). Every problem found is
 reported with the row it is on (CSV line numbers count the header as line 1), and values that look
 like the wrong unit are refused with the unit they seem to be in.
 """
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -26,7 +28,9 @@ import numpy as np
 import pandas as pd
 
 from .._errors import PatientDataError as _PatientDataError
+from .._errors import shorten
 from ..drugs import Regimen, parse_regimen
+from ..simulate import MAX_DAYS
 
 DAY = "day"
 ALC = "alc_per_uL"
@@ -48,6 +52,9 @@ _ALC_SMALL = 1000.0
 _LN_MAX_CM3 = 2e4
 _SPLEEN_MIN_CM3 = 20.0
 _SPLEEN_MAX_CM3 = 2e4
+
+#: Largest patient CSV read, bytes: years of weekly visits take a few kB.
+MAX_FILE_BYTES = 10_000_000
 
 _THOUSANDS = re.compile(r"^\d{1,3}(,\d{3})+(\.\d*)?$")
 
@@ -144,12 +151,12 @@ def check_columns(columns: list[str]) -> list[str]:
     issues = []
     norm = [c.strip() for c in columns]
     for c in sorted({c for c in norm if norm.count(c) > 1}):
-        issues.append(f"column {c!r} appears more than once")
+        issues.append(f"column {shorten(c)} appears more than once")
     for req in REQUIRED_COLUMNS:
         if req not in norm:
             hint = [c for c in norm if c.lower() in _ALIASES and _ALIASES[c.lower()] != "time"] if req == ALC else []
             hint = hint or ([c for c in norm if _ALIASES.get(c.lower()) == "time"] if req == DAY else [])
-            extra = f" (found {hint[0]!r}: rename it to {req!r}" if hint else ""
+            extra = f" (found {shorten(hint[0])}: rename it to {req!r}" if hint else ""
             if hint and req == ALC:
                 extra += " and give counts per µL)"
             elif hint:
@@ -159,7 +166,7 @@ def check_columns(columns: list[str]) -> list[str]:
     for c in norm:
         if c not in known and c.lower() not in _ALIASES:
             issues.append(
-                f"unknown column {c!r}; allowed: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
+                f"unknown column {shorten(c)}; allowed: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
             )
     return issues
 
@@ -178,7 +185,8 @@ def _parse_cells(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                     issues.append(f"line {line}: day is empty")
                 continue
             if math.isnan(v) or math.isinf(v):
-                issues.append(f"line {line}: {c} {str(cell).strip()!r} is not a number")
+                hint = " (a '#' starts a comment only at the start of a line)" if "#" in str(cell) else ""
+                issues.append(f"line {line}: {c} {shorten(str(cell).strip())} is not a number{hint}")
                 continue
             out[c][i] = v
     return pd.DataFrame(out), issues
@@ -201,6 +209,8 @@ def check_table(table: pd.DataFrame) -> list[str]:
             if np.isfinite(v) and v < 0:
                 what = "day must be >= 0 (day 0 = first dose)" if c == DAY else f"{c} must not be negative"
                 issues.append(f"line {line}: {what}, got {v:g}")
+            elif c == DAY and v > MAX_DAYS:
+                issues.append(f"line {line}: day {v:g} is more than {MAX_DAYS:g} days (100 years) after the first dose")
             elif c != DAY and np.isfinite(v) and v == 0:
                 # the noise model is log-normal; a volume below CT detection is given as the limit
                 issues.append(f"line {line}: {c} must be positive, got 0 (give the detection limit instead)")
@@ -286,13 +296,21 @@ def read_patient_csv(
         Listing every problem with the file, each naming its line or column.
     """
     path = Path(path)
-    source = str(path)
+    source = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, comment="#")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PatientDataError([f"{size:,} bytes is not one patient's visits (at most {MAX_FILE_BYTES:,})"], source)
+        text = path.read_text(encoding="utf-8-sig")
+        # whole-line comments only: pandas' comment= would also cut '70013#x' to 70013
+        rows = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        raw = pd.read_csv(io.StringIO(rows), dtype=str, keep_default_na=False, skipinitialspace=True)
     except FileNotFoundError:
         raise PatientDataError(["file not found"], source) from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise PatientDataError([f"cannot be read as CSV ({' '.join(str(exc).split())})"], source) from None
+        reason = " ".join(str(exc).split())
+        reason = reason if len(reason) <= 200 else reason[:200] + "..."
+        raise PatientDataError([f"cannot be read as CSV ({reason})"], source) from None
     raw.columns = [str(c).strip() for c in raw.columns]
     issues = check_columns(list(raw.columns))
     if issues:
@@ -326,7 +344,7 @@ def make_patient_data(
         if ighv in {"", "UNKNOWN", "?", "NA"}:
             ighv = None
         elif ighv not in {"U", "M"}:
-            raise PatientDataError([f"IGHV status must be U or M (or unknown), got {ighv!r}"], source)
+            raise PatientDataError([f"IGHV status must be U or M (or unknown), got {shorten(ighv)}"], source)
     reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
     if reg.is_untreated:
         raise PatientDataError(["regimen is 'none': a fit needs the BTK-inhibitor regimen taken"], source)

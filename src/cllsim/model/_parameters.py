@@ -47,7 +47,7 @@ class ParameterRow(BaseModel):
     upperBound: float
     parameterScale: Literal["lin", "log", "log10"]
     estimate: int = Field(ge=0, le=1)
-    iivSD: float = Field(ge=0)
+    iivSD: float = Field(ge=0, allow_inf_nan=False)
     source: str = Field(min_length=2)
 
     @field_validator("parameterId")
@@ -78,6 +78,9 @@ class ParameterRow(BaseModel):
             )
         if self.parameterScale != "lin" and self.lowerBound <= 0:
             raise ValueError(f"{self.parameterScale} scale needs a positive lowerBound")
+        if self.lowerBound < 0 and self.unit != "dimensionless":
+            # every quantity with a unit in the model is a rate, amount, volume, count or time
+            raise ValueError(f"lowerBound {self.lowerBound:g} is negative; {self.unit} cannot be below 0")
         return self
 
 

@@ -13,9 +13,12 @@ import types
 from typing import Any
 
 from ._api import ENGINE_NAMES as ENGINE_NAMES
+from ._api import MAX_DAYS as MAX_DAYS
+from ._api import MAX_OUTPUT_VALUES as MAX_OUTPUT_VALUES
 from ._api import Patient as Patient
 from ._api import PreparedModel as PreparedModel
 from ._api import default_times as default_times
+from ._api import host_regimen_warnings as host_regimen_warnings
 from ._api import make_engine as make_engine
 from ._api import patient_values as patient_values
 from ._api import prepare as prepare

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pydantic import ConfigDict, Field, field_validator
 from .. import __version__
 from .._errors import InputError, ParameterError, SpecError
 from .._validation import InputModel
-from ..drugs import Regimen, dosing_events, parse_regimen
+from ..drugs import Regimen, dosing_events, parse_regimen, regimen_warnings
 from ..model import (
     CARRIED_STATES,
     PATIENT,
@@ -33,6 +34,13 @@ from ._engine import BatchTrajectory, Engine
 from ._observables import Observable, observables, observe
 from ._result import SimulationResult
 from ._status import Status
+
+#: Longest simulation, days (100 years): beyond any patient's treatment; longer horizons only
+#: cost memory and minutes (1e5 days ran for minutes, 1e7 exhausted memory).
+MAX_DAYS = 36_500.0
+#: Most values (output times x observables) one :func:`simulate` returns: its tidy table takes
+#: about 40 bytes a value, so this is about 400 MB.
+MAX_OUTPUT_VALUES = 10_000_000
 
 #: Engines selectable by name in :func:`simulate` (``"roadrunner"`` is the reference engine's old name).
 ENGINE_NAMES = ("reference", "roadrunner", "cohort", "jax")
@@ -121,6 +129,7 @@ def prepare(
     drug: str = "ibrutinib",
     rtol: float = 1e-8,
     atol: float = 1e-12,
+    max_doses: int | None = None,
 ) -> PreparedModel:
     """A self-contained SBML of one patient on one regimen, for export.
 
@@ -130,8 +139,8 @@ def prepare(
     """
     host = get_host(host)
     patient = patient or Patient()
-    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
     days = _check_days(days)
+    regimen = _checked_regimen(regimen, days, max_doses)
     values = patient_values(patient, host, table, drug)
     carried = [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
     start = make_engine("reference", rtol=rtol, atol=atol).run(host, values, "none", [0.0], carried)
@@ -144,9 +153,26 @@ def prepare(
 
 
 def _check_days(days: float) -> float:
-    if not isinstance(days, int | float) or not np.isfinite(days) or days <= 0:
+    if isinstance(days, bool) or not isinstance(days, int | float) or not np.isfinite(days) or days <= 0:
         raise SpecError(f"days must be a positive number, got {days!r}")
+    if days > MAX_DAYS:
+        raise SpecError(f"days must be at most {MAX_DAYS:g} (100 years), got {days:g}")
     return float(days)
+
+
+def _checked_regimen(regimen: Regimen | str, days: float, max_doses: int | None) -> Regimen:
+    """The regimen, with its dose limit raised to ``max_doses`` if given, refused if it has too many doses."""
+    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+    if max_doses is not None:
+        regimen = regimen.with_max_doses(max_doses)
+    regimen.check_dose_count(days * 24.0)  # before anything is built or allocated
+    return regimen
+
+
+def host_regimen_warnings(regimen: Regimen, host: Host, days: float, values: dict[str, float]) -> list[str]:
+    """:func:`cllsim.drugs.regimen_warnings` for ``host`` (per-kg and dose-ceiling checks in people only)."""
+    human = host.extra.get("species", "human") == "human"
+    return regimen_warnings(regimen, days * 24.0, human=human, body_weight_kg=values["body_weight_kg"])
 
 
 def default_times(days: float) -> np.ndarray:
@@ -171,6 +197,7 @@ def simulate(
     engine: str | Engine = "reference",
     rtol: float = 1e-8,
     atol: float = 1e-12,
+    max_doses: int | None = None,
 ) -> SimulationResult:
     """Simulate one patient (or animal) on a regimen.
 
@@ -197,12 +224,16 @@ def simulate(
         or an :class:`Engine` instance. All run the same template and agree to solver tolerance.
     rtol, atol
         Solver tolerances (relative; absolute in model units).
+    max_doses
+        Most doses the regimen may have within ``days`` (default
+        :data:`cllsim.drugs.MAX_DOSES`); more is refused before anything is allocated.
 
     Returns
     -------
     SimulationResult
         Tidy data (time in days) with metadata; check ``.status`` or call
-        ``.raise_for_status()``.
+        ``.raise_for_status()``. ``warnings`` also names what looks wrong in the regimen
+        (no dose within ``days``, per-kg doses or a daily dose above any studied in people).
 
     Raises
     ------
@@ -220,14 +251,21 @@ def simulate(
         raise SpecError("times must be finite, increasing, start at 0 and have at least two points")
     if grid[-1] > days + 1e-9:
         raise SpecError(f"times reach day {grid[-1]:g}, beyond the simulated {days:g} days")
-    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+    regimen = _checked_regimen(regimen, days, max_doses)
     values = patient_values(patient, host, table, drug)
     obs = observables(host)
+    if grid.size * len(obs) > MAX_OUTPUT_VALUES:
+        raise SpecError(
+            f"{grid.size:,} output times x {len(obs)} observables is more than {MAX_OUTPUT_VALUES:,} values; "
+            "give fewer output times"
+        )
     batch = runner.run(host, values, regimen, grid * 24.0, [o.variable for o in obs])
     if batch.status[0] == Status.INFEASIBLE_BASELINE.value:
         raise Status.INFEASIBLE_BASELINE.error(f"patient {patient.id}: {batch.detail[0]}")
-    return make_result(batch, 0, host=host, patient=patient, regimen=regimen, days=days, drug=drug,
-                       values=values, obs=obs, engine=runner)
+    result = make_result(batch, 0, host=host, patient=patient, regimen=regimen, days=days, drug=drug,
+                         values=values, obs=obs, engine=runner)
+    flagged = tuple(host_regimen_warnings(regimen, host, days, values))
+    return dataclasses.replace(result, warnings=flagged + result.warnings) if flagged else result
 
 
 def make_result(

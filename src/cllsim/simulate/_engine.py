@@ -42,6 +42,10 @@ from ._status import Status
 #: steady state (the slowest relaxation is ~0.05/day at the table's lower bounds).
 EQUILIBRATION_DAYS = 400.0
 
+#: Most values (patients x output times x variables) one :meth:`Engine.run` records: 2 GB of
+#: float64; a larger batch is refused before any allocation (split it, or record less).
+MAX_BATCH_VALUES = 250_000_000
+
 #: Parameter of the declaration that holds cell numbers fixed (pre-treatment equilibration).
 FROZEN = "cells_frozen"
 #: Zero-order absorption input of the declaration (mg/h) and the depot a bolus goes into (mg).
@@ -306,8 +310,15 @@ class Engine(abc.ABC):
         host = get_host(host)
         regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
         times = check_times(times_h)
+        regimen.check_dose_count(float(times[-1]))  # refuse millions of doses before equilibrating
         model = self.compile(host)
         n, given = parameter_batch(values, (*self.parameter_ids(model), *SCHEDULE_PARAMETERS))
+        n_values = n * times.size * len(set(variables))
+        if n_values > MAX_BATCH_VALUES:
+            raise SpecError(
+                f"{n:,} patients x {times.size:,} output times x {len(set(variables))} variables is "
+                f"{n_values:,} values, more than {MAX_BATCH_VALUES:,} in one run; split the batch or record less"
+            )
         params = {k: given[k] for k in self.parameter_ids(model) if k != FROZEN}
         states = self.state_ids(model)
         overrides = dict(initial_state or {})

@@ -107,5 +107,5 @@ class SimulationResult:
         return Path(path)
 
     def provenance(self) -> dict[str, Any]:
-        """Metadata plus status, JSON-serialisable."""
-        return {**self.metadata, "status": self.status.value, "detail": self.detail}
+        """Metadata plus status and warnings, JSON-serialisable."""
+        return {**self.metadata, "status": self.status.value, "detail": self.detail, "warnings": list(self.warnings)}
