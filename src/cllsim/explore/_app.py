@@ -140,7 +140,7 @@ def make_app(*, warm_up: bool = True) -> Any:
 
     if warm_up:
         compute_view(view_from_controls({"regimen_a": "420 mg qd", "days": 30}, {}))
-    app = dash.Dash(__name__, title="cllsim explorer", update_title=None)
+    app = dash.Dash(__name__, title="cllsim explorer", update_title="")
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + _CSS + "</style>")
     app.layout = html.Div([
         html.Div([
