@@ -36,6 +36,7 @@ import datetime as _dt
 import hashlib
 import json
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -262,6 +263,7 @@ class _State:
     indices: pd.DataFrame | None = None
     execution: str = ""
     resumed_chunks: int = 0
+    evaluation_seconds: float = 0.0
 
 
 class Sensitivity:
@@ -445,6 +447,7 @@ class Sensitivity:
                                 None if out_path is None else str(out_path), prov_json, evaluator)
                  for c, start in enumerate(starts) if c not in chunks]
         own = executor is None
+        started = time.perf_counter()
         ex = executor or make_executor(workers, n_tasks=max(1, len(tasks)))
         try:
             for done in _run_tasks(ex, tasks, progress):
@@ -458,6 +461,7 @@ class Sensitivity:
         self._s.detail = np.concatenate([c.detail for c in ordered]) if ordered else np.empty(0, object)
         self._s.execution = ex.describe() if tasks else "resumed: every chunk was on disk"
         self._s.resumed_chunks = len(starts) - len(tasks)
+        self._s.evaluation_seconds = time.perf_counter() - started
         self._s.indices = None
         return self
 
@@ -615,6 +619,7 @@ class Sensitivity:
             "factors": describe_factors(self.spec),
             "execution": self._s.execution,
             "resumed_chunks": self._s.resumed_chunks,
+            "evaluation_seconds": round(self._s.evaluation_seconds, 3),
             "status_counts": {} if status is None else pd.Series(status).value_counts().to_dict(),
             "engine": "cohort engine (cllsim.simulate.run_batch)",
         })
