@@ -53,12 +53,25 @@ def test_the_python_call_reproduces_the_view():
     data = compute_view(view).data
     scope: dict = {}
     exec(compile(python_call(view), "view.py", "exec"), scope)  # noqa: S102 - the code the user downloads
-    for panel, regimen in (("A", "420 mg qd"), ("B", "560 mg qd")):
-        np.testing.assert_array_equal(scope["results"][regimen]["alc_per_uL"].to_numpy(),
+    for panel in "AB":
+        np.testing.assert_array_equal(scope["results"][panel]["alc_per_uL"].to_numpy(),
                                       _series(data, panel, "alc_per_uL")[1])
-        band = scope["bands"][regimen]
+        band = scope["bands"][panel]
         got = band[(band["series"] == "p50") & (band["observable"] == "alc_per_uL")]["value"].to_numpy()
         np.testing.assert_array_equal(got, _series(data, panel, "alc_per_uL", "p50")[1])
+
+
+def test_two_patients_side_by_side_differ_in_ighv_only():
+    view = view_from_controls({"regimen_a": "420 mg qd", "regimen_b": "420 mg qd", "compare": True, "ighv": "U",
+                               "ighv_b": "M", "days": 40}, {"baseline_alc_per_uL": 60000.0, "bcr_strength": 1.0})
+    assert view.parameters == {"baseline_alc_per_uL": 60000.0}  # bcr_strength 1.0 is U's nominal: not an override
+    data = compute_view(view).data
+    for panel, ighv in (("A", "U"), ("B", "M")):
+        ref = cllsim.simulate("420 mg qd", cllsim.Patient(ighv=ighv, parameters={"baseline_alc_per_uL": 60000.0}),
+                              days=40, engine="cohort", rtol=RTOL, atol=ATOL)
+        np.testing.assert_array_equal(_series(data, panel, "bcl2_blood")[1], ref["bcl2_blood"].to_numpy())
+    assert not np.array_equal(_series(data, "A", "bcl2_blood")[1], _series(data, "B", "bcl2_blood")[1])
+    assert "ighv='M'" in python_call(view)
 
 
 def test_presets_parse():
@@ -101,6 +114,6 @@ def test_the_figure_carries_every_panel_and_series_as_trace_metadata():
     fig = _figure(result, "patient")
     metas = {(t.meta["panel"], t.meta["observable"], t.meta["series"]) for t in fig.data}
     assert metas == {(p, o, s) for p in "AB" for o, *_ in PANELS for s in ("patient", "p5", "p50", "p95")}
-    trace = next(t for t in fig.data if t.meta == {"panel": "B", "observable": "alc_per_uL",
-                                                    "regimen": "560 mg qd", "series": "patient"})
+    trace = next(t for t in fig.data if t.meta == {"panel": "B", "observable": "alc_per_uL", "regimen": "560 mg qd",
+                                                    "ighv": "U", "series": "patient"})
     np.testing.assert_array_equal(np.asarray(trace.y), _series(result.data, "B", "alc_per_uL")[1])

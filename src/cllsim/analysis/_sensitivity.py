@@ -585,19 +585,25 @@ class Sensitivity:
 
     def _row(self, label: str, pid: str, index: str, value: float, lo: float, hi: float, conf_level: float,
              counts: Mapping[str, int], note: str = "") -> dict[str, Any]:
-        from ..simulate import observables
-
         name, day = label.split("@")
-        units = {o.id: o.unit for o in observables(self.spec.host)}
-        rows = self.spec.table().rows
-        unit = units[name]
+        output_units, parameter_units = self._units()
+        unit = output_units[name]
         return {
             "method": self._s.method, "output": label, "observable": name, "day": float(day),
             "output_unit": f"log10({unit})" if self.spec.log10_outputs else unit,
-            "parameter": pid, "parameter_unit": rows[pid].unit if pid in rows else "",
+            "parameter": pid, "parameter_unit": parameter_units.get(pid, ""),
             "index": index, "value": value, "ci_low": lo, "ci_high": hi, "conf_level": conf_level,
             **counts, "note": note,
         }
+
+    def _units(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Units of the observables and of the parameters (looked up once per object)."""
+        if not hasattr(self, "_unit_cache"):
+            from ..simulate import observables
+
+            self._unit_cache = ({o.id: o.unit for o in observables(self.spec.host)},
+                                {pid: row.unit for pid, row in self.spec.table().rows.items()})
+        return self._unit_cache
 
     # -- results --------------------------------------------------------------------------
     def to_df(self) -> pd.DataFrame:

@@ -82,9 +82,10 @@ def _figure(result: Any, host: str) -> Any:
         for label in dict.fromkeys(data["panel"]):
             sel = data[(data["panel"] == label) & (data["observable"] == oid)]
             regimen = sel["regimen"].iloc[0] if len(sel) else ""
+            ighv = sel["ighv"].iloc[0] if len(sel) else ""
             band = {s: sel[sel["series"] == s] for s in ("p5", "p50", "p95")}
             if len(band["p50"]):
-                meta = {"panel": label, "observable": oid, "regimen": regimen}
+                meta = {"panel": label, "observable": oid, "regimen": regimen, "ighv": ighv}
                 fig.add_scatter(x=band["p95"]["time_day"].tolist(), y=band["p95"]["value"].tolist(), mode="lines",
                                 line={"width": 0}, showlegend=False, hoverinfo="skip", row=r, col=c,
                                 meta={**meta, "series": "p95"})
@@ -97,9 +98,10 @@ def _figure(result: Any, host: str) -> Any:
                                 showlegend=k == 0, row=r, col=c, meta={**meta, "series": "p50"})
             pat = sel[sel["series"] == "patient"]
             fig.add_scatter(x=pat["time_day"].tolist(), y=pat["value"].tolist(), mode="lines",
-                            line={"color": COLORS[label], "width": 2}, name=f"{label}: {regimen}",
+                            line={"color": COLORS[label], "width": 2}, name=f"{label}: {regimen}, {ighv}-CLL",
                             legendgroup=label, showlegend=k == 0, row=r, col=c,
-                            meta={"panel": label, "observable": oid, "regimen": regimen, "series": "patient"})
+                            meta={"panel": label, "observable": oid, "regimen": regimen, "ighv": ighv,
+                                  "series": "patient"})
         if log:
             fig.update_yaxes(type="log", row=r, col=c)
         fig.update_xaxes(title_text="day" if r == nrows else None, row=r, col=c)
@@ -158,6 +160,11 @@ def make_app(*, warm_up: bool = True) -> Any:
             dcc.Checklist(id="compare", options=[{"label": " compare with regimen B", "value": "yes"}], value=[]),
             dcc.Dropdown(id="preset-b", options=list(PRESETS["ibrutinib"]), placeholder="presets"),
             dcc.Input(id="regimen-b", type="text", value="560 mg qd", debounce=True),
+            html.Div([html.Span("patient B: IGHV "),
+                      dcc.RadioItems(id="ighv-b", options=[{"label": " as A", "value": ""},
+                                                           {"label": " U", "value": "U"},
+                                                           {"label": " M", "value": "M"}],
+                                     value="", inline=True, style={"display": "inline-block"})]),
             html.Label("follow-up (days)", htmlFor="days"),
             dcc.Input(id="days", type="number", value=365, min=1, max=3650, debounce=True),
             dcc.Checklist(id="cohort", options=[{"label": " virtual cohort: median and 5-95% band",
@@ -221,14 +228,15 @@ def make_app(*, warm_up: bool = True) -> Any:
         Output("code", "children"), Output("view-data", "data"),
         Input("host", "value"), Input("drug", "value"), Input("ighv", "value"), Input("regimen-a", "value"),
         Input("regimen-b", "value"), Input("compare", "value"), Input("days", "value"), Input("cohort", "value"),
-        Input("cohort-n", "value"), Input("seed", "value"),
+        Input("cohort-n", "value"), Input("seed", "value"), Input("ighv-b", "value"),
         Input({"type": "param-input", "id": ALL}, "value"), State({"type": "param-input", "id": ALL}, "id"),
     )
     def _update(host: str, drug: str, ighv: str, regimen_a: str, regimen_b: str, compare: list[str], days: Any,
-                cohort: list[str], cohort_n: Any, seed: Any, values: list[Any], ids: list[dict[str, str]]) -> Any:
+                cohort: list[str], cohort_n: Any, seed: Any, ighv_b: str, values: list[Any],
+                ids: list[dict[str, str]]) -> Any:
         controls = {"host": host, "drug": drug, "ighv": ighv, "regimen_a": regimen_a, "regimen_b": regimen_b,
                     "compare": bool(compare), "days": days, "cohort": bool(cohort), "cohort_n": cohort_n,
-                    "seed": seed}
+                    "seed": seed, "ighv_b": ighv_b}
         try:
             view = view_from_controls(controls, {i["id"]: v for i, v in zip(ids, values, strict=True)})
             result = compute_view(view)

@@ -72,7 +72,10 @@ class View(InputModel):
     parameters
         Patient parameter values differing from the table (table units; checked against bounds).
     regimens
-        One regimen, or two shown side by side (text form).
+        One regimen, or two shown side by side (text form): panel A and panel B.
+    ighv_b
+        IGHV status of panel B's patient (``None``: as A), to compare two patients; parameters
+        not set in ``parameters`` take B's IGHV values.
     days
         Follow-up after the start of treatment, days.
     cohort_n
@@ -88,6 +91,7 @@ class View(InputModel):
     ighv: str = "U"
     parameters: dict[str, float] = Field(default_factory=dict)
     regimens: tuple[str, ...] = ("420 mg qd",)
+    ighv_b: str | None = None
     days: float = Field(default=365.0, gt=0, le=3650)
     cohort_n: int = Field(default=0, ge=0, le=500)
     seed: int = Field(default=0, ge=0)
@@ -108,13 +112,18 @@ class View(InputModel):
         get_host(v)
         return v
 
-    def patient(self) -> Any:
-        """The :class:`cllsim.Patient` of this view (parameters checked against the host's table)."""
+    def patient(self, panel: str = "A") -> Any:
+        """The :class:`cllsim.Patient` of panel ``"A"`` or ``"B"`` (parameters checked against the host's table)."""
         from ..simulate import Patient
 
-        patient = Patient(ighv=self.ighv, parameters=self.parameters)
+        ighv = self.ighv_b if panel == "B" and self.ighv_b else self.ighv
+        patient = Patient(id=f"patient {panel}", ighv=ighv, parameters=self.parameters)
         load_table(host=self.host, drug=self.drug).with_values(self.parameters, what="patient")
         return patient
+
+    def panels(self) -> dict[str, tuple[Any, str]]:
+        """``{"A": (patient, regimen), "B": ...}``: what each panel simulates."""
+        return {label: (self.patient(label), regimen) for label, regimen in zip("AB", self.regimens, strict=False)}
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,7 @@ class ViewResult:
     Attributes
     ----------
     data
-        Columns ``panel`` (``"A"``/``"B"``), ``regimen``, ``series`` (``patient``, ``p5``,
+        Columns ``panel`` (``"A"``/``"B"``), ``regimen``, ``ighv``, ``series`` (``patient``, ``p5``,
         ``p50``, ``p95``), ``time_day``, ``observable``, ``value``, ``unit``.
     notes
         What the user should know (failed virtual patients, observables the host lacks).
@@ -216,22 +225,22 @@ def compute_view(view: View) -> ViewResult:
     import cllsim
 
     started = time.perf_counter()
-    patient = view.patient()
     panels = panel_observables(view.host)
     wanted = [oid for oid, *_ in panels]
     frames, notes = [], []
-    for label, regimen in zip("AB", view.regimens, strict=False):
+    for label, (patient, regimen) in view.panels().items():
         result = cllsim.simulate(regimen, patient, days=view.days, host=view.host, drug=view.drug, engine="cohort",
                                  rtol=RTOL, atol=ATOL)
         result.raise_for_status()
         df = result.to_df()
         df = df[df["observable"].isin(wanted)]
-        frames.append(pd.DataFrame({"panel": label, "regimen": regimen, "series": "patient",
+        frames.append(pd.DataFrame({"panel": label, "regimen": regimen, "ighv": patient.ighv, "series": "patient",
                                     "time_day": df["time"].to_numpy(), "observable": df["observable"].to_numpy(),
                                     "value": df["value"].to_numpy(), "unit": df["unit"].to_numpy()}))
         if view.cohort_n:
             band, failed = cohort_band(patient, regimen, n=view.cohort_n, days=view.days, seed=view.seed,
                                        host=view.host, drug=view.drug, observables=wanted)
+            band.insert(0, "ighv", patient.ighv)
             band.insert(0, "regimen", regimen)
             band.insert(0, "panel", label)
             frames.append(band)
@@ -246,32 +255,25 @@ def compute_view(view: View) -> ViewResult:
 
 
 def python_call(view: View) -> str:
-    """A script that reproduces the view's data with the public API (what the explorer runs)."""
-    patient = f"cllsim.Patient(ighv={view.ighv!r}, parameters={dict(sorted(view.parameters.items()))!r})"
-    lines = [
-        '"""Reproduces a cllsim explorer view: the same calls the explorer made."""',
-        "import cllsim",
-    ]
+    """A script that reproduces the view's data with the public API (the calls the explorer makes)."""
+    lines = ['"""Reproduces a cllsim explorer view: the same calls the explorer made."""', "import cllsim"]
     if view.cohort_n:
         lines.append("from cllsim.explore import cohort_band")
-    lines += [
-        "",
-        f"patient = {patient}",
-        "results = {}",
-        f"for regimen in {list(view.regimens)!r}:",
-        f"    results[regimen] = cllsim.simulate(regimen, patient, days={view.days!r}, host={view.host!r}, "
-        f"drug={view.drug!r},",
-        f'                                       engine="cohort", rtol={RTOL!r}, atol={ATOL!r}).raise_for_status()',
-    ]
+    lines += ["", "patients = {"]
+    for label, (patient, _) in view.panels().items():
+        params = dict(sorted(patient.parameters.items()))
+        lines.append(f"    {label!r}: cllsim.Patient(id={patient.id!r}, ighv={patient.ighv!r}, parameters={params!r}),")
+    regimens = dict(zip("AB", view.regimens, strict=False))
+    lines += ["}", f"regimens = {regimens!r}", "results = {}", "for panel, regimen in regimens.items():",
+              f"    results[panel] = cllsim.simulate(regimen, patients[panel], days={view.days!r}, host={view.host!r}, "
+              f"drug={view.drug!r},",
+              f'                                     engine="cohort", rtol={RTOL!r}, atol={ATOL!r}).raise_for_status()']
     if view.cohort_n:
-        lines += [
-            "bands = {}",
-            f"for regimen in {list(view.regimens)!r}:",
-            f"    bands[regimen], n_failed = cohort_band(patient, regimen, n={view.cohort_n}, days={view.days!r}, "
-            f"seed={view.seed},",
-            f"                                           host={view.host!r}, drug={view.drug!r})",
-        ]
-    lines += ["", "for regimen, result in results.items():", "    print(regimen)",
+        lines += ["bands = {}", "for panel, regimen in regimens.items():",
+                  f"    bands[panel], n_failed = cohort_band(patients[panel], regimen, n={view.cohort_n}, "
+                  f"days={view.days!r}, seed={view.seed},",
+                  f"                                         host={view.host!r}, drug={view.drug!r})"]
+    lines += ["", "for panel, result in results.items():", "    print(panel, regimens[panel])",
               "    print(result.wide().iloc[::30])", ""]
     return "\n".join(lines)
 
@@ -310,5 +312,6 @@ def view_from_controls(controls: Mapping[str, Any], parameter_values: Mapping[st
         raise SpecError("regimen A: give a regimen, e.g. '420 mg qd'")
     return View(host=controls.get("host") or "patient", drug=controls.get("drug") or "ibrutinib",
                 ighv=controls.get("ighv") or "U", parameters=params, regimens=tuple(regimens), days=float(days),
+                ighv_b=(controls.get("ighv_b") or None) if controls.get("compare") else None,
                 cohort_n=int(controls.get("cohort_n") or 0) if controls.get("cohort") else 0,
                 seed=int(controls.get("seed") or 0))
