@@ -3,7 +3,9 @@ handling, resumable chunks, executors, convergence on the model, and the command
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -97,6 +99,14 @@ def test_plasma_drug_depends_on_clearance_only_among_clearance_and_cell_paramete
     groups = {row // (len(params) + 2) for row in sa.failures()["row"]}
     assert (df["n_dropped"] == len(groups)).all() and (df["n_groups"] + df["n_dropped"] == 64).all()
     assert set(df["output_unit"]) == {"ng/mL", "1/uL"}
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_bootstrap_intervals_are_reproducible_for_every_seed(seed):
+    sa = Sensitivity(LIN, ["alc_per_uL@1"]).sample_sobol(32).evaluate(evaluator=ishigami)
+    first = sa.analyze_sobol(seed=seed).to_df()
+    pd.testing.assert_frame_equal(first, sa.analyze_sobol(seed=seed).to_df())
+    assert not first["ci_low"].equals(sa.analyze_sobol(seed=seed + 1).to_df()["ci_low"])
 
 
 def test_population_distribution_is_the_cohorts_between_patient_distribution():
@@ -265,3 +275,35 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     res = CliRunner().invoke(app, ["sensitivity", "--out", str(tmp_path / "x"), "--workers", "1", *args])
     assert res.exit_code == 2, res.output
     assert message in res.stderr and res.stderr.startswith("error:") and res.stderr.count("\n") == 1
+
+
+def test_a_run_killed_with_sigkill_resumes_to_the_uninterrupted_answer(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import cllsim
+
+    out = tmp_path / "killed"
+    args = ["sensitivity", "--n", "16", "--parameters", "bcr_strength,death_max_per_day", "--output",
+            "alc_per_uL@120", "--chunk-size", "4", "--workers", "1", "--out", str(out)]
+    src = str(Path(cllsim.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "cllsim.cli", *args], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while len(list((out / "chunks").glob("outputs-*.parquet"))) < 2 and proc.poll() is None:
+        assert time.monotonic() < deadline, "no chunk written in time"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = len(list((out / "chunks").glob("outputs-*.parquet")))
+    assert 2 <= done < 16 and not (out / "metadata.json").exists()
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert json.loads((out / "metadata.json").read_text())["resumed_chunks"] >= done
+    whole = Sensitivity(["bcr_strength", "death_max_per_day"], ["alc_per_uL@120"]).sample_sobol(16).evaluate()
+    pd.testing.assert_frame_equal(pd.read_csv(out / "indices.csv"),
+                                  pd.read_csv(io.StringIO(whole.analyze_sobol().to_df().to_csv(index=False))))

@@ -74,7 +74,12 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def downloads(tmp_path_factory):
+    return tmp_path_factory.mktemp("downloads")
+
+
+@pytest.fixture(scope="module")
+def browser(downloads):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -83,7 +88,10 @@ def browser():
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 "--window-size=1500,1000"):
         options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
     driver = webdriver.Chrome(service=Service(DRIVER), options=options)
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     yield driver
     driver.quit()
 
@@ -164,3 +172,26 @@ def test_invalid_input_shows_an_inline_message_and_keeps_the_plot(server, browse
     _wait(browser, lambda: not browser.find_element("id", "error").text, "the message to clear")
     _type(browser, "input[name=bcr_strength]", "99")
     _wait(browser, lambda: "bounds" in browser.find_element("id", "error").text, "the bounds message")
+
+
+def test_downloads_are_the_tidy_data_and_a_script_that_reproduces_it(server, browser, downloads):
+    import pandas as pd
+
+    from cllsim.explore import View, compute_view
+
+    browser.get(server)
+    _wait(browser, lambda: _traces(browser), "the first figure")
+    _type(browser, "input[name=body_weight_kg]", "60")
+    _wait(browser, lambda: "body_weight_kg" in browser.find_element("id", "code").get_attribute("textContent"),
+          "the view with body weight 60 kg")
+    for button in ("btn-csv", "btn-py"):
+        browser.find_element("id", button).click()
+    csv_path, py_path = downloads / "cllsim_view.csv", downloads / "cllsim_view.py"
+    _wait(browser, lambda: csv_path.exists() and py_path.exists(), "the two downloads", timeout=30)
+    got = pd.read_csv(csv_path)
+    want = compute_view(View(parameters={"body_weight_kg": 60.0})).data
+    pd.testing.assert_frame_equal(got[want.columns.tolist()], want, check_dtype=False, rtol=1e-12)
+    scope: dict = {}
+    exec(compile(py_path.read_text(), str(py_path), "exec"), scope)  # noqa: S102 - the downloaded script
+    np.testing.assert_allclose(scope["results"]["A"]["alc_per_uL"].to_numpy(),
+                               want[(want["observable"] == "alc_per_uL")]["value"].to_numpy(), rtol=1e-12)

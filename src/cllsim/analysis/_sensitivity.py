@@ -520,8 +520,9 @@ class Sensitivity:
                         rows.append(self._row(label, pid, index, np.nan, np.nan, np.nan, conf_level, base,
                                               note="output does not vary" if keep.sum() >= 2 else "too few groups"))
                 continue
+            # a Generator, not the int: SALib 1.6 seeds its bootstrap only ``if seed:``, so seed 0 was random
             res = sobol.analyze(self.problem, yk, calc_second_order=second, num_resamples=num_resamples,
-                                conf_level=conf_level, seed=seed)
+                                conf_level=conf_level, seed=np.random.default_rng(seed))
             for j, pid in enumerate(self.factors):
                 for index in ("S1", "ST"):
                     v, c = float(res[index][j]), float(res[f"{index}_conf"][j])
