@@ -46,6 +46,21 @@ def linear(values, spec):
     return 3 * _unit(values, LIN[0]) + _unit(values, LIN[1])
 
 
+def _population_quantile(values, pid):
+    """Inverse of the population mapping (truncated log-normal CDF) for the U-CLL patient."""
+    from scipy.special import ndtr
+
+    row = load_table().rows[pid]
+    a = (np.log(row.lowerBound) - np.log(row.nominalValue)) / row.iivSD
+    b = (np.log(row.upperBound) - np.log(row.nominalValue)) / row.iivSD
+    z = np.log(np.asarray(values[pid]) / row.nominalValue) / row.iivSD
+    return (ndtr(z) - ndtr(a)) / (ndtr(b) - ndtr(a))
+
+
+def linear_in_population_quantiles(values, spec):
+    return 3 * _population_quantile(values, LIN[0]) + _population_quantile(values, LIN[1])
+
+
 def failing_linear(values, spec):
     """``linear`` with a failure wherever u2 > 0.9 (about 10% of rows)."""
     y = linear(values, spec)
@@ -80,6 +95,17 @@ def test_morris_effects_of_a_linear_function_are_its_coefficients():
     for pid, coef in zip(LIN, (3.0, 1.0, 0.0), strict=True):
         assert _index(df, "alc_per_uL@1", pid, "mu_star").value == pytest.approx(coef, abs=1e-9)
         assert _index(df, "alc_per_uL@1", pid, "sigma").value == pytest.approx(0.0, abs=1e-9)
+
+
+def test_morris_on_the_population_distribution_stays_off_the_bounds_and_keeps_per_quantile_effects():
+    sa = Sensitivity(LIN, ["alc_per_uL@1"]).sample_morris(20, seed=3)
+    rows = load_table().rows
+    for pid, v in sa.sample.items():
+        assert (v > rows[pid].lowerBound).all() and (v < rows[pid].upperBound).all()
+    assert sorted(np.unique(np.round(sa._s.quantiles, 12))) == [0.125, 0.375, 0.625, 0.875]
+    df = sa.evaluate(evaluator=linear_in_population_quantiles).analyze_morris().to_df()
+    for pid, coef in zip(LIN, (3.0, 1.0, 0.0), strict=True):
+        assert _index(df, "alc_per_uL@1", pid, "mu_star").value == pytest.approx(coef, abs=1e-6)
 
 
 def test_plasma_drug_depends_on_clearance_only_among_clearance_and_cell_parameters():

@@ -357,6 +357,14 @@ class Sensitivity:
             Grid levels per factor (even).
         seed
             Seed of the trajectory draw.
+
+        Notes
+        -----
+        With ``distribution="bounds"`` the grid is SALib's, from quantile 0 to 1 (the bounds).
+        With ``"population"`` the levels sit at the centres of ``levels`` equal-probability bins
+        (quantiles 1/8, 3/8, 5/8, 7/8 for 4 levels): quantiles 0 and 1 would be the bounds, far
+        in the tails of the between-patient distribution, where baselines are often infeasible.
+        Effects stay per unit quantile either way.
         """
         from SALib.sample import morris as morris_sample
 
@@ -365,7 +373,11 @@ class Sensitivity:
         if levels < 2 or levels % 2:
             raise SpecError(f"levels must be even and >= 2, got {levels}")
         q = morris_sample.sample(self.problem, trajectories, num_levels=levels, seed=seed)
-        return self._set_sample("morris", {"trajectories": trajectories, "levels": levels, "seed": seed}, q)
+        grid = "bounds"
+        if self.spec.distribution == "population":
+            q, grid = (q * (levels - 1) + 0.5) / levels, "bin centres"
+        return self._set_sample("morris", {"trajectories": trajectories, "levels": levels, "seed": seed,
+                                           "grid": grid}, q)
 
     def _set_sample(self, method: str, sampling: dict[str, Any], q: np.ndarray) -> Sensitivity:
         self._s = _State(method=method, sampling=sampling, quantiles=np.asarray(q, dtype=float))
@@ -561,13 +573,17 @@ class Sensitivity:
                         rows.append(self._row(label, pid, index, np.nan, np.nan, np.nan, conf_level, base,
                                               note="too few trajectories"))
                 continue
+            levels = int(self._s.sampling["levels"])
             res = morris.analyze(self.problem, q[mask], y[mask, k], num_resamples=num_resamples,
-                                 conf_level=conf_level, num_levels=int(self._s.sampling["levels"]), seed=seed)
+                                 conf_level=conf_level, num_levels=levels, seed=seed)
+            # SALib divides by the step of its [0, 1] grid; bin-centred levels step (levels - 1) / levels of it
+            per_quantile = levels / (levels - 1) if self._s.sampling.get("grid") == "bin centres" else 1.0
             for j, pid in enumerate(self.factors):
-                v, c = float(res["mu_star"][j]), float(res["mu_star_conf"][j])
+                v, c = per_quantile * float(res["mu_star"][j]), per_quantile * float(res["mu_star_conf"][j])
                 rows.append(self._row(label, pid, "mu_star", v, v - c, v + c, conf_level, base))
-                rows.append(self._row(label, pid, "mu", float(res["mu"][j]), np.nan, np.nan, conf_level, base))
-                rows.append(self._row(label, pid, "sigma", float(res["sigma"][j]), np.nan, np.nan, conf_level, base))
+                for index in ("mu", "sigma"):
+                    rows.append(self._row(label, pid, index, per_quantile * float(res[index][j]), np.nan, np.nan,
+                                          conf_level, base))
         self._s.indices = pd.DataFrame(rows)
         return self
 
@@ -578,10 +594,11 @@ class Sensitivity:
         if n_groups and dropped / n_groups > max_dropped:
             statuses = pd.Series(self._s.status).value_counts().to_dict()
             unit = "trajectories" if self._s.method == "morris" else "Saltelli groups"
+            advice = ("narrow the parameters or use distribution 'population'" if self.spec.distribution == "bounds"
+                      else "use more samples, fewer parameters, or a larger max_dropped_fraction")
             raise InfeasibleSampleError(
                 f"{label}: {dropped} of {n_groups} {unit} contain a failed evaluation (statuses {statuses}), more "
-                f"than max_dropped_fraction={max_dropped:g}; narrow the parameters or use distribution "
-                "'population' (failures() lists them)")
+                f"than max_dropped_fraction={max_dropped:g}; {advice} (failures() lists them)")
         return keep, n_groups
 
     def _row(self, label: str, pid: str, index: str, value: float, lo: float, hi: float, conf_level: float,
