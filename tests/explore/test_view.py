@@ -11,7 +11,7 @@ import pytest
 
 import cllsim
 from cllsim import InputError
-from cllsim.explore import PANELS, PRESETS, View, compute_view, python_call, view_from_controls
+from cllsim.explore import PANELS, View, compute_view, presets, python_call, view_from_controls
 from cllsim.explore._view import ATOL, RTOL
 
 
@@ -74,12 +74,15 @@ def test_two_patients_side_by_side_differ_in_ighv_only():
     assert "ighv='M'" in python_call(view)
 
 
-def test_presets_parse():
-    from cllsim.drugs import parse_regimen
+@pytest.mark.parametrize("host, drug", [("patient", "ibrutinib"), ("patient", "acalabrutinib"), ("tcl1", "ibrutinib"),
+                                        ("xenograft", "ibrutinib")])
+def test_every_preset_simulates(host, drug):
+    for text in presets(host, drug):
+        compute_view(View(host=host, drug=drug, regimens=(text,), days=3))
 
-    for presets in PRESETS.values():
-        for text in presets:
-            parse_regimen(text)
+
+def test_a_host_without_a_panel_says_so():
+    assert "has no lymph-node volume" in " ".join(compute_view(View(host="xenograft", days=3)).notes)
 
 
 def test_controls_equal_to_the_nominal_are_not_overrides():

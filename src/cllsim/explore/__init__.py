@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._view import ViewResult as ViewResult
     from ._view import cohort_band as cohort_band
     from ._view import compute_view as compute_view
+    from ._view import presets as presets
     from ._view import python_call as python_call
     from ._view import view_from_controls as view_from_controls
 
@@ -30,6 +31,7 @@ _EXPORTS = {
     "ViewResult": "._view",
     "cohort_band": "._view",
     "compute_view": "._view",
+    "presets": "._view",
     "python_call": "._view",
     "view_from_controls": "._view",
 }

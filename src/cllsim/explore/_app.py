@@ -14,7 +14,16 @@ from typing import Any
 
 from .._errors import CllsimError
 from ..model import load_table
-from ._view import MAIN_PARAMETERS, PRESETS, compute_view, panel_observables, python_call, view_from_controls
+from ._view import (
+    MAIN_PARAMETERS,
+    PRESETS,
+    View,
+    compute_view,
+    panel_observables,
+    presets,
+    python_call,
+    view_from_controls,
+)
 
 HOSTS = ("patient", "tcl1", "xenograft")
 DRUGS = ("ibrutinib", "acalabrutinib")
@@ -140,8 +149,9 @@ def make_app(*, warm_up: bool = True) -> Any:
     import dash
     from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html
 
-    if warm_up:
-        compute_view(view_from_controls({"regimen_a": "420 mg qd", "days": 30}, {}))
+    if warm_up:  # compile (or load from the cache) every host's cohort engine once, now
+        for host in HOSTS:
+            compute_view(View(host=host, regimens=(presets(host, "ibrutinib")[0],), days=2))
     app = dash.Dash(__name__, title="cllsim explorer", update_title="")
     app.index_string = app.index_string.replace("{%css%}", "{%css%}<style>" + _CSS + "</style>")
     app.layout = html.Div([
@@ -219,9 +229,9 @@ def make_app(*, warm_up: bool = True) -> Any:
         def _preset(value: str | None) -> Any:
             return value if value else dash.no_update
 
-        @app.callback(Output(f"preset-{side}", "options"), Input("drug", "value"))
-        def _presets(drug: str) -> Any:
-            return list(PRESETS.get(drug, ()))
+        @app.callback(Output(f"preset-{side}", "options"), Input("host", "value"), Input("drug", "value"))
+        def _presets(host: str, drug: str) -> Any:
+            return list(presets(host, drug))
 
     @app.callback(
         Output("panel", "figure"), Output("error", "children"), Output("status", "children"),

@@ -55,6 +55,15 @@ PRESETS = {
     "acalabrutinib": ("100 mg bid", "100 mg qd", "200 mg qd", "none"),
 }
 
+#: Regimen presets of the mouse hosts (per body weight; ibrutinib, the drug with a mouse PK table).
+MOUSE_PRESETS = ("25 mg/kg qd", "12.5 mg/kg qd", "50 mg/kg qd", "none")
+
+
+def presets(host: str, drug: str) -> tuple[str, ...]:
+    """Regimen presets offered for ``host`` and ``drug``."""
+    return PRESETS.get(drug, ()) if host == "patient" else MOUSE_PRESETS
+
+
 #: The cohort engine's tolerances in the explorer: within 1e-4 of the reference engine over a year
 #: (the cohort default; see cllsim.cohort.CohortSpec) and fast enough for ~1 s updates.
 RTOL, ATOL = 1e-5, 1e-9
