@@ -211,6 +211,21 @@ def test_worker_processes_give_the_same_outputs_as_serial():
     pd.testing.assert_frame_equal(run(1), run(2))
 
 
+def test_a_dask_cluster_gives_the_indices_of_a_serial_run(tmp_path):
+    from dask.distributed import LocalCluster
+
+    args = ["sensitivity", "--n", "4", "--parameters", "bcr_strength,death_max_per_day", "--output", "alc_per_uL@3",
+            "--chunk-size", "4"]
+    assert CliRunner().invoke(app, [*args, "--workers", "1", "--out", str(tmp_path / "serial")]).exit_code == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        address = cluster.scheduler_address
+        res = CliRunner().invoke(app, [*args, "--scheduler", address, "--out", str(tmp_path / "dask")])
+        assert res.exit_code == 0, res.output
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "serial" / "indices.csv"),
+                                  pd.read_csv(tmp_path / "dask" / "indices.csv"))
+    assert "DaskExecutor(tcp://" in json.loads((tmp_path / "dask" / "metadata.json").read_text())["execution"]
+
+
 def test_indices_on_the_model_are_stable_within_their_cis_when_n_doubles():
     params = ["baseline_alc_per_uL", "bcr_strength", "death_max_per_day"]
     frames = []
