@@ -86,7 +86,7 @@ app.add_typer(export_app, name="export")
 err_console = Console(stderr=True)
 console = Console()
 
-PLUGIN_PACKAGES = ("experiments", "fit", "cohort", "analysis", "report")
+PLUGIN_PACKAGES = ("experiments", "fit", "cohort", "analysis", "explore", "report")
 
 #: Environment variable that shows the traceback of an internal failure instead of one line.
 DEBUG_ENV = "CLLSIM_DEBUG"
