@@ -4,7 +4,8 @@ Samples a cohort with :func:`cllsim.cohort.sample_chunk` (between-patient variab
 parameters table), runs it on ibrutinib 420 mg qd with the cohort engine
 (:func:`cllsim.simulate.run_batch`) and prints:
 
-* K9: median blood MRD at 4 years and the share of patients with MRD < 1e-4;
+* K9: median blood MRD at 4 years and the share of patients with MRD < 1e-4, among the
+  patients still on treatment (no progression by 4 years), as MRD was measured on study;
 * K10: cumulative progression at 3 years, with an approximate progression rule (total CLL
   burden >= 1.5x its running nadir, after the first 6 months; the iwCLL logic lives in
   ``cllsim.cohort``), the share of progressions dominated by a resistant subclone
@@ -84,12 +85,15 @@ def progression(res: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.
 def summary(res: dict[str, np.ndarray]) -> dict[str, float]:
     """K9 and K10 read-outs of a cohort run (needs >= 4 years of follow-up)."""
     ok = res["ok"]
-    mrd4 = value_at(res, "mrd_blood", 4 * 365.25)[ok]
     day, share, lead = progression(res)
+    # MRD is measured in patients still on ibrutinib, i.e. without progression by the landmark
+    on_treatment = ok & (day > 4 * 365.25)
+    mrd4 = value_at(res, "mrd_blood", 4 * 365.25)[on_treatment]
     day, share, lead = day[ok], share[ok], lead[ok]
     progressed = day <= 3 * 365.25
     return {
         "n_ok": float(ok.sum()),
+        "K9 patients on treatment at 4 y": float(on_treatment.sum()),
         "K9 median MRD at 4 y": float(np.median(mrd4)),
         "K9 share MRD < 1e-4 at 4 y": float(np.mean(mrd4 < 1e-4)),
         "K10 progression by 3 y": float(np.mean(progressed)),

@@ -233,8 +233,6 @@ def antimony_model(
     add("  //      of the parental clone; persister cells and resistant subclones alike")
     add("  cells_blood0 := (baseline_alc_per_uL - normal_lymphocytes_per_uL)*blood_volume_L*1e-3")
     add("  marg0 := margination_ratio*cells_blood0")
-    add("  wt_share := 1 - persister_fraction - "
-        + " - ".join(f"clone_fraction_{c}" for c in RESISTANT_CLONES))
     for t in tissues:
         add(f"  cells_tissue0_{t} := {_baseline_cells(t)}")
         add(f"  free0_{t} := (1 - niche_fraction_{t})*cells_tissue0_{t}")
@@ -267,14 +265,18 @@ def antimony_model(
                 f" - {rate}_per_day_{t})"
             )
             add(f"  {rate}_per_day_{t} = {rate}_balance_{t}")
-    # niche-bound cells become persisters at the rate that keeps the persister share of the
-    # untreated burden at persister_fraction
+    # niche-bound cells become persisters (persister_entry_per_day) and persisters return
+    # (release) or die: untreated, the persister share of all CLL cells is at the balance of
+    # the two-state exchange, s/(s + release + death) with s the entry rate per CLL cell
     total0 = "cells_blood0 + marg0 + " + " + ".join(f"cells_tissue0_{t}" for t in tissues)
     niche0 = " + ".join(f"niche0_{t}" for t in tissues)
+    add(f"  persister_entry_per_cell0 := persister_entry_per_day*({niche0})/({total0})")
     add(
-        "  persister_entry_per_day := (persister_release_per_day + persister_death_per_day)"
-        f"*persister_fraction*({total0})/(wt_share*({niche0}))"
+        "  persister_fraction := persister_entry_per_cell0/(persister_entry_per_cell0"
+        " + persister_release_per_day + persister_death_per_day)"
     )
+    add("  wt_share := 1 - persister_fraction - "
+        + " - ".join(f"clone_fraction_{c}" for c in RESISTANT_CLONES))
     live = "(1 - cells_frozen)"
     net_efflux = []
     for clone in ("", PERSISTER, *RESISTANT_CLONES):
