@@ -227,3 +227,22 @@ def test_engines_agree_over_five_years_with_subclones():
     for name in ("alc_per_uL", "mrd_blood", "cells_total_1e9", "fraction_c481s", "fraction_plcg2",
                  "cells_persistent_1e9", "ln_spd_cm2"):
         assert max_relative_difference(cohort[name].to_numpy(), ref[name].to_numpy()) < 1e-4, name
+
+
+# ---- bad input ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("parameters", "words"),
+    [
+        ({"clone_fraction_c481s": 1.0}, ("clone_fraction_c481s", "outside bounds")),
+        ({"clone_fraction_plcg2": -1e-6}, ("clone_fraction_plcg2", "outside bounds")),
+        ({"clone_birth_factor_plcg2": -0.5}, ("clone_birth_factor_plcg2", "outside bounds")),
+        ({"clone_fraction_btk": 1e-6}, ("clone_fraction_btk", "unknown parameter id")),
+    ],
+)
+def test_bad_subclone_parameters_are_refused_with_a_specific_message(parameters, words):
+    from cllsim.model import ParameterTableError
+
+    with pytest.raises(ParameterTableError) as info:
+        cllsim.simulate("420 mg qd", cllsim.Patient(parameters=parameters), days=1.0)
+    for word in words:
+        assert word in str(info.value)
