@@ -275,8 +275,9 @@ def antimony_model(
         "  persister_fraction := persister_entry_per_cell0/(persister_entry_per_cell0"
         " + persister_release_per_day + persister_death_per_day)"
     )
-    add("  wt_share := 1 - persister_fraction - "
-        + " - ".join(f"clone_fraction_{c}" for c in RESISTANT_CLONES))
+    # shares of the untreated burden: resistant subclones, then persisters among the rest
+    add("  nonresistant_share := 1 - " + " - ".join(f"clone_fraction_{c}" for c in RESISTANT_CLONES))
+    add("  wt_share := nonresistant_share*(1 - persister_fraction)")
     live = "(1 - cells_frozen)"
     net_efflux = []
     for clone in ("", PERSISTER, *RESISTANT_CLONES):
@@ -317,7 +318,9 @@ def antimony_model(
     add("  cells_blood = wt_share*cells_blood0; cells_marg = wt_share*marg0")
     for t in tissues:
         add(f"  cells_free_{t} = wt_share*free0_{t}; cells_niche_{t} = wt_share*niche0_{t}")
-    for c, f in ((PERSISTER, "persister_fraction"), *((c, f"clone_fraction_{c}") for c in RESISTANT_CLONES)):
+    shares = ((PERSISTER, "nonresistant_share*persister_fraction"),
+              *((c, f"clone_fraction_{c}") for c in RESISTANT_CLONES))
+    for c, f in shares:
         add(f"  cells_blood_{c} = {f}*cells_blood0; cells_marg_{c} = {f}*marg0")
         for t in tissues:
             add(f"  cells_free_{t}_{c} = {f}*free0_{t}; cells_niche_{t}_{c} = {f}*niche0_{t}")
