@@ -32,10 +32,23 @@ MODEL_ID = "cllsim"
 # Cell-carried (intensive) states, each solved per pool and moved with cells.
 CARRIED_STATES = ("bcl2", "cxcr4_expr")
 
+#: Resistant subclones present before treatment (K11), each a full set of cell populations:
+#: BTK C481S (no covalent occupancy) and PLCG2 gain of function (BTK-independent signalling).
+RESISTANT_CLONES = ("c481s", "plcg2")
+
+#: Suffix of the persister population of the parental clone: cells in a quiescent state with
+#: BTK-independent survival, entered in niches and kept while they circulate (K9).
+PERSISTER = "pers"
+
 
 def pools(host: Host) -> list[str]:
-    """Cell pools of ``host``: blood, then ``free_<t>`` and ``niche_<t>`` for each tissue."""
-    names = ["blood"]
+    """Pools of the parental clone that carry cell states (BCL2, CXCR4 expression).
+
+    Blood, the marginated intravascular pool, then ``free_<t>`` and ``niche_<t>`` for each
+    tissue. (Persister cells and the resistant subclones carry no states of their own; see
+    :func:`antimony_model`.)
+    """
+    names = ["blood", "marg"]
     for t in host.tissue_ids:
         names += [f"free_{t}", f"niche_{t}"]
     return names
@@ -47,7 +60,7 @@ def ligand_sites(host: Host) -> list[str]:
 
 
 def _pool_site(pool: str) -> str:
-    return "blood" if pool == "blood" else pool.split("_", 1)[1]
+    return "blood" if pool in ("blood", "marg") else pool.split("_", 1)[1]
 
 
 def _cxcr4_qss(site: str, ligand: str, kp: str, krec: str) -> list[str]:
@@ -188,6 +201,8 @@ def antimony_model(
     add("  // ---- 5. function: chemotaxis (homing) and integrin activation (retention)")
     add("  homing_capacity := (1 - homing_btk_dependence*(1 - btk_activity))*cxcr4_function")
     add("  adhesion_capacity := (1 - adhesion_btk_dependence*(1 - btk_activity))*cxcr4_function")
+    # intravascular margination: integrin activation by endothelial chemokines needs BTK
+    add("  margination_capacity := 1 - margination_btk_dependence*(1 - btk_activity)")
 
     add("  // ---- 6. survival (BCL2 -> death) and proliferation")
     add("  bcr_signal := bcr_strength*btk_activity")
@@ -217,21 +232,29 @@ def antimony_model(
             f"  death_{p}_per_day := death_max_per_day"
             f"/(1 + (bcl2_{p}/bcl2_half_death)^bcl2_death_hill){in_situ}"
         )
+    lines += ["  " + line for line in resistant_clone_layer()]
 
-    add("  // ---- 7. populations: blood and, per tissue, free and niche-bound pools")
+    add("  // ---- 7. populations: blood, marginated pool and, per tissue, free, niche-bound and")
+    add("  //      of the parental clone; persister cells and resistant subclones alike")
     add("  cells_blood0 := (baseline_alc_per_uL - normal_lymphocytes_per_uL)*blood_volume_L*1e-3")
+    add("  marg0 := margination_ratio*cells_blood0")
     for t in tissues:
         add(f"  cells_tissue0_{t} := {_baseline_cells(t)}")
         add(f"  free0_{t} := (1 - niche_fraction_{t})*cells_tissue0_{t}")
         add(f"  niche0_{t} := niche_fraction_{t}*cells_tissue0_{t}")
     efflux0 = " + ".join(f"egress_per_day_{t}*free0_{t}" for t in tissues)
     add(f"  efflux0_per_day := {efflux0}")
-    # Homing and binding rates are fixed by the untreated state: blood is replenished as fast
-    # as its cells home and die, each niche pool as fast as its cells detach and die net of
-    # division (net growth of the clone shows in the free pools). They depend on the carried
-    # BCL2 at baseline, so while cells are frozen (pre-treatment equilibration) they track
-    # their balance values; once cells move they stay constant.
-    add("  blood_replacement0 := 1 - death_blood_per_day*cells_blood0/efflux0_per_day")
+    # Homing and binding rates are fixed by the untreated state: blood (with its marginated
+    # pool) is replenished as fast as its cells home and die, each niche pool as fast as its
+    # cells detach and die net of division (net growth of the clone shows in the free pools;
+    # the persister exchange, ~1e-5/day of the pools, is left out). They depend on the carried
+    # BCL2 at baseline, so
+    # while cells are frozen (pre-treatment equilibration) they track their balance values;
+    # once cells move they stay constant.
+    add(
+        "  blood_replacement0 := 1 - (death_blood_per_day*cells_blood0"
+        " + death_marg_per_day*marg0)/efflux0_per_day"
+    )
     for t in tissues:
         add(
             f"  homing_balance_{t} := egress_per_day_{t}*free0_{t}/cells_blood0"
@@ -247,34 +270,39 @@ def antimony_model(
                 f" - {rate}_per_day_{t})"
             )
             add(f"  {rate}_per_day_{t} = {rate}_balance_{t}")
-    for t in tissues:
-        add(f"  J_home_{t} := homing_per_day_{t}/24*homing_capacity*cells_blood")
-        add(f"  J_egress_{t} := egress_per_day_{t}/24*cells_free_{t}")
-        add(f"  J_bind_{t} := binding_per_day_{t}/24*adhesion_capacity*cells_free_{t}")
-        add(f"  J_detach_{t} := detach_per_day_{t}/24*cells_niche_{t}")
+    # niche-bound cells become persisters (persister_entry_per_day) and persisters return
+    # (release) or die: untreated, the persister share of all CLL cells is at the balance of
+    # the two-state exchange, s/(s + release + death) with s the entry rate per CLL cell
+    total0 = "cells_blood0 + marg0 + " + " + ".join(f"cells_tissue0_{t}" for t in tissues)
+    niche0 = " + ".join(f"niche0_{t}" for t in tissues)
+    add(f"  persister_entry_per_cell0 := persister_entry_per_day*({niche0})/({total0})")
+    add(
+        "  persister_fraction := persister_entry_per_cell0/(persister_entry_per_cell0"
+        " + persister_release_per_day + persister_death_per_day)"
+    )
+    # shares of the untreated burden: resistant subclones, then persisters among the rest
+    add("  nonresistant_share := 1 - " + " - ".join(f"clone_fraction_{c}" for c in RESISTANT_CLONES))
+    add("  wt_share := nonresistant_share*(1 - persister_fraction)")
     live = "(1 - cells_frozen)"
-    egress_sum = " + ".join(f"J_egress_{t}" for t in tissues)
-    home_sum = " + ".join(f"J_home_{t}" for t in tissues)
-    add(f"  cells_blood' = {live}*({egress_sum} - ({home_sum}) - death_blood_per_day/24*cells_blood)")
-    for t in tissues:
-        add(
-            f"  cells_free_{t}' = {live}*(J_home_{t} - J_egress_{t} - J_bind_{t} + J_detach_{t}"
-            f" - death_free_{t}_per_day/24*cells_free_{t})"
-        )
-        add(
-            f"  cells_niche_{t}' = {live}*(J_bind_{t} - J_detach_{t}"
-            f" + (birth_niche_per_day - death_niche_{t}_per_day)/24*cells_niche_{t})"
-        )
-    add(f"  cum_net_efflux' = {live}*({egress_sum} - ({home_sum}))")
+    net_efflux = []
+    for clone in ("", PERSISTER, *RESISTANT_CLONES):
+        lines += ["  " + line for line in _population_lines(tissues, clone, live)]
+        s = f"_{clone}" if clone else ""
+        net_efflux += [f"J_egress_{t}{s} - J_home_{t}{s}" for t in tissues]
+    add(f"  cum_net_efflux' = {live}*({' + '.join(net_efflux)})")
 
-    add("  // cell-carried states move with cells (mean-field mixing of intensive quantities)")
+    add("  // cell-carried states of the parental clone move with cells (mean-field mixing)")
     tiny = "1e-12"
     for x in CARRIED_STATES:
         k = f"{x}_relax_per_day/24"
         src_b = " + ".join(f"J_egress_{t}*({x}_free_{t} - {x}_blood)" for t in tissues)
         add(
             f"  {x}_blood' = {k}*({x}_target_unsupported - {x}_blood)"
-            f" + ({src_b})/(cells_blood + {tiny})"
+            f" + ({src_b} + J_marg_out*({x}_marg - {x}_blood))/(cells_blood + {tiny})"
+        )
+        add(
+            f"  {x}_marg' = {k}*({x}_target_unsupported - {x}_marg)"
+            f" + J_marg_in*({x}_blood - {x}_marg)/(cells_marg + {tiny})"
         )
         for t in tissues:
             add(
@@ -282,52 +310,25 @@ def antimony_model(
                 f" + (J_home_{t}*({x}_blood - {x}_free_{t})"
                 f" + J_detach_{t}*({x}_niche_{t} - {x}_free_{t}))/(cells_free_{t} + {tiny})"
             )
+            # returning persisters take on the state of the niche pool they rejoin
             add(
                 f"  {x}_niche_{t}' = {k}*({x}_target_niche - {x}_niche_{t})"
                 f" + J_bind_{t}*({x}_free_{t} - {x}_niche_{t})/(cells_niche_{t} + {tiny})"
             )
 
-    add("  // ---- observables")
-    tissue_cells = " + ".join(f"cells_free_{t} + cells_niche_{t}" for t in tissues)
-    add(f"  cells_tissue := {tissue_cells}")
-    add("  cells_total := cells_blood + cells_tissue")
-    add("  alc_per_uL := cells_blood*1e3/blood_volume_L + normal_lymphocytes_per_uL")
-    for t in tissues:
-        add(f"  cells_{t} := cells_free_{t} + cells_niche_{t}")
-    if "ln" in tissues:
-        add("  ln_volume_cm3 := cells_ln*1e9/cells_per_cm3")
-    if "spleen" in tissues:
-        add("  spleen_volume_cm3 := normal_spleen_volume_cm3 + cells_spleen*1e9/cells_per_cm3")
-    if "bm" in tissues:
-        add("  bm_infiltration_pct := 100*cells_bm/(cells_bm + marrow_normal_cells_1e9)")
-    deaths_tissue = " + ".join(
-        f"death_free_{t}_per_day*cells_free_{t} + death_niche_{t}_per_day*cells_niche_{t}"
-        for t in tissues
-    )
-    for t in tissues:
-        add(
-            f"  death_rate_{t}_pct_per_day := 100*(death_free_{t}_per_day*cells_free_{t}"
-            f" + death_niche_{t}_per_day*cells_niche_{t})/cells_{t}"
-        )
-        add(f"  birth_rate_{t}_pct_per_day := 100*birth_niche_per_day*cells_niche_{t}/cells_{t}")
-    add("  death_rate_blood_pct_per_day := 100*death_blood_per_day")
-    add(f"  death_rate_tissue_pct_per_day := 100*({deaths_tissue})/cells_tissue")
-    births = " + ".join(f"cells_niche_{t}" for t in tissues)
-    add(f"  birth_rate_tissue_pct_per_day := 100*birth_niche_per_day*({births})/cells_tissue")
-    add(f"  birth_rate_total_pct_per_day := 100*birth_niche_per_day*({births})/cells_total")
-    add(
-        f"  death_rate_total_pct_per_day := 100*(death_blood_per_day*cells_blood"
-        f" + {deaths_tissue})/cells_total"
-    )
-    add("  cxcr4_surface_blood_rel := cxcr4_surface_blood")
-    add("  cxcr4_ps339_blood_rel := cxcr4_ps339_blood")
-    add("  bcl2_blood_rel := bcl2_blood")
+    lines += ["  " + line for line in _observable_lines(host)]
 
     add("  // ---- initial values")
     add("  drug_depot_mg = 0; drug_central_mg = 0; drug_periph_mg = 0; pk_input_mg_per_h = 0")
-    add("  cells_blood = cells_blood0")
+    add("  cells_blood = wt_share*cells_blood0; cells_marg = wt_share*marg0")
     for t in tissues:
-        add(f"  cells_free_{t} = free0_{t}; cells_niche_{t} = niche0_{t}")
+        add(f"  cells_free_{t} = wt_share*free0_{t}; cells_niche_{t} = wt_share*niche0_{t}")
+    shares = ((PERSISTER, "nonresistant_share*persister_fraction"),
+              *((c, f"clone_fraction_{c}") for c in RESISTANT_CLONES))
+    for c, f in shares:
+        add(f"  cells_blood_{c} = {f}*cells_blood0; cells_marg_{c} = {f}*marg0")
+        for t in tissues:
+            add(f"  cells_free_{t}_{c} = {f}*free0_{t}; cells_niche_{t}_{c} = {f}*niche0_{t}")
     add("  cum_net_efflux = 0")
     init = dict(initial_states or {})
     for x in CARRIED_STATES:
@@ -349,6 +350,198 @@ def antimony_model(
         lines.extend("  " + e for e in dosing_events)
     add("end")
     return "\n".join(lines) + "\n"
+
+
+def resistant_clone_layer() -> list[str]:
+    """Signalling, function, survival and division of the resistant subclones (K10, K11).
+
+    Each subclone has its own *BCR pathway activity* ``bcr_path_<clone>``, which replaces
+    ``btk_activity`` wherever the parental clone's cell function depends on BTK:
+
+    * ``c481s`` (BTK C481S): covalent inhibitors cannot bind the mutant BTK, so its activity
+      follows the drug only through ``pk_c481s_binding`` (0 for covalent drugs; a reversible
+      inhibitor that binds wild-type and mutant BTK alike sets 1);
+    * ``plcg2`` (PLCG2 gain of function): BTK is inhibited as in the parental clone, but the
+      hypermorphic PLCgamma2 passes on a share ``plcg2_gof_btk_independence`` of the BCR
+      signal without BTK.
+
+    Kinases (PKD1, PIM-1; minutes to hours) and cell-carried BCL2 (about a day) are taken at
+    their quasi-steady state in the subclones: they are minor populations whose course is set
+    over months, so their carried states are not tracked as states.
+    """
+    lines = [
+        "// ---- 6b. resistant subclones: BCR pathway activity escaping the drug (K10, K11)",
+        "bcr_path_c481s := 1 - pk_c481s_binding*(1 - btk_activity)",
+        "bcr_path_plcg2 := btk_activity + plcg2_gof_btk_independence*(1 - btk_activity)",
+        "cx_yield_ref := cx_kp_ref/(cx_kp_ref + cxcr4_kdeg_unphos_per_min)"
+        "*cx_krec_ref/(cx_krec_ref + cxcr4_kdeg_phos_per_min)",
+    ]
+    for c in RESISTANT_CLONES:
+        path = f"bcr_path_{c}"
+        lines += [
+            f"pkd1_activity_{c} := (pkd1_basal + (1 - pkd1_basal)*{path}*(1 - inhibition_plcg2))"
+            "*(1 - inhibition_pkd1)",
+            f"pim1_activity_{c} := (pim1_basal + (1 - pim1_basal)*{path})*(1 - inhibition_pim1)",
+            f"cx_kp_{c} := cxcr4_kphos_per_min*(cxcr4_kphos_basal + (1 - cxcr4_kphos_basal)"
+            f"*(s339_pkd1_weight*pkd1_activity_{c} + (1 - s339_pkd1_weight)*pim1_activity_{c}))",
+            f"cxcr4_function_{c} := cx_kp_{c}/(cx_kp_{c} + cxcr4_kdeg_unphos_per_min)"
+            "*cx_krec/(cx_krec + cxcr4_kdeg_phos_per_min)/cx_yield_ref",
+            f"homing_capacity_{c} := (1 - homing_btk_dependence*(1 - {path}))*cxcr4_function_{c}",
+            f"adhesion_capacity_{c} := (1 - adhesion_btk_dependence*(1 - {path}))*cxcr4_function_{c}",
+            f"margination_capacity_{c} := 1 - margination_btk_dependence*(1 - {path})",
+            f"bcr_signal_{c} := bcr_strength*{path}",
+            f"bcl2_unsupported_{c} := 1 - bcl2_tonic_btk_dependence*bcr_strength*(1 - {path})",
+            f"bcl2_niche_{c} := bcl2_unsupported_{c} + bcl2_niche_support + bcl2_bcr_gain*bcr_signal_{c}",
+            f"birth_niche_per_day_{c} := clone_birth_factor_{c}*(birth_niche_indep_per_day"
+            f" + birth_niche_bcr_per_day*bcr_signal_{c})",
+            f"death_unsupported_{c}_per_day := death_max_per_day"
+            f"/(1 + (bcl2_unsupported_{c}/bcl2_half_death)^bcl2_death_hill)",
+            f"death_niche_{c}_per_day := death_max_per_day"
+            f"/(1 + (bcl2_niche_{c}/bcl2_half_death)^bcl2_death_hill)",
+        ]
+    return lines
+
+
+def _population_lines(tissues: Sequence[str], clone: str, live: str) -> list[str]:
+    """Cell fluxes and balances of one population.
+
+    ``clone`` is ``""`` for the parental clone, :data:`PERSISTER` for its persister cells or a
+    resistant subclone. Every population uses the same trafficking rates; capacities, death
+    and division are its own. Parental niche-bound cells become persisters
+    (``persister_entry_per_day``); persisters anywhere return to the parental state in place
+    (``persister_release_per_day``).
+    """
+    s = f"_{clone}" if clone else ""
+    pools_ = ["blood", "marg", *(f"{k}_{t}" for t in tissues for k in ("free", "niche"))]
+    if clone == PERSISTER:
+        # trafficking follows BTK like the parental clone; survival is BTK-independent
+        home, adhesion, margination = "homing_capacity", "adhesion_capacity", "margination_capacity"
+        death = dict.fromkeys(pools_, "persister_death_per_day")
+        birth = "0"
+    elif clone:
+        home, adhesion, margination = f"homing_capacity{s}", f"adhesion_capacity{s}", f"margination_capacity{s}"
+        death = {"blood": f"death_unsupported{s}_per_day", "marg": f"death_unsupported{s}_per_day"}
+        for t in tissues:
+            death[f"free_{t}"] = f"(death_unsupported{s}_per_day + death_detached_tissue_per_day)"
+            death[f"niche_{t}"] = f"death_niche{s}_per_day"
+        birth = f"birth_niche_per_day{s}"
+    else:
+        home, adhesion, margination = "homing_capacity", "adhesion_capacity", "margination_capacity"
+        death = {p: f"death_{p}_per_day" for p in pools_}
+        birth = "birth_niche_per_day"
+    # persister exchange: in from parental niches, back to the parental state in every pool
+    switch = dict.fromkeys(pools_, "")
+    if clone == PERSISTER:
+        for p in pools_:
+            switch[p] = f" - persister_release_per_day/24*cells_{p}_{PERSISTER}"
+        for t in tissues:
+            switch[f"niche_{t}"] += f" + persister_entry_per_day/24*cells_niche_{t}"
+    elif not clone:
+        for p in pools_:
+            switch[p] = f" + persister_release_per_day/24*cells_{p}_{PERSISTER}"
+        for t in tissues:
+            switch[f"niche_{t}"] += f" - persister_entry_per_day/24*cells_niche_{t}"
+    out = [
+        f"J_marg_in{s} := margination_release_per_day/24*margination_ratio*{margination}*cells_blood{s}",
+        f"J_marg_out{s} := margination_release_per_day/24*cells_marg{s}",
+    ]
+    for t in tissues:
+        out += [
+            f"J_home_{t}{s} := homing_per_day_{t}/24*{home}*cells_blood{s}",
+            f"J_egress_{t}{s} := egress_per_day_{t}/24*cells_free_{t}{s}",
+            f"J_bind_{t}{s} := binding_per_day_{t}/24*{adhesion}*cells_free_{t}{s}",
+            f"J_detach_{t}{s} := detach_per_day_{t}/24*cells_niche_{t}{s}",
+        ]
+    egress = " + ".join(f"J_egress_{t}{s}" for t in tissues)
+    homing = " + ".join(f"J_home_{t}{s}" for t in tissues)
+    out += [
+        f"cells_blood{s}' = {live}*({egress} - ({homing}) - J_marg_in{s} + J_marg_out{s}"
+        f" - {death['blood']}/24*cells_blood{s}{switch['blood']})",
+        f"cells_marg{s}' = {live}*(J_marg_in{s} - J_marg_out{s} - {death['marg']}/24*cells_marg{s}"
+        f"{switch['marg']})",
+    ]
+    for t in tissues:
+        out.append(
+            f"cells_free_{t}{s}' = {live}*(J_home_{t}{s} - J_egress_{t}{s} - J_bind_{t}{s}"
+            f" + J_detach_{t}{s} - {death[f'free_{t}']}/24*cells_free_{t}{s}{switch[f'free_{t}']})"
+        )
+        growth = f" - {death[f'niche_{t}']}/24*cells_niche_{t}{s}" if birth == "0" else (
+            f" + ({birth} - {death[f'niche_{t}']})/24*cells_niche_{t}{s}")
+        out.append(
+            f"cells_niche_{t}{s}' = {live}*(J_bind_{t}{s} - J_detach_{t}{s}{growth}"
+            f"{switch[f'niche_{t}']})"
+        )
+    return out
+
+
+def _observable_lines(host: Host) -> list[str]:
+    """Clinical and mechanistic read-outs (all clones together unless named)."""
+    tissues = host.tissue_ids
+    clones = ("", f"_{PERSISTER}", *(f"_{c}" for c in RESISTANT_CLONES))
+    out = ["// ---- observables"]
+    add = out.append
+    for c in (PERSISTER, *RESISTANT_CLONES):
+        tissue_c = " + ".join(f"cells_free_{t}_{c} + cells_niche_{t}_{c}" for t in tissues)
+        add(f"cells_total_{c} := cells_blood_{c} + cells_marg_{c} + {tissue_c}")
+    for t in tissues:
+        parts = [f"cells_free_{t}{s} + cells_niche_{t}{s}" for s in clones]
+        add(f"cells_{t} := " + " + ".join(parts))
+    add("cells_tissue := " + " + ".join(f"cells_{t}" for t in tissues))
+    add("cll_blood := " + " + ".join(f"cells_blood{s}" for s in clones))
+    add("cll_marginated := " + " + ".join(f"cells_marg{s}" for s in clones))
+    add("cells_total := cll_blood + cll_marginated + cells_tissue")
+    add(f"cells_persistent := cells_total_{PERSISTER}")
+    add("alc_per_uL := cll_blood*1e3/blood_volume_L + normal_lymphocytes_per_uL")
+    # blood MRD: CLL cells among all blood leukocytes (normal background P5)
+    add("mrd_blood := cll_blood/(cll_blood + normal_leukocytes_per_uL*blood_volume_L*1e-3)")
+    for c in RESISTANT_CLONES:
+        add(f"fraction_{c} := cells_total_{c}/cells_total")
+        add(f"fraction_blood_{c} := cells_blood_{c}/cll_blood")
+    add("fraction_persistent := cells_persistent/cells_total")
+    if "ln" in tissues:
+        add("ln_volume_cm3 := cells_ln*1e9/cells_per_cm3")
+        # SPD of the index nodes: each a sphere holding its share of the CLL nodal volume on
+        # top of a normal node (floor), product of perpendicular diameters = diameter^2
+        add(
+            "ln_spd_cm2 := spd_index_nodes*(normal_node_diameter_cm^3 + 6/3.141592653589793"
+            "*spd_index_volume_share*ln_volume_cm3/spd_index_nodes)^(2/3)"
+        )
+    if "spleen" in tissues:
+        add("spleen_volume_cm3 := normal_spleen_volume_cm3 + cells_spleen*1e9/cells_per_cm3")
+        # craniocaudal length scales with the cube root of volume (similar shapes)
+        add(
+            "spleen_length_cm := normal_spleen_length_cm"
+            "*(spleen_volume_cm3/normal_spleen_volume_cm3)^(1/3)"
+        )
+    if "bm" in tissues:
+        add("bm_infiltration_pct := 100*cells_bm/(cells_bm + marrow_normal_cells_1e9)")
+    deaths, births = {}, {}
+    for t in tissues:
+        d = [f"death_free_{t}_per_day*cells_free_{t}", f"death_niche_{t}_per_day*cells_niche_{t}",
+             f"persister_death_per_day*(cells_free_{t}_{PERSISTER} + cells_niche_{t}_{PERSISTER})"]
+        b = [f"birth_niche_per_day*cells_niche_{t}"]
+        for c in RESISTANT_CLONES:
+            d += [f"(death_unsupported_{c}_per_day + death_detached_tissue_per_day)*cells_free_{t}_{c}",
+                  f"death_niche_{c}_per_day*cells_niche_{t}_{c}"]
+            b.append(f"birth_niche_per_day_{c}*cells_niche_{t}_{c}")
+        deaths[t], births[t] = " + ".join(d), " + ".join(b)
+        add(f"death_rate_{t}_pct_per_day := 100*({deaths[t]})/cells_{t}")
+        add(f"birth_rate_{t}_pct_per_day := 100*({births[t]})/cells_{t}")
+    deaths_tissue = " + ".join(f"({deaths[t]})" for t in tissues)
+    births_tissue = " + ".join(f"({births[t]})" for t in tissues)
+    vascular = ["death_blood_per_day*cells_blood", "death_marg_per_day*cells_marg",
+                f"persister_death_per_day*(cells_blood_{PERSISTER} + cells_marg_{PERSISTER})"]
+    for c in RESISTANT_CLONES:
+        vascular.append(f"death_unsupported_{c}_per_day*(cells_blood_{c} + cells_marg_{c})")
+    add("death_rate_blood_pct_per_day := 100*death_blood_per_day")
+    add(f"death_rate_tissue_pct_per_day := 100*({deaths_tissue})/cells_tissue")
+    add(f"birth_rate_tissue_pct_per_day := 100*({births_tissue})/cells_tissue")
+    add(f"birth_rate_total_pct_per_day := 100*({births_tissue})/cells_total")
+    add(f"death_rate_total_pct_per_day := 100*({' + '.join(vascular)} + {deaths_tissue})/cells_total")
+    add("cxcr4_surface_blood_rel := cxcr4_surface_blood")
+    add("cxcr4_ps339_blood_rel := cxcr4_ps339_blood")
+    add("bcl2_blood_rel := bcl2_blood")
+    return out
 
 
 def _baseline_cells(tissue: str) -> str:

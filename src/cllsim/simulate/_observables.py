@@ -145,4 +145,27 @@ def observables(host: Host | str) -> list[Observable]:
                 f"BCL2 in niche-bound cells in {t.label}", per_baseline=True,
             )
         )
+    # ---- disease course over years (issue 11): MRD, clones, persisters, clinical sizes
+    obs += [
+        Observable("cll_blood_1e9", "cll_blood", "1e9 cells", "CLL cells in blood, all clones"),
+        Observable("cll_marginated_1e9", "cll_marginated", "1e9 cells",
+                   "marginated (intravascular, endothelium-adherent) CLL cells"),
+        Observable("mrd_blood", "mrd_blood", "fraction", "blood MRD: CLL cells among blood leukocytes"),
+        Observable("cells_persistent_1e9", "cells_persistent", "1e9 cells",
+                   "protected (persister) CLL cells in tissues"),
+        Observable("fraction_persistent", "fraction_persistent", "fraction", "persister share of all CLL cells"),
+    ]
+    for clone, label in (("c481s", "BTK C481S"), ("plcg2", "PLCG2 gain-of-function")):
+        obs += [
+            Observable(f"fraction_{clone}", f"fraction_{clone}", "fraction",
+                       f"{label} subclone share of all CLL cells"),
+            Observable(f"fraction_blood_{clone}", f"fraction_blood_{clone}", "fraction",
+                       f"{label} subclone share of blood CLL cells"),
+            Observable(f"cells_total_{clone}_1e9", f"cells_total_{clone}", "1e9 cells", f"{label} subclone burden"),
+        ]
+    if "ln" in tissue_ids:
+        obs.append(Observable("ln_spd_cm2", "ln_spd_cm2", "cm2",
+                              "lymph-node SPD (sum of products of perpendicular diameters, index nodes)"))
+    if "spleen" in tissue_ids:
+        obs.append(Observable("spleen_length_cm", "spleen_length_cm", "cm", "craniocaudal spleen length"))
     return obs
