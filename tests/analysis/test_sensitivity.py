@@ -112,7 +112,9 @@ def test_plasma_drug_depends_on_clearance_only_among_clearance_and_cell_paramete
     # plasma drug at 12 h is set by PK alone: ST ~ 1 for clearance, ~ 0 for the cell-kinetic rows
     params = ["pk_cl_L_per_h", "bcr_strength", "death_max_per_day", "baseline_alc_per_uL"]
     sa = Sensitivity(params, ["drug_plasma_ng_per_mL@0.5", "alc_per_uL@28"]).sample_sobol(64)
-    df = sa.evaluate().analyze_sobol().to_df()
+    # ~6% of population draws have no untreated steady state since the marginated pool (it doubles the
+    # deaths inside the vessels), so up to ~30% of the Saltelli groups can contain one
+    df = sa.evaluate().analyze_sobol(max_dropped_fraction=0.35).to_df()
     cl = _index(df, "drug_plasma_ng_per_mL@0.5", "pk_cl_L_per_h", "ST")
     assert cl.ci_low <= 1.0 <= cl.ci_high and cl.value > 0.8
     for pid in params[1:]:
@@ -231,7 +233,8 @@ def test_indices_on_the_model_are_stable_within_their_cis_when_n_doubles():
     frames = []
     for n in (64, 128):
         sa = Sensitivity(params, ["alc_per_uL@28"], log10_outputs=True).sample_sobol(n, seed=0)
-        frames.append(sa.evaluate().analyze_sobol(num_resamples=200).to_df().set_index(["parameter", "index"]))
+        frames.append(sa.evaluate().analyze_sobol(num_resamples=200, max_dropped_fraction=0.35).to_df()
+                      .set_index(["parameter", "index"]))
     small, large = frames
     half = lambda df: (df["ci_high"] - df["ci_low"]) / 2  # noqa: E731
     diff = (small["value"] - large["value"]).abs()

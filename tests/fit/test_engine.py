@@ -23,11 +23,11 @@ def test_matches_reference_for_non_nominal_parameters(engine):
     # parameters that move initial cell numbers (baselines) and the untreated carried state (bcr, trafficking)
     theta = {"baseline_alc_per_uL": 90000.0, "egress_per_day_ln": 2.0, "bcr_strength": 0.6,
              "death_max_per_day": 0.15, "baseline_ln_volume_cm3": 300.0, "detach_per_day_spleen": 0.4}
-    out = engine.simulate(theta, DAYS, ["alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3", "cells_blood"])
+    out = engine.simulate(theta, DAYS, ["alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3", "cll_blood"])
     assert out.ok
     ref = cllsim.simulate("420 mg qd", cllsim.Patient(ighv="M", parameters=theta), days=45, times=DAYS).wide()
     for v, rv in [("alc_per_uL", "alc_per_uL"), ("ln_volume_cm3", "ln_volume_cm3"),
-                  ("spleen_volume_cm3", "spleen_volume_cm3"), ("cells_blood", "cells_blood_1e9")]:
+                  ("spleen_volume_cm3", "spleen_volume_cm3"), ("cll_blood", "cells_blood_1e9")]:
         np.testing.assert_allclose(out.values[v], ref[rv].to_numpy(), rtol=1e-6)
     # the effect is real: the nominal patient differs from this one by far more than the tolerance
     nominal = engine.simulate({}, DAYS, ["alc_per_uL"]).values["alc_per_uL"]

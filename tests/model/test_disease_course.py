@@ -236,7 +236,7 @@ def test_engines_agree_over_five_years_with_subclones():
         ({"clone_fraction_c481s": 1.0}, ("clone_fraction_c481s", "outside bounds")),
         ({"clone_fraction_plcg2": -1e-6}, ("clone_fraction_plcg2", "outside bounds")),
         ({"clone_birth_factor_plcg2": -0.5}, ("clone_birth_factor_plcg2", "outside bounds")),
-        ({"clone_fraction_btk": 1e-6}, ("clone_fraction_btk", "unknown parameter id")),
+        ({"clone_fraction_btk": 1e-6}, ("clone_fraction_btk", "unknown parameter", "did you mean")),
     ],
 )
 def test_bad_subclone_parameters_are_refused_with_a_specific_message(parameters, words):

@@ -13,7 +13,8 @@ from matplotlib.figure import Figure
 from ._endpoints import km_table
 
 _COLORS = {"overall": "0.25", "U-CLL": "tab:red", "M-CLL": "tab:blue"}
-_LABELS = {"alc_per_uL": ("ALC", "ALC (/µL)"), "cells_tissue_1e9": ("tissue CLL burden", "CLL cells in tissues (1e9)")}
+_LABELS = {"alc_per_uL": ("ALC", "ALC (/µL)"), "cells_tissue_1e9": ("tissue CLL burden", "CLL cells in tissues (1e9)"),
+           "mrd_blood": ("blood MRD", "CLL cells among blood leukocytes (fraction)")}
 
 
 def _caption(meta: Mapping[str, Any]) -> str:
@@ -22,10 +23,11 @@ def _caption(meta: Mapping[str, Any]) -> str:
 
 
 def plot_bands(bands: pd.DataFrame, meta: Mapping[str, Any]) -> Figure:
-    """Median and 5-95% band of ALC and tissue burden over time, by IGHV."""
-    fig = Figure(figsize=(11, 4.2), layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, (col, (title, ylabel)) in zip(axes, _LABELS.items(), strict=True):
+    """Median and 5-95% band of ALC, tissue burden and blood MRD over time, by IGHV."""
+    labels = {col: lab for col, lab in _LABELS.items() if (bands["observable"] == col).any()} or _LABELS
+    fig = Figure(figsize=(5.5 * len(labels), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(labels)))
+    for ax, (col, (title, ylabel)) in zip(axes, labels.items(), strict=True):
         sel = bands[bands["observable"] == col]
         for group in ("U-CLL", "M-CLL"):
             g = sel[sel["group"] == group].sort_values("time_day")
@@ -34,6 +36,8 @@ def plot_bands(bands: pd.DataFrame, meta: Mapping[str, Any]) -> Figure:
             c = _COLORS[group]
             ax.fill_between(g["time_day"], g["p5"], g["p95"], color=c, alpha=0.15, lw=0)
             ax.plot(g["time_day"], g["p50"], color=c, lw=2, label=f"{group} median (band: 5-95%)")
+        if col == "mrd_blood":
+            ax.axhline(1e-4, ls=":", color="0.4", lw=1, label="undetectable MRD (< 1e-4)")
         ax.set_yscale("log")
         ax.set_xlabel("time on treatment (days)")
         ax.set_ylabel(ylabel)

@@ -67,7 +67,7 @@ TRAJECTORY_OBSERVABLES = (
 )
 
 #: Quantile bands drawn from the trajectories: (column, log10 range of the histogram).
-BAND_COLUMNS = {"alc_per_uL": (2.0, 7.0), "cells_tissue_1e9": (-4.0, 5.0)}
+BAND_COLUMNS = {"alc_per_uL": (2.0, 7.0), "cells_tissue_1e9": (-4.0, 5.0), "mrd_blood": (-8.0, 0.0)}
 BAND_BINS = 1000
 QUANTILES = (0.05, 0.5, 0.95)
 
@@ -409,7 +409,9 @@ def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
     days = None
     for c in range(spec.n_chunks):
         traj_path, _ = _chunk_paths(out, c)
-        df = pd.read_parquet(traj_path, columns=["id", "time_day", *BAND_COLUMNS])
+        present = set(pq.read_schema(traj_path).names)
+        columns = {col: r for col, r in BAND_COLUMNS.items() if col in present}
+        df = pd.read_parquet(traj_path, columns=["id", "time_day", *columns])
         df = df[df["id"].isin(ok_ids)]
         if days is None:
             days = np.unique(df["time_day"].to_numpy()) if len(df) else None
@@ -417,7 +419,7 @@ def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
             continue
         day_idx = np.searchsorted(days, df["time_day"].to_numpy())
         group = df["id"].map(ighv).to_numpy()
-        for col, (lo, hi) in BAND_COLUMNS.items():
+        for col, (lo, hi) in columns.items():
             x = np.log10(np.clip(df[col].to_numpy(), 10**lo, 10**hi))
             b = np.clip(((x - lo) / (hi - lo) * BAND_BINS).astype(int), 0, BAND_BINS - 1)
             for g, sel in (("overall", slice(None)), ("U-CLL", group == "U"), ("M-CLL", group == "M")):

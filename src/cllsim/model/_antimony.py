@@ -8,7 +8,7 @@ Time is in hours. Cell numbers are in units of 1e9 cells. Rate parameters keep t
 the parameters table (``_per_day``, ``_per_min``, ``_per_h``) and are converted where used,
 so the table reads as published.
 
-Layers, top to bottom (see DESIGN.md section 2):
+Layers, top to bottom (docs/model.md):
 
 1. drug PK: sequential zero-/first-order absorption, two compartments (row PK1);
 2. BTK: covalent inactivation by free drug, turnover and resynthesis (BTK1-BTK3);

@@ -72,7 +72,7 @@ def observables(host: Host | str) -> list[Observable]:
     host = get_host(host)
     obs = [
         Observable("alc_per_uL", "alc_per_uL", "1/uL", "absolute lymphocyte count (CLL + normal)"),
-        Observable("cells_blood_1e9", "cells_blood", "1e9 cells", "CLL cells in blood"),
+        Observable("cells_blood_1e9", "cll_blood", "1e9 cells", "CLL cells in blood (all clones)"),
         Observable("cells_tissue_1e9", "cells_tissue", "1e9 cells", "CLL cells in solid tissues"),
         Observable("cells_total_1e9", "cells_total", "1e9 cells", "total CLL burden"),
     ]
