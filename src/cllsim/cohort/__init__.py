@@ -10,13 +10,17 @@ from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ._endpoints import kaplan_meier as kaplan_meier
+    from ._endpoints import km_table as km_table
     from ._endpoints import patient_endpoints as patient_endpoints
     from ._endpoints import summarize as summarize
     from ._plots import plot_bands as plot_bands
+    from ._plots import plot_progression_km as plot_progression_km
     from ._plots import plot_resolution_km as plot_resolution_km
     from ._population import CohortSpec as CohortSpec
     from ._population import PopulationChunk as PopulationChunk
     from ._population import sample_chunk as sample_chunk
+    from ._response import ResponseCriteria as ResponseCriteria
+    from ._response import patient_responses as patient_responses
     from ._run import ChunkTask as ChunkTask
     from ._run import CohortMismatchError as CohortMismatchError
     from ._run import CohortResult as CohortResult
@@ -26,9 +30,13 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "kaplan_meier": "._endpoints",
+    "km_table": "._endpoints",
     "patient_endpoints": "._endpoints",
     "summarize": "._endpoints",
     "plot_bands": "._plots",
+    "plot_progression_km": "._plots",
+    "ResponseCriteria": "._response",
+    "patient_responses": "._response",
     "plot_resolution_km": "._plots",
     "CohortSpec": "._population",
     "PopulationChunk": "._population",
