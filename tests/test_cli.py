@@ -147,3 +147,25 @@ def test_observables_lists_the_registry_with_units(tmp_path):
     assert "ln_volume_cm3" not in {r["id"] for r in rows}  # xenografts have no lymph-node pool
     bad = runner.invoke(app, ["observables", "--host", "dog"])
     assert bad.exit_code == 2 and "unknown host" in bad.output
+
+
+def test_parameters_per_host_drug_and_ighv_with_full_ids(tmp_path):
+    """`cllsim parameters --host --drug --ighv --format csv` writes the table `--set` needs, ids never cut."""
+    from cllsim.model import ighv_conditions, load_table
+
+    out = tmp_path / "m.csv"
+    res = runner.invoke(app, ["parameters", "--host", "tcl1", "--ighv", "M", "--format", "csv", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out, index_col=0)
+    expected = load_table(host="tcl1").with_values(ighv_conditions()["M"], what="M").to_df()
+    assert list(df.index) == list(expected.index)
+    assert df.loc["bcr_strength", "nominalValue"] == pytest.approx(expected.loc["bcr_strength", "nominalValue"])
+    assert df.loc["body_weight_kg", "nominalValue"] == pytest.approx(0.025)  # the mouse table, not the patient's
+    wide = runner.invoke(app, ["parameters", "--drug", "acalabrutinib"], env={"COLUMNS": "60"})
+    assert wide.exit_code == 0
+    longest = max(load_table(drug="acalabrutinib").rows, key=len)
+    assert longest in wide.output  # the longest id is printed whole even on a narrow terminal
+    refusals = ((["--host", "dog"], "unknown host"), (["--ighv", "X"], "U or M"), (["--format", "xml"], "format"))
+    for args, word in refusals:
+        bad = runner.invoke(app, ["parameters", *args])
+        assert bad.exit_code == 2 and word in bad.output

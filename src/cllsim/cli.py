@@ -350,26 +350,56 @@ def export_sbml(
 
 @app.command()
 def parameters(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the table as TSV here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Write the table here (TSV, or --format csv).")] = None,
+    host: Annotated[str, typer.Option("--host", help="Host: patient, tcl1 or xenograft.")] = "patient",
+    drug: DrugOpt = "ibrutinib",
+    ighv: Annotated[str | None, typer.Option("--ighv", help="Show the U- or M-CLL values (IGHV condition).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table (terminal), csv or tsv (full ids, never cut).")] = "table",
 ) -> None:
-    """Show the parameters table (value, unit, bounds, source)."""
+    """Show the parameters table of a host and drug (value, unit, bounds, between-patient SD, source)."""
 
     def go() -> None:
-        from .model import load_table
+        from .model import HOSTS, ighv_conditions, load_table
 
-        df = load_table().to_df()
+        if host not in HOSTS:
+            raise UsageError(f"unknown host {shorten(host)}; known: {', '.join(HOSTS)}")
+        if fmt not in ("table", "csv", "tsv"):
+            raise UsageError(f"--format must be table, csv or tsv, got {shorten(fmt)}")
+        table = load_table(host=host, drug=_drug(drug))
+        if ighv is not None:
+            status = ighv.strip().upper().removesuffix("-CLL")
+            if status not in ("U", "M"):
+                raise UsageError(f"--ighv must be U or M, got {shorten(ighv)}")
+            table = table.with_values(ighv_conditions()[status], what=f"IGHV {status}")
+        df = table.to_df()
+        sep = "," if fmt == "csv" else "\t"
         if out is not None:
             try:
-                df.to_csv(out, sep="\t")
+                df.to_csv(out, sep=sep)
             except OSError as exc:
                 raise UsageError(f"cannot write {str(out)!r}: {exc.strerror or _cut(str(exc))}") from None
             console.print(f"wrote {out}")
             return
+        if fmt != "table":
+            import os
+            import sys
+
+            try:
+                df.to_csv(sys.stdout, sep=sep)
+                sys.stdout.flush()
+            except BrokenPipeError:  # e.g. `| head`: the reader has what it wanted
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return
         from rich.table import Table
 
-        t = Table("parameter", "value", "unit", "bounds", "source", show_lines=False)
+        t = Table("parameter", "value", "unit", "bounds", "iivSD", "source", show_lines=False)
         for pid, r in df.iterrows():
-            t.add_row(pid, f"{r.nominalValue:g}", r.unit, f"[{r.lowerBound:g}, {r.upperBound:g}]", r.source)
+            t.add_row(pid, f"{r.nominalValue:g}", r.unit, f"[{r.lowerBound:g}, {r.upperBound:g}]", f"{r.iivSD:g}",
+                      r.source)
+        # the ids are what --set needs: never fold or cut them
+        t.columns[0].no_wrap = True
+        t.columns[0].overflow = "fold" if console.width < 40 else "ignore"
+        t.columns[0].min_width = max(len(str(pid)) for pid in df.index)
         console.print(t)
 
     run_guarded(go)
