@@ -51,10 +51,12 @@ def test_agrees_with_numpy_engine():
     times = np.arange(22) * 24.0
     ref = run_batch(spec.regimen, pop.values, times, VARIABLES, rtol=1e-8, atol=1e-12)
     got = run_batch_jax(spec.regimen, pop.values, times, VARIABLES, rtol=1e-8, atol=1e-12)
-    assert list(ref.status) == [SUCCESS] * 6
-    assert list(got.status) == [SUCCESS] * 6, got.detail
-    assert np.all(got.n_steps > 0)
-    worst = {v: max_rel_diff(got.values[v], ref.values[v]) for v in VARIABLES}
+    # both engines refuse the same patients (the template decides), and integrate the others alike
+    assert list(got.status) == list(ref.status), got.detail
+    ok = ref.ok
+    assert ok.sum() >= 4
+    assert np.all(got.n_steps[ok] > 0)
+    worst = {v: max_rel_diff(got.values[v][ok], ref.values[v][ok]) for v in VARIABLES}
     assert max(worst.values()) < 1e-4, worst
 
 
