@@ -121,7 +121,7 @@ class Integration:
     fail_time_h
         Time of the failure, h (NaN where none).
     steps
-        Accepted steps per patient.
+        Accepted steps per patient (or integrator calls between stops, for an engine that hides its steps).
     messages
         Per patient, what the solver said (warnings or the error), "" if nothing.
     """
@@ -149,7 +149,8 @@ class BatchTrajectory:
     detail
         Human-readable reason per patient (empty on success).
     n_steps
-        Accepted steps per patient (treatment run).
+        Per patient, accepted solver steps of the treatment run (cohort and JAX engines) or integrator
+        calls between stops (reference engine: CVODE's own steps are not exposed).
     warnings
         Per patient, solver messages that did not stop the run ("" if none).
     engine
