@@ -30,7 +30,7 @@ MAX_REDRAWS = 50
 #: Largest expected share of a varied parameter's draws that end clipped to a bound (after
 #: :data:`MAX_REDRAWS` redraws); above it the spread is not what the cohort would have.
 MAX_CLIPPED_SHARE = 0.01
-#: Most patient-days in one chunk (its trajectories take about 200 bytes a patient-day in
+#: Most patient-times (patients x integration times; daily by default) in one chunk (about 200 bytes each in
 #: memory, so about 1.5 GB per worker); the default chunk of 2000 patients fits ten years.
 MAX_CHUNK_PATIENT_DAYS = 7_500_000
 #: Largest cohort, patients, whatever ``force`` says (ids, task lists and files scale with it).
