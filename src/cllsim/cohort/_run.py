@@ -3,10 +3,10 @@
 Layout of an output folder::
 
     cohort.json                       the spec and provenance; a restart must match it
-    chunks/trajectories-00003.parquet daily observables of chunk 3 (long in time, wide in observables)
+    chunks/trajectories-00003.parquet observables of chunk 3, daily or on --times/--step (long in time, wide)
     chunks/patients-00003.parquet     chunk 3: id, IGHV, status, sampled parameters, endpoints
     patients.parquet                  all patient rows (endpoints) once every chunk is done
-    summary.csv, bands.csv            endpoint summary; daily 5/50/95% quantiles
+    summary.csv, bands.csv            endpoint summary; 5/50/95% quantiles at each output time
     alc_tissue_bands.png, lymphocytosis_resolution_km.png, progression_free_km.png
     metadata.json                     written last: the run is complete
 
