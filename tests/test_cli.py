@@ -169,3 +169,39 @@ def test_parameters_per_host_drug_and_ighv_with_full_ids(tmp_path):
     for args, word in refusals:
         bad = runner.invoke(app, ["parameters", *args])
         assert bad.exit_code == 2 and word in bad.output
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--times", "0.5, 1,1.75"], [0.5, 1.0, 1.75]),
+        (["--step", "0.25"], [0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]),
+    ],
+)
+def test_simulate_times_and_step_give_exactly_those_times(tmp_path, args, expected):
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["simulate", "--days", "2", "--out", str(out), *args])
+    assert res.exit_code == 0, res.output
+    times = sorted(pd.read_csv(out / "simulation.csv")["time"].unique())
+    assert times == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("command", [["simulate"], ["cohort", "--n", "2"]])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--times", "-1,1"], "--times: times must not be negative"),
+        (["--times", "0,5"], "beyond the simulated"),
+        (["--times", "0,2,1"], "must increase"),
+        (["--times", "0,one"], "is not a number"),
+        (["--step", "0"], "--step: step must be a positive"),
+        (["--step", "-0.5"], "step must be a positive"),
+    ],
+)
+def test_bad_output_grids_are_one_line_errors(tmp_path, command, args, message):
+    out = tmp_path / "run"
+    res = runner.invoke(app, [*command, "--days", "3", "--out", str(out), *args])
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr
+    assert res.stderr.startswith("error:") and res.stderr.count("\n") == 1
+    assert not (out / "metadata.json").exists()

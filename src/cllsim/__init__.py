@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .drugs import Regimen as Regimen
     from .drugs import parse_regimen as parse_regimen
     from .model import load_table as load_table
+    from .report import plot_compare as plot_compare
     from .simulate import Patient as Patient
     from .simulate import SimulationResult as SimulationResult
     from .simulate import Status as Status
@@ -42,6 +43,7 @@ _EXPORTS = {
     "Regimen": ".drugs",
     "parse_regimen": ".drugs",
     "load_table": ".model",
+    "plot_compare": ".report",
     "Patient": ".simulate",
     "SimulationResult": ".simulate",
     "Status": ".simulate",
@@ -75,5 +77,6 @@ __all__ = [
     "__version__",
     "load_table",
     "parse_regimen",
+    "plot_compare",
     "simulate",
 ]

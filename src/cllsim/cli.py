@@ -225,6 +225,45 @@ MaxDosesOpt = Annotated[
     int | None,
     typer.Option("--max-doses", help="Most doses the regimen may have in the simulated time (default 100000)."),
 ]
+TimesOpt = Annotated[
+    str | None,
+    typer.Option("--times", help="Output times, days, comma-separated and increasing, e.g. 0,0.5,1,7,28."),
+]
+StepOpt = Annotated[
+    float | None,
+    typer.Option("--step", help="Output every STEP days instead (e.g. 0.125 = 3 h); default: hourly for a week, "
+                 "then every 2 h."),
+]
+
+
+def parse_times(text: str | None) -> list[float] | None:
+    """``"0, 0.5,1"`` -> ``[0.0, 0.5, 1.0]`` (``None`` stays ``None``); checked further by :func:`output_times`."""
+    if text is None:
+        return None
+    items = [item.strip() for item in text.split(",")]
+    if not any(items):
+        raise UsageError("--times expects days separated by commas, e.g. 0,0.5,1,7")
+    out = []
+    for item in items:
+        try:
+            out.append(float(item))
+        except ValueError:
+            raise UsageError(f"--times: {shorten(item)!r} is not a number of days (e.g. 0,0.5,1,7)") from None
+    return out
+
+
+def times_option(days: float, times: str | None, step: float | None):
+    """The output grid of ``--times`` / ``--step`` (days), refused in one line when malformed."""
+    from ._errors import SpecError
+    from .simulate import output_times
+
+    try:
+        return output_times(days, parse_times(times), step)
+    except SpecError as exc:
+        option = "--step" if step is not None else "--times"
+        raise UsageError(f"{option}: {exc}") from None
+
+
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", help="Override a parameter: PARAM=VALUE (table units). Repeatable.")
 ]
@@ -280,6 +319,8 @@ def simulate(
         str, typer.Option("--engine", help="roadrunner (reference, CVODE) or cohort (generated code, numba).")
     ] = "roadrunner",
     max_doses: MaxDosesOpt = None,
+    times: TimesOpt = None,
+    step: StepOpt = None,
 ) -> None:
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
@@ -290,13 +331,14 @@ def simulate(
         from .simulate import simulate as api_simulate
 
         _check_days(days)
+        grid = times_option(days, times, step)
         reg = regimen_option(regimen, max_doses)
         reg.check_dose_count(days * 24.0)
         patient = _patient(ighv, sets)
         name = _drug(drug)
         with staged_output(out) as stage:
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
-                result = api_simulate(reg, patient, days=days, drug=name, engine=engine)
+                result = api_simulate(reg, patient, days=days, times=grid, drug=name, engine=engine)
             for message in host_regimen_warnings(reg, PATIENT, days, result.metadata["parameters"]):
                 warn(message)
             if not result.ok:

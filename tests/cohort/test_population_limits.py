@@ -4,6 +4,7 @@ would clip every draw refused, chunk seeds made without spawning every sibling."
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cllsim import SpecError
@@ -73,3 +74,27 @@ def test_cost_is_estimated_and_refused_above_the_ceiling_unless_forced(tmp_path)
 def test_a_dense_regimen_is_refused_by_the_spec():
     with pytest.raises(SpecError, match="doses"):
         CohortSpec(n=3, regimen="420 mg q0.001h")
+
+
+def test_cohort_output_grid_follows_times_or_step_and_assessment_stays_daily():
+    daily = CohortSpec(n=3, days=10.5)
+    np.testing.assert_array_equal(daily.output_days(), [*range(11), 10.5])
+    stepped = CohortSpec(n=3, days=2, step=0.25)
+    np.testing.assert_allclose(stepped.output_days(), np.arange(9) * 0.25)
+    np.testing.assert_array_equal(stepped.assessment_days(), [0.0, 1.0, 2.0])
+    assert set(stepped.assessment_days()) <= set(stepped.run_days())
+    explicit = CohortSpec(n=3, days=5, times=(0.5, 4.0))
+    np.testing.assert_array_equal(explicit.output_days(), [0.5, 4.0])
+    with pytest.raises(SpecError, match="must increase"):
+        CohortSpec(n=3, days=5, times=(2.0, 1.0))
+
+
+def test_a_chunk_reports_the_asked_times_and_the_same_endpoints_as_the_daily_default():
+    from cllsim.cohort._run import simulate_chunk
+
+    traj_daily, pat_daily = simulate_chunk(CohortSpec(n=2, days=3), 0)
+    traj_fine, pat_fine = simulate_chunk(CohortSpec(n=2, days=3, step=0.125), 0)
+    np.testing.assert_allclose(np.unique(traj_fine["time_day"]), np.arange(25) * 0.125)
+    np.testing.assert_array_equal(np.unique(traj_daily["time_day"]), [0.0, 1.0, 2.0, 3.0])
+    numeric = pat_daily.select_dtypes("number").columns.drop("n_steps")
+    pd.testing.assert_frame_equal(pat_fine[numeric], pat_daily[numeric], rtol=1e-4)

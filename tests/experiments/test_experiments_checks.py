@@ -80,3 +80,44 @@ def test_check_comparison_and_nan():
     assert not Check("X.c", "claim", "q", ">", 1.0, 1.0, "", "src").passed
     with pytest.raises(ValueError):
         Check("X.d", "claim", "q", "~", 1.0, 1.0, "", "src")
+
+
+def _drawn(fig):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()  # legends and ticks get their final positions (no pyplot, no backend switch)
+    return [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
+
+
+def test_bar_panel_legends_never_cover_a_bar(all_results):
+    """Issue 14 item 9: the F4 and F5 legends sat over a bar."""
+    from matplotlib.patches import Rectangle
+
+    for fid in ("F4", "F5", "F10"):
+        fig = all_results[fid].plot()
+        drawn = _drawn(fig)
+        renderer = fig.canvas.get_renderer()
+        for ax in drawn:
+            legend = ax.get_legend()
+            bars = [p for p in ax.patches if isinstance(p, Rectangle) and p.get_height() > 0]
+            if legend is None or not bars:
+                continue
+            box = legend.get_window_extent(renderer)
+            covered = [b for b in bars if box.overlaps(b.get_window_extent(renderer))]
+            assert not covered, f"{fid} {ax.get_title()!r}: legend over {len(covered)} bar(s)"
+
+
+def test_f4_arms_are_distinguishable_and_f10_ticks_readable(all_results):
+    """Issue 14 item 9: PKD1 and PIM-1 curves looked the same; F10 tick labels were 6 pt."""
+    fig = all_results["F4"].plot()
+    for ax in _drawn(fig)[:2]:
+        looks = [(ln.get_color(), ln.get_linestyle(), ln.get_marker()) for ln in ax.lines if ln.get_label()[0] != "_"]
+        assert len(looks) == 5 and len(set(looks)) == 5
+        styles = {(ls, m) for _, ls, m in looks}
+        assert len(styles) >= 4  # not by colour alone: near-identical curves differ in style or marker
+    fig = all_results["F10"].plot()
+    for ax in _drawn(fig):
+        labels = [t for t in ax.get_xticklabels() if t.get_text()]
+        assert all(t.get_fontsize() >= 8 for t in labels), ax.get_title()
+        boxes = [t.get_window_extent() for t in labels]
+        assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1:]), ax.get_title()

@@ -98,7 +98,9 @@ def test_failed_and_nonfinite_runs_get_explicit_status_from_the_template():
         ({"days": 0}, "days must be a positive"),
         ({"days": -3}, "days must be a positive"),
         ({"regimen": "420 mg weekly-ish"}, "cannot parse"),
-        ({"times": [1.0, 2.0]}, "start at 0"),
+        ({"times": [-1.0, 2.0]}, "not be negative"),
+        ({"times": [0.0, 2.0, 1.0]}, "must increase"),
+        ({"step": 0.0}, "step must be a positive"),
     ],
 )
 def test_bad_arguments_are_refused(kwargs, message):

@@ -39,12 +39,19 @@ def register(app: typer.Typer) -> None:
         baseline_alc_sd_log: Annotated[
             float | None, typer.Option("--baseline-alc-sd-log", help="SD of log baseline ALC; default: table iivSD.")
         ] = None,
+        times: Annotated[
+            str | None,
+            typer.Option("--times", help="Trajectory output times, days, comma-separated (default: daily)."),
+        ] = None,
+        step: Annotated[
+            float | None, typer.Option("--step", help="Trajectory output every STEP days (e.g. 0.125 = 3 h).")
+        ] = None,
         force: Annotated[
             bool, typer.Option("--force", help="Run a cohort estimated above 24 CPU-hours (refused without it).")
         ] = False,
     ) -> None:
         """Simulate a virtual cohort; write chunked Parquet, iwCLL endpoint summary and figures."""
-        from ..cli import UsageError, console, err_console, run_guarded
+        from ..cli import UsageError, console, err_console, parse_times, run_guarded, times_option
 
         def go() -> None:
             from ..execution import executor_from_options
@@ -62,9 +69,11 @@ def register(app: typer.Typer) -> None:
             if rtol is not None and not 0 < rtol < 1:
                 raise UsageError(f"--rtol must be between 0 and 1, got {rtol:g}")  # atol follows from it
             tolerances = {} if rtol is None else {"rtol": rtol, "atol": rtol * 1e-4}
+            times_option(days, times, step)  # a malformed grid is refused in one line before anything runs
+            grid = {"times": tuple(parse_times(times) or ()) or None, "step": step}
             spec = CohortSpec(
                 n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,
-                baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log, **tolerances,
+                baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log, **grid, **tolerances,
             )
             executor = executor_from_options(
                 workers, scheduler, scheduler_tls_ca, scheduler_tls_cert, scheduler_tls_key, n_tasks=spec.n_chunks

@@ -30,7 +30,7 @@ MAX_REDRAWS = 50
 #: Largest expected share of a varied parameter's draws that end clipped to a bound (after
 #: :data:`MAX_REDRAWS` redraws); above it the spread is not what the cohort would have.
 MAX_CLIPPED_SHARE = 0.01
-#: Most patient-days in one chunk (its trajectories take about 200 bytes a patient-day in
+#: Most patient-times (patients x integration times; daily by default) in one chunk (about 200 bytes each in
 #: memory, so about 1.5 GB per worker); the default chunk of 2000 patients fits ten years.
 MAX_CHUNK_PATIENT_DAYS = 7_500_000
 #: Largest cohort, patients, whatever ``force`` says (ids, task lists and files scale with it).
@@ -49,7 +49,11 @@ class CohortSpec(InputModel):
     regimen
         Regimen text, e.g. ``"420 mg qd"``.
     days
-        Follow-up after treatment start, days (outputs are daily).
+        Follow-up after treatment start, days.
+    times, step
+        Output grid of the chunk trajectories, days: explicit times, or every ``step`` days (see
+        :func:`cllsim.simulate.output_times`); default (both ``None``): daily, at the clock time
+        of the first dose. Endpoints and responses are always assessed on the daily grid.
     seed
         Seed of the population draw.
     chunk_size
@@ -69,6 +73,8 @@ class CohortSpec(InputModel):
     ighv_u_fraction: float = Field(default=0.55, ge=0, le=1)
     regimen: str = "420 mg qd"
     days: float = Field(default=365.0, gt=0, le=3650)
+    times: tuple[float, ...] | None = None
+    step: float | None = None
     seed: int = Field(default=0, ge=0)
     chunk_size: int = Field(default=2000, gt=0)
     baseline_alc_median_per_uL: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -85,14 +91,33 @@ class CohortSpec(InputModel):
         parse_regimen(v)
         return v
 
+    def assessment_days(self) -> np.ndarray:
+        """The daily grid endpoints and responses are assessed on, days (``days`` itself last)."""
+        days = np.arange(0.0, np.floor(self.days) + 1.0)
+        return days if days[-1] >= self.days else np.append(days, self.days)
+
+    def output_days(self) -> np.ndarray:
+        """Times of the chunk trajectories, days (daily unless ``times`` or ``step`` is given)."""
+        from ..simulate import output_times
+
+        if self.times is None and self.step is None:
+            return self.assessment_days()
+        return output_times(self.days, self.times, self.step)
+
+    def run_days(self) -> np.ndarray:
+        """Every time each patient is integrated to: assessment and output grids together, days."""
+        return np.union1d(self.assessment_days(), self.output_days())
+
     @model_validator(mode="after")
     def _bounded(self) -> CohortSpec:
-        patient_days = min(self.n, self.chunk_size) * (math.floor(self.days) + 2)
+        n_times = self.run_days().size + 1  # output_times refuses a malformed grid (SpecError)
+        patient_days = min(self.n, self.chunk_size) * n_times
         if patient_days > MAX_CHUNK_PATIENT_DAYS:
-            fits = max(1, MAX_CHUNK_PATIENT_DAYS // (math.floor(self.days) + 2))
+            fits = max(1, MAX_CHUNK_PATIENT_DAYS // n_times)
             raise ValueError(
-                f"a chunk of {self.chunk_size:,} patients x {self.days:g} days is {patient_days:,} patient-days, "
-                f"more than {MAX_CHUNK_PATIENT_DAYS:,} in memory at once; give a chunk size of at most {fits:,}"
+                f"a chunk of {self.chunk_size:,} patients x {n_times:,} output times is {patient_days:,} "
+                f"patient-times, more than {MAX_CHUNK_PATIENT_DAYS:,} in memory at once; give a chunk size of "
+                f"at most {fits:,}"
             )
         parse_regimen(self.regimen).check_dose_count(self.days * 24.0)
         return self

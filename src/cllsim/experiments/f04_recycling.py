@@ -144,31 +144,38 @@ class RecyclingAssay(Experiment):
     def figure(self, result: ExperimentResult):
         df = result.data
         fig, axes = subplots(3, width=4.4)
-        for color, arm in zip(ARM_COLORS, ARMS, strict=True):
+        # PKD1 and PIM-1 inhibition give nearly the same curves: line style and marker tell them apart
+        styles = ["-", "-", "--", "-.", ":"]
+        markers = [None, None, None, "^", "o"]
+        for color, ls, marker, arm in zip(ARM_COLORS, styles, markers, ARMS, strict=True):
             s = df[(df.group == arm) & (df.readout == "surface_cxcr4_pct_of_resting")]
-            axes[0, 0].plot(s.time, s.value, color=color, label=arm)
+            axes[0, 0].plot(s.time, s.value, color=color, ls=ls, marker=marker, markevery=0.12, ms=4, lw=1.6,
+                            label=arm)
             p = df[(df.group == arm) & (df.readout == "ps339_rel_untreated") & (df.time <= STIM_MIN)]
-            axes[0, 1].plot(p.time, p.value, color=color, label=arm)
+            axes[0, 1].plot(p.time, 100.0 * p.value, color=color, ls=ls, marker=marker, markevery=0.12, ms=4,
+                            lw=1.6, label=arm)
         axes[0, 0].axvline(STIM_MIN, color="grey", ls=":", lw=1)
-        axes[0, 0].set_xlabel("minutes after CXCL12 (wash at 30 min)")
+        axes[0, 0].set_xlabel("time after CXCL12 (min; wash at 30 min)")
         axes[0, 0].set_ylabel("surface CXCR4 (% of resting MFI)")
         axes[0, 0].set_title("internalization and recycling", fontsize=9)
-        axes[0, 1].set_xlabel("minutes after CXCL12 25 nM")
-        axes[0, 1].set_ylabel("pS339-CXCR4 (relative to untreated)")
+        axes[0, 1].set_xlabel("time after CXCL12 25 nM (min)")
+        axes[0, 1].set_ylabel("pS339-CXCR4 (% of untreated resting cells)")
         axes[0, 1].set_title("pS339 time course", fontsize=9)
-        axes[0, 0].legend(fontsize=7)
+        axes[0, 0].legend(fontsize=7, loc="lower right")
         ax = axes[0, 2]
         s = result.summary
         keys = [SHORT[a] for a in ARMS]
         x = np.arange(len(keys))
-        ax.bar(x - 0.2, [100 * s[f"{k}_recycled"] / s["vehicle_recycled"] for k in keys], 0.4, label="recycling",
-               color="#7f8c8d")
+        ax.bar(x - 0.2, [100 * s[f"{k}_recycled"] / s["vehicle_recycled"] for k in keys], 0.4,
+               label=f"surface recycled by {RECOVERY_READ_MIN:g} min", color="#7f8c8d")
         ax.bar(x + 0.2, [100 * s[f"{k}_ps339"] / s["vehicle_ps339"] for k in keys], 0.4, label="pS339 at 10 min",
                color="#c0392b")
-        ax.set_xticks(x, keys)
-        ax.set_ylabel("% of vehicle")
+        ax.set_xticks(x, ["vehicle", "BTK", "PLCγ2", "PKD1", "PIM-1"])
+        ax.set_xlabel("inhibitor (60 min before CXCL12)")
+        ax.set_ylabel("readout (% of vehicle)")
+        ax.set_ylim(0, 135)  # headroom: the legend sits above the bars, never over them
         ax.set_title("effect of each inhibitor", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", ncols=2)
         for a in axes.flat:
             a.grid(alpha=0.3)
         return finish(fig, "F4 · CLL cells pretreated 60 min, CXCL12 200 ng/mL for 30 min, washed: "

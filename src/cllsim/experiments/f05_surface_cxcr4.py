@@ -125,8 +125,8 @@ class SurfaceCXCR4(Experiment):
         styles = {"mouse": (COLORS["mouse"], "-"), "U-CLL patient": (COLORS["U"], "-"),
                   "M-CLL patient": (COLORS["M"], "--")}
         for ax, readout, ylabel in (
-            (axes[0, 0], "surface_cxcr4_rel_baseline", "surface CXCR4 MFI (relative to day 0)"),
-            (axes[0, 1], "ps339_rel_baseline", "pS339-CXCR4 (relative to day 0)"),
+            (axes[0, 0], "surface_cxcr4_rel_baseline", "surface CXCR4 MFI (× day 0)"),
+            (axes[0, 1], "ps339_rel_baseline", "pS339-CXCR4 (× day 0)"),
         ):
             for g, (c, ls) in styles.items():
                 s = df[(df.group == g) & (df.readout == readout)]
@@ -134,7 +134,7 @@ class SurfaceCXCR4(Experiment):
             ax.axhline(1.0, color="grey", lw=0.8)
             ax.set_xscale("symlog", linthresh=1.0)
             ax.set_xlim(0.0, max(PATIENT_TIMES[-1], MOUSE_TIMES[-1]) * 1.1)
-            ax.set_xlabel("day of treatment")
+            ax.set_xlabel("time on treatment (days; log scale after day 1)")
             ax.set_ylabel(ylabel)
         axes[0, 0].legend(fontsize=8)
         ax = axes[0, 2]
@@ -149,9 +149,11 @@ class SurfaceCXCR4(Experiment):
                color="#c0392b")
         ax.axhline(1.0, color="grey", lw=0.8)
         ax.set_xticks(x, ["mouse d7", "U-CLL d56", "M-CLL d56"])
-        ax.set_ylabel("on treatment / pre-treatment")
+        ax.set_ylabel("on treatment / pre-treatment (ratio)")
+        tallest = max(max(c.get_height() for c in container) for container in ax.containers)
+        ax.set_ylim(0, tallest * 1.45)  # headroom: the legend sits above the bars, never over them
         ax.set_title("decomposition of the surface change", fontsize=9)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", ncols=1)
         for a in axes.flat:
             a.grid(alpha=0.3)
         return finish(fig, "F5 · blood CLL cells on ibrutinib: TCL1-192 mice (25 mg/kg/day) vs patients (420 mg/day)")

@@ -194,23 +194,26 @@ class ChemotaxisAdhesion(Experiment):
                    label="unbound Cmax, 420 mg/day")
         ax.set_xscale("log")
         ax.set_xlabel("ibrutinib, unbound (nM; vehicle at left)")
-        ax.set_ylabel("relative to vehicle")
+        ax.set_ylabel("pS339 or free BTK (× vehicle)")
         ax.set_title(f"IC50 pS339 {result.summary['IC50 pS339 (nM)']:.2g} nM", fontsize=8)
         ax.legend(fontsize=7)
         ax = axes[0, 2]
         pts = df[df.group != "in vitro"]
-        labels, vals, colors = [], [], []
-        for ighv in ("U", "M"):
-            for k, name in (("death_niche_ln_per_day", "niche"), ("death_free_ln_per_day", "free")):
-                for t in (0.0, DEATH_DAY):
-                    v = pts[(pts.group == f"{ighv}-CLL patient") & (pts.readout == k) & (pts.time == t)].value
-                    labels.append(f"{ighv} {name}\n{'d0' if t == 0 else f'd{DEATH_DAY:g}'}")
-                    vals.append(100.0 * float(v.iloc[0]))
-                    colors.append(COLORS[ighv] if t > 0 else "#bbbbbb")
-        ax.bar(range(len(vals)), vals, color=colors)
-        ax.set_xticks(range(len(vals)), labels, fontsize=6)
+        # four groups (IGHV x niche-bound/detached), two bars each (day 0, on drug): ticks stay readable
+        groups = [(ighv, k, name) for ighv in ("U", "M")
+                  for k, name in (("death_niche_ln_per_day", "niche"), ("death_free_ln_per_day", "detached"))]
+        x = np.arange(len(groups))
+        for offset, t, label in ((-0.2, 0.0, "day 0"), (0.2, DEATH_DAY, f"day {DEATH_DAY:g}")):
+            vals = [100.0 * float(pts[(pts.group == f"{ighv}-CLL patient") & (pts.readout == k)
+                                      & (pts.time == t)].value.iloc[0]) for ighv, k, _ in groups]
+            colors = ["#bbbbbb" if t == 0 else COLORS[ighv] for ighv, _, _ in groups]
+            ax.bar(x + offset, vals, 0.4, color=colors, hatch="//" if t == 0 else None, edgecolor="white",
+                   label=label)
+        ax.set_xticks(x, [f"{ighv}-CLL\n{name}" for ighv, _, name in groups], fontsize=8)
+        ax.set_xlabel("cells in lymph nodes")
         ax.set_ylabel("death rate in lymph nodes (%/day)")
         ax.set_title("death in situ: niche-bound vs detached cells", fontsize=8)
+        ax.legend(fontsize=7, loc="upper left")
         for a in axes.flat:
             a.grid(alpha=0.3)
         return finish(fig, "F10 · chemotaxis, adhesion and pS339 vs ibrutinib (1 h); death of detached tissue cells")

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._html import figure_png_base64 as figure_png_base64
     from ._html import render_report as render_report
     from ._html import write_report as write_report
+    from ._panel import plot_compare as plot_compare
     from ._panel import plot_panel as plot_panel
 
 _EXPORTS = {
@@ -20,6 +21,7 @@ _EXPORTS = {
     "figure_png_base64": "._html",
     "render_report": "._html",
     "write_report": "._html",
+    "plot_compare": "._panel",
     "plot_panel": "._panel",
 }
 

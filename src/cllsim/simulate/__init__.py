@@ -20,6 +20,7 @@ from ._api import PreparedModel as PreparedModel
 from ._api import default_times as default_times
 from ._api import host_regimen_warnings as host_regimen_warnings
 from ._api import make_engine as make_engine
+from ._api import output_times as output_times
 from ._api import patient_values as patient_values
 from ._api import prepare as prepare
 from ._api import simulate as simulate

@@ -175,13 +175,88 @@ def host_regimen_warnings(regimen: Regimen, host: Host, days: float, values: dic
     return regimen_warnings(regimen, days * 24.0, human=human, body_weight_kg=values["body_weight_kg"])
 
 
+#: Output steps tried after the first week, h, finest first: every one divides the 24 h of a
+#: daily dosing cycle into at least two samples, so peaks and troughs stay visible.
+DEFAULT_STEPS_H = (2.0, 3.0, 4.0, 6.0, 8.0, 12.0)
+#: Most output times the default grid has (100,000 times x the ~30 observables of a patient is
+#: 3 million values, well within :data:`MAX_OUTPUT_VALUES`).
+MAX_DEFAULT_TIMES = 100_000
+
+
 def default_times(days: float) -> np.ndarray:
-    """Hourly for the first week (drug profile), then daily, in days."""
+    """The default output grid, days: hourly for the first week, then every 2 h.
+
+    Every 2 h resolves the peak and trough of each dosing interval of a daily or twice-daily
+    regimen (a daily grid would read plasma drug at the same clock time every day, a constant
+    trough). For very long horizons the step after the first week widens to the finest of
+    :data:`DEFAULT_STEPS_H` (2 to 12 h) that keeps the grid within :data:`MAX_DEFAULT_TIMES`
+    points; 100 years fits at 12 h.
+    """
     fine = np.arange(0.0, min(days, 7.0), 1.0 / 24.0)
-    coarse = np.arange(0.0, np.floor(days) + 1.0)
-    grid = np.union1d(fine, coarse[coarse <= days])
-    if grid[-1] < days:
+    if days <= 7.0:
+        grid = fine
+    else:
+        later_h = (days - 7.0) * 24.0
+        step_h = next((s for s in DEFAULT_STEPS_H if fine.size + later_h / s < MAX_DEFAULT_TIMES),
+                      DEFAULT_STEPS_H[-1])
+        # integer multiples of the step (not a float accumulation) so every point lands on the hour
+        n_later = int(np.floor(later_h / step_h + 1e-9))
+        grid = np.concatenate([fine, 7.0 + np.arange(n_later + 1) * step_h / 24.0])
+    if grid[-1] < days - 1e-12:
         grid = np.append(grid, days)
+    return grid
+
+
+def output_times(days: float, times: Sequence[float] | None = None, step: float | None = None) -> np.ndarray:
+    """The output grid, days: ``times`` as given, or every ``step`` days from 0, or the default.
+
+    Parameters
+    ----------
+    days
+        Simulated time, days; every output time lies within it.
+    times
+        Explicit output times, days: increasing, non-negative, at most ``days``.
+    step
+        Spacing of a regular grid, days (e.g. 0.125 for every 3 h); ``days`` itself is the last
+        point even when it is not a multiple of ``step``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Increasing output times, days (``times`` as given; the other grids start at 0).
+
+    Raises
+    ------
+    cllsim.SpecError
+        A negative, non-finite, repeated or out-of-order time, a time beyond ``days``, a step
+        that is not positive, or both ``times`` and ``step``.
+    """
+    if times is not None and step is not None:
+        raise SpecError("give output times or a step, not both")
+    if step is not None:
+        if isinstance(step, bool) or not isinstance(step, int | float) or not np.isfinite(step) or step <= 0:
+            raise SpecError(f"step must be a positive number of days, got {step!r}")
+        if step > days:
+            raise SpecError(f"step of {step:g} days is longer than the simulated {days:g} days")
+        grid = np.arange(int(np.floor(days / step + 1e-9)) + 1) * float(step)
+        return grid if grid[-1] >= days - 1e-9 else np.append(grid, days)
+    if times is None:
+        return default_times(days)
+    try:
+        grid = np.asarray(times, dtype=float)
+    except (TypeError, ValueError):
+        raise SpecError("times must be numbers of days") from None
+    if grid.ndim != 1 or grid.size < 1:
+        raise SpecError("times must be a non-empty list of days")
+    if not np.all(np.isfinite(grid)):
+        raise SpecError("times must be finite numbers of days")
+    if grid[0] < 0:
+        raise SpecError(f"times must not be negative, got {grid[grid < 0][0]:g}")
+    if np.any(np.diff(grid) <= 0):
+        i = int(np.argmax(np.diff(grid) <= 0))
+        raise SpecError(f"times must increase: {grid[i]:g} is followed by {grid[i + 1]:g}")
+    if grid[-1] > days + 1e-9:
+        raise SpecError(f"times reach day {grid[-1]:g}, beyond the simulated {days:g} days")
     return grid
 
 
@@ -192,6 +267,7 @@ def simulate(
     days: float = 365.0,
     host: Host | str = PATIENT,
     times: Sequence[float] | None = None,
+    step: float | None = None,
     table: ParameterTable | None = None,
     drug: str = "ibrutinib",
     engine: str | Engine = "reference",
@@ -212,8 +288,11 @@ def simulate(
     host
         ``"patient"`` (default) or another registered host.
     times
-        Output times in days (must start at 0 and lie within ``days``); default: hourly for a
-        week, then daily.
+        Output times, days (increasing, within ``days``); the result holds exactly these.
+        Default: hourly for the first week, then every 2 h (:func:`default_times`), which
+        resolves the peak and trough of every dosing interval of a daily regimen.
+    step
+        Instead of ``times``: a regular grid every ``step`` days (e.g. ``0.125``), ending at ``days``.
     table
         Parameters table; default: the packaged one.
     drug
@@ -244,13 +323,9 @@ def simulate(
     host = get_host(host)
     patient = patient or Patient()
     days = _check_days(days)
-    grid = default_times(days) if times is None else np.asarray(times, dtype=float)
-    if grid.ndim != 1 or grid.size < 2 or not np.all(np.isfinite(grid)) or grid[0] != 0 or np.any(
-        np.diff(grid) <= 0
-    ):
-        raise SpecError("times must be finite, increasing, start at 0 and have at least two points")
-    if grid[-1] > days + 1e-9:
-        raise SpecError(f"times reach day {grid[-1]:g}, beyond the simulated {days:g} days")
+    requested = output_times(days, times, step)
+    # the engines integrate from the baseline at time 0; it is dropped again when not asked for
+    grid = requested if requested[0] == 0 else np.insert(requested, 0, 0.0)
     regimen = _checked_regimen(regimen, days, max_doses)
     values = patient_values(patient, host, table, drug)
     obs = observables(host)
@@ -264,6 +339,8 @@ def simulate(
         raise Status.INFEASIBLE_BASELINE.error(f"patient {patient.id}: {batch.detail[0]}")
     result = make_result(batch, 0, host=host, patient=patient, regimen=regimen, days=days, drug=drug,
                          values=values, obs=obs, engine=runner)
+    if requested[0] > 0:
+        result = dataclasses.replace(result, data=result.data[result.data[C.TIME] > 0].reset_index(drop=True))
     flagged = tuple(host_regimen_warnings(regimen, host, days, values))
     return dataclasses.replace(result, warnings=flagged + result.warnings) if flagged else result
 

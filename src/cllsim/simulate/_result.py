@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from ..model import C
 from ._status import Status
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 
@@ -89,11 +90,18 @@ class SimulationResult:
         s = self[observable]
         return float(s.iloc[(abs(s.index - day)).argmin()])
 
-    def plot(self, observables: list[str] | None = None) -> Figure:
-        """Panel of time courses (see :func:`cllsim.report.plot_panel`)."""
+    def plot(
+        self, observables: str | Sequence[str] | None = None, *, ax: Axes | Sequence[Axes] | None = None
+    ) -> Figure:
+        """Panel of time courses, or one observable drawn into ``ax`` (see :func:`cllsim.report.plot_panel`).
+
+        ``result.plot("alc_per_uL", ax=ax)`` draws into an existing axes; ``ax=`` a sequence of
+        axes takes the default panel (one axes per panel). To overlay several results use
+        :func:`cllsim.plot_compare`.
+        """
         from ..report import plot_panel
 
-        return plot_panel(self, observables)
+        return plot_panel(self, observables, ax=ax)
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write tidy data with metadata embedded in the Parquet schema."""
