@@ -70,10 +70,11 @@ def register(app: typer.Typer) -> None:
                 raise UsageError(f"--rtol must be between 0 and 1, got {rtol:g}")  # atol follows from it
             tolerances = {} if rtol is None else {"rtol": rtol, "atol": rtol * 1e-4}
             times_option(days, times, step)  # a malformed grid is refused in one line before anything runs
-            grid = {"times": tuple(parse_times(times) or ()) or None, "step": step}
+            grid_times = tuple(parse_times(times) or ()) or None
             spec = CohortSpec(
                 n=n, ighv_u_fraction=ighv_u_fraction, regimen=regimen, days=days, seed=seed, chunk_size=chunk_size,
-                baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log, **grid, **tolerances,
+                baseline_alc_median_per_uL=baseline_alc, baseline_alc_sd_log=baseline_alc_sd_log, times=grid_times,
+                step=step, **tolerances,
             )
             executor = executor_from_options(
                 workers, scheduler, scheduler_tls_ca, scheduler_tls_cert, scheduler_tls_key, n_tasks=spec.n_chunks

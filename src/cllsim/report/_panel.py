@@ -160,7 +160,7 @@ def plot_panel(
         axes = _axes_list(ax)
         if len(axes) < len(panel):
             raise SpecError(f"{len(panel)} panels need as many axes, got {len(axes)}; give observables= to draw fewer")
-        fig = axes[0].get_figure()
+        fig = _figure_of(axes[0])
     for a, (title, obs, ylabel) in zip(axes, panel, strict=False):
         for o in obs:
             s = result[o]
@@ -270,7 +270,7 @@ def plot_compare(
         axes = _axes_list(ax)
         if len(axes) < len(observables):
             raise SpecError(f"{len(observables)} observables need as many axes, got {len(axes)}")
-        fig = axes[0].get_figure()
+        fig = _figure_of(axes[0])
     handles = []
     for a, o in zip(axes, observables, strict=False):
         for i, r in enumerate(results):
@@ -290,4 +290,14 @@ def plot_compare(
                    frameon=False)
     else:
         axes[0].legend(handles, legend, fontsize=8)
+    return fig
+
+
+def _figure_of(ax: Any) -> Figure:
+    """The top-level figure that holds ``ax`` (through subfigures)."""
+    fig = ax.figure
+    while fig is not None and not isinstance(fig, Figure):
+        fig = fig.figure  # a SubFigure's .figure is the figure it belongs to
+    if fig is None:
+        raise SpecError("the axes belong to no figure")
     return fig
