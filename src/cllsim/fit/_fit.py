@@ -162,6 +162,10 @@ class FitResult:
             lines.append(f"  {r.quantity}: {_fmt(r.estimate)} [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}] {r.unit}")
         if "alc_normalisation_date" in self.metadata:
             lines.append(f"  predicted date of ALC normalisation: {self.metadata['alc_normalisation_date']}")
+        drawn = self.metadata.get("population_drawn", {})
+        lines.append("prediction band: parameter uncertainty"
+                     + (f"; drawn from the population (not determined by these data): {', '.join(drawn)}"
+                        if drawn else "; persistence and resistance fixed at nominal"))
         for pid, why in self.metadata.get("fixed_parameters", {}).items():
             lines.append(f"fixed: {pid} ({why})")
         return "\n".join(lines)
