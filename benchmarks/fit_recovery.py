@@ -16,7 +16,8 @@ patient's persistence and resistance parameters are drawn from the population (a
 :mod:`cllsim.cohort` samples), so the truth is not the nominal patient the fit assumes. Scores:
 share of held-back observations inside the 95% interval of a new measurement
 (``obs_low``-``obs_high`` of the band), target >= 80% (exit code 1 below it), and the median
-absolute log error of the MAP forecast. Default there: 5 patients, Laplace uncertainty, 40 band
+absolute log error of the MAP forecast. ``--fixed-population`` keeps persistence and resistance
+at nominal in the band, for comparison. Default there: 5 patients, Laplace uncertainty, 40 band
 draws (a few minutes on one core).
 
 Usage::
@@ -134,6 +135,7 @@ def early_patient(index: int, seed: int, estimated: tuple[str, ...], early_day: 
 def forecast_one(index: int, args: argparse.Namespace) -> list[dict]:
     from cllsim import BaselineError
     from cllsim.fit import fit_patient, make_patient_data
+    from cllsim.fit._fit import PERSISTENCE_RESISTANCE
 
     estimated = tuple(args.estimate)
     try:
@@ -147,7 +149,8 @@ def forecast_one(index: int, args: argparse.Namespace) -> list[dict]:
     t0 = time.perf_counter()
     res = fit_patient(data, estimated=estimated, n_starts=args.starts, uncertainty=args.uncertainty,
                       n_samples=args.samples, n_band=args.band, seed=args.seed + index,
-                      horizon_days=max(HELD_BACK_DAYS) + 1.0)
+                      horizon_days=max(HELD_BACK_DAYS) + 1.0,
+                      population_draws=None if args.fixed_population else PERSISTENCE_RESISTANCE)
     seconds = time.perf_counter() - t0
     band = res.band.set_index(["observable", "day"])
     rows = []
@@ -175,7 +178,8 @@ def report_forecasts(df: pd.DataFrame, args: argparse.Namespace, console, second
     by_obs = fitted.groupby("observable")["abs_log_error"].median()
     console.print(
         f"patients fitted: {fitted['patient'].nunique()}/{args.patients} on days 0-{args.early:g}; "
-        f"uncertainty: {args.uncertainty}; band draws: {args.band}; held-back observations: {len(fitted)}\n"
+        f"uncertainty: {args.uncertainty}; band draws: {args.band}; held-back observations: {len(fitted)}; "
+        f"persistence/resistance in the band: {'fixed at nominal' if args.fixed_population else 'population draws'}\n"
         f"inside the 95% prediction interval: {overall:.1%}\n"
         "median absolute log error of the MAP forecast: "
         + ", ".join(f"{o} {v:.2f}" for o, v in by_obs.items())
@@ -233,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--band", type=int, default=None, help="default 10 (40 with --early)")
     ap.add_argument("--early", type=float, default=None,
                     help="fit the visits up to this day only and score the held-back months 6, 12, 24")
+    ap.add_argument("--fixed-population", action="store_true",
+                    help="with --early: keep persistence/resistance at nominal in the band (the comparison)")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--procs", type=int, default=1)
     ap.add_argument("--estimate", type=lambda s: list(parse_subset(s)), default="default",

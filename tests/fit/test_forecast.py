@@ -87,3 +87,38 @@ def test_unknown_population_parameter_is_refused():
     with pytest.raises(ParameterError, match="persister_entry"):
         fit_patient(data, estimated=ESTIMATED, n_starts=1, uncertainty="laplace", n_band=4,
                     population_draws=("persister_entry",))
+
+
+def test_cli_forecasts_month_24_and_names_the_drawn_parameters(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from cllsim.cli import app
+
+    table, _ = synthetic_patient("U", 22)
+    csv = tmp_path / "patient.csv"
+    table.to_csv(csv, index=False)
+    out = tmp_path / "fit"
+    r = CliRunner().invoke(app, ["fit", str(csv), "--ighv", "U", "--out", str(out), "--starts", "1",
+                                 "--uncertainty", "laplace", "--days", "731", "--estimate", ",".join(ESTIMATED)])
+    assert r.exit_code == 0, r.output
+    band = pd.read_csv(out / "prediction_band.csv")
+    assert band.loc[band["observable"] == MRD_BLOOD, "day"].max() >= MONTH_24_DAY
+    meta = json.loads((out / "metadata.json").read_text())
+    assert sorted(meta["population_drawn"]) == sorted(DRAWABLE)
+    assert "drawn from the population" in " ".join(r.output.split())
+
+
+@pytest.mark.parametrize("days", ["0", "nan", "99999"])
+def test_cli_refuses_a_bad_horizon(tmp_path, days):
+    from typer.testing import CliRunner
+
+    from cllsim.cli import app
+
+    table, _ = synthetic_patient("U", 23)
+    csv = tmp_path / "patient.csv"
+    table.to_csv(csv, index=False)
+    r = CliRunner().invoke(app, ["fit", str(csv), "--days", days, "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "--days" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()
