@@ -27,6 +27,12 @@ patient-parameter pairs (median 84 s per patient in one process), Laplace interv
 matters for the prior-dominated parameters the report flags. An earlier calibration gave MCMC
 with 300 samples only 76% (the chain had not mixed): MCMC needs chains of several thousand.
 
+Forecasts. The prediction band's vectors combine a draw of the estimated parameters (from the
+chosen uncertainty method) with a draw from the population of the persistence and resistance
+parameters (:data:`PERSISTENCE_RESISTANCE`, ``population_draws``): data of the first months
+carry almost no information on them, and fixing them at nominal gave bands at month 12 that
+were too narrow for early data (``benchmarks/fit_recovery.py --early 84`` compares both).
+
 A parameter is reported as not identifiable from the data when its posterior SD (log scale) is
 more than :data:`IDENTIFIABILITY_RATIO` of its prior SD: its interval then reflects the prior.
 """
