@@ -18,7 +18,13 @@ share of held-back observations inside the 95% interval of a new measurement
 (``obs_low``-``obs_high`` of the band), target >= 80% (exit code 1 below it), and the median
 absolute log error of the MAP forecast. ``--fixed-population`` keeps persistence and resistance
 at nominal in the band, for comparison. Default there: 5 patients, Laplace uncertainty, 40 band
-draws (a few minutes on one core).
+draws (about a minute on one core).
+
+Measured (``--early 84 --patients 20``, seed 2024, 3 starts, Laplace; 18 of 20 truths simulable,
+148 held-back observations): 89.2% inside the 95% prediction interval with population draws
+(months 6/12/24: ALC 89/83/89%, node volume 100/85/89%, MRD 83/89/94%), 73.6% with persistence
+and resistance fixed at nominal (MRD at month 24 44%, node volume 44%); median absolute log
+error of the MAP forecast 0.25 (ALC 0.19, node volume 0.37, MRD 0.15; MRD at month 24 0.65).
 
 Usage::
 
