@@ -91,3 +91,20 @@ def test_cli_startup_options(cli_startup):
         cli_startup.parse_args(["--runs", "0"])
     command = cli_startup.cllsim_command()
     assert command[-1] == "--help"
+
+
+def test_fit_recovery_early_mode_holds_back_the_later_visits():
+    fit_recovery = load("fit_recovery")
+    with pytest.raises(SystemExit):
+        fit_recovery.main(["--early", "400"])  # nothing left to hold back
+    made = None
+    for index in range(4):  # a drawn truth may be infeasible; one of the first few is not
+        made = fit_recovery.early_patient(index, 2024, ("baseline_alc_per_uL", "death_max_per_day"), 84.0)
+        if made is not None:
+            break
+    assert made is not None
+    table, truth, _ighv, held = made
+    assert table["day"].max() <= 84
+    assert {d for _o, d, _v in held} <= set(fit_recovery.HELD_BACK_DAYS)
+    assert {o for o, _d, _v in held} >= {"alc_per_uL", "mrd_blood"}
+    assert "persister_release_per_day" in truth and "clone_fraction_c481s" in truth

@@ -78,7 +78,7 @@ def test_result_tables_are_complete(fits):
     assert len(res.starts) == 2 and {"fval", "failed", "converged"} <= set(res.starts.columns)
     assert res.starts["converged"].any()
     b = res.band
-    assert set(b["observable"]) == {"alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3"}
+    assert set(b["observable"]) == {"alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3", "mrd_blood"}
     assert b["day"].max() >= 365.25
     assert (b["low"] <= b["high"]).all()
     assert res.metadata["seed"] == 11 and res.metadata["fixed_parameters"]

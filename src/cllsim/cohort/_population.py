@@ -189,14 +189,26 @@ def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = No
             values[pid] = np.clip(median, row.lowerBound, row.upperBound)
             continue
         varied.append(pid)
-        draw = median * np.exp(sd * rng.standard_normal(m))
-        for _ in range(MAX_REDRAWS):
-            out = (draw < row.lowerBound) | (draw > row.upperBound)
-            if not out.any():
-                break
-            draw[out] = median[out] * np.exp(sd * rng.standard_normal(int(out.sum())))
-        values[pid] = np.clip(draw, row.lowerBound, row.upperBound)
+        values[pid] = draw_lognormal_within_bounds(median, sd, row.lowerBound, row.upperBound, rng)
     return PopulationChunk(patient_ids(start, stop), np.where(is_u, "U", "M"), values, tuple(varied))
+
+
+def draw_lognormal_within_bounds(
+    median: np.ndarray, sd: float, lower: float, upper: float, rng: np.random.Generator
+) -> np.ndarray:
+    """One log-normal draw per entry of ``median`` (log-SD ``sd``), inside ``[lower, upper]``.
+
+    Draws outside the bounds are redrawn up to :data:`MAX_REDRAWS` times, then clipped: the
+    population sampling of :func:`sample_chunk`, shared with the fit's prediction band.
+    """
+    median = np.asarray(median, dtype=float)
+    draw = median * np.exp(sd * rng.standard_normal(median.size))
+    for _ in range(MAX_REDRAWS):
+        out = (draw < lower) | (draw > upper)
+        if not out.any():
+            break
+        draw[out] = median[out] * np.exp(sd * rng.standard_normal(int(out.sum())))
+    return np.clip(draw, lower, upper)
 
 
 def clipped_share(median: float, sd: float, lower: float, upper: float) -> float:

@@ -14,6 +14,8 @@ Example::
     result.quantities        # death rates (K1), redistributed fraction (K3), ALC normalisation,
                              # lymph-node volume at 6 and 12 months, each with a 95% interval
     result.plot()            # data, fit and prediction band
+    result.band              # ALC, volumes, blood MRD per day; persistence and resistance drawn
+                             # from the population (fit_patient(population_draws=...))
     result.save("out/")
 
 Command line: ``cllsim fit patient.csv --regimen "420 mg qd" --ighv U --out DIR`` and
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from ._data import make_patient_data as make_patient_data
     from ._data import read_patient_csv as read_patient_csv
     from ._engine import FitEngine as FitEngine
+    from ._fit import PERSISTENCE_RESISTANCE as PERSISTENCE_RESISTANCE
     from ._fit import FitResult as FitResult
     from ._fit import clinical_quantities as clinical_quantities
     from ._fit import fit_patient as fit_patient
@@ -51,6 +54,7 @@ _EXPORTS = {
     "read_patient_csv": "._data",
     "FitEngine": "._engine",
     "FitResult": "._fit",
+    "PERSISTENCE_RESISTANCE": "._fit",
     "clinical_quantities": "._fit",
     "fit_patient": "._fit",
     "export_petab": "._petab",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,8 @@ from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOp
 #: Fewest parameter draws for the 95% prediction band: its 2.5% and 97.5% percentiles fall
 #: between draws only from 40 draws on (1 / 0.025); fewer give the range of the draws instead.
 MIN_BAND_DRAWS = 40
+#: Longest prediction horizon ``--days`` accepts, days (10 years).
+MAX_HORIZON_DAYS = 3652.5
 
 MaxDosesOpt = Annotated[
     int | None,
@@ -47,6 +50,15 @@ def fit_command(
     samples: Annotated[int, typer.Option("--samples", help="MCMC chain length.")] = 1000,
     band: Annotated[int, typer.Option("--band", help="Parameter draws simulated for the prediction band.")] = 40,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (starts, MCMC, band).")] = 0,
+    days: Annotated[
+        float, typer.Option("--days", help="Prediction horizon, days (>= 366; 731 forecasts month 24).")
+    ] = 400.0,
+    population: Annotated[
+        bool,
+        typer.Option("--population/--fixed-population",
+                     help="Draw persistence/resistance parameters from the population in the band (default) "
+                          "or fix them at nominal."),
+    ] = True,
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     scheduler_tls_ca: TlsCaOpt = None,
@@ -73,7 +85,7 @@ def fit_command(
         from ..model import PATIENT, load_table
         from ..simulate import host_regimen_warnings
         from ._data import read_patient_csv
-        from ._fit import fit_patient
+        from ._fit import PERSISTENCE_RESISTANCE, fit_patient
         from ._problem import parse_subset
 
         if starts < 1:
@@ -95,6 +107,8 @@ def fit_command(
                 f"--band must be >= {MIN_BAND_DRAWS} for a 95% prediction band (fewer draws give their range), "
                 f"got {band}"
             )
+        if not math.isfinite(days) or days < 1 or days > MAX_HORIZON_DAYS:
+            raise UsageError(f"--days must be between 1 and {MAX_HORIZON_DAYS:g} days, got {days:g}")
         date = None
         if start_date is not None:
             try:
@@ -106,7 +120,8 @@ def fit_command(
         except InputError as exc:
             raise UsageError(f"--estimate: {exc}") from None
         patient = read_patient_csv(data, regimen=regimen_option(regimen, max_doses), ighv=_ighv(ighv))
-        patient.regimen.check_dose_count(patient.last_day * 24.0)
+        # doses up to the prediction horizon (at least 366 days: the 12-month quantities)
+        patient.regimen.check_dose_count(max(patient.last_day, days, 366.25) * 24.0)
         for message in host_regimen_warnings(patient.regimen, PATIENT, patient.last_day, load_table().values()):
             warn(message)
         n_tasks = max(starts, len(ids) + (patient.ighv is None) if uncertainty == "profile" else 0)
@@ -118,6 +133,7 @@ def fit_command(
                 result = fit_patient(
                     patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
                     n_samples=samples, n_band=band, progress=True, start_date=date, executor=executor,
+                    horizon_days=days, population_draws=PERSISTENCE_RESISTANCE if population else None,
                 )
             except ModelError:
                 raise  # an engine failure is not the user's mistake (exit 1)
