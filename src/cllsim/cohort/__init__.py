@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._plots import plot_resolution_km as plot_resolution_km
     from ._population import CohortSpec as CohortSpec
     from ._population import PopulationChunk as PopulationChunk
+    from ._population import draw_lognormal_within_bounds as draw_lognormal_within_bounds
     from ._population import sample_chunk as sample_chunk
     from ._response import ResponseCriteria as ResponseCriteria
     from ._response import patient_responses as patient_responses
@@ -40,6 +41,7 @@ _EXPORTS = {
     "plot_resolution_km": "._plots",
     "CohortSpec": "._population",
     "PopulationChunk": "._population",
+    "draw_lognormal_within_bounds": "._population",
     "sample_chunk": "._population",
     "ChunkTask": "._run",
     "CohortMismatchError": "._run",

@@ -748,7 +748,7 @@ def _draw_population(
     problem: FitProblem, drawn: Sequence[str], n: int, rng: np.random.Generator, table: ParameterTable | None
 ) -> dict[str, np.ndarray]:
     """``n`` values of each ``drawn`` id around the patient's nominal value (cohort sampling)."""
-    from ..cohort._population import draw_lognormal_within_bounds
+    from ..cohort import draw_lognormal_within_bounds
 
     rows = (table or load_table()).rows
     nominal = problem.nominal_values()
