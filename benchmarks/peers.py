@@ -137,7 +137,7 @@ class Case:
 
     @property
     def variables(self) -> list[str]:
-        return [o.variable for o in self.observables]
+        return list(dict.fromkeys(o.variable for o in self.observables))  # two observables may share one
 
 
 def make_case() -> Case:
