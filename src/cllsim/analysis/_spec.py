@@ -33,7 +33,7 @@ from scipy import special
 
 from .._errors import SpecError
 from .._validation import InputModel
-from ..drugs import parse_regimen
+from ..drugs import RegimenText
 from ..model import ParameterTable, get_host, load_table
 from ..simulate import Patient, observables, patient_values
 
@@ -108,19 +108,13 @@ class SensitivitySpec(InputModel):
     parameters: tuple[str, ...] = ()
     outputs: tuple[str, ...] = DEFAULT_OUTPUTS
     distribution: Distribution = "population"
-    regimen: str = "420 mg qd"
+    regimen: RegimenText = "420 mg qd"
     ighv: str = "U"
     host: str = "patient"
     drug: str = "ibrutinib"
     log10_outputs: bool = False
     rtol: float = Field(default=1e-5, gt=0, lt=1)
     atol: float = Field(default=1e-9, gt=0)
-
-    @field_validator("regimen")
-    @classmethod
-    def _parses(cls, v: str) -> str:
-        parse_regimen(v)
-        return v
 
     @field_validator("outputs", mode="before")
     @classmethod

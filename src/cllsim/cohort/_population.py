@@ -18,11 +18,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from .._errors import SpecError
 from .._validation import InputModel
-from ..drugs import parse_regimen
+from ..drugs import RegimenText, parse_regimen
 from ..model import ParameterTable, ighv_conditions, load_table
 
 #: Redraws of an out-of-bounds sample before it is clipped to the bound.
@@ -71,7 +71,7 @@ class CohortSpec(InputModel):
     input_error = SpecError
     n: int = Field(gt=0, le=MAX_PATIENTS)
     ighv_u_fraction: float = Field(default=0.55, ge=0, le=1)
-    regimen: str = "420 mg qd"
+    regimen: RegimenText = "420 mg qd"
     days: float = Field(default=365.0, gt=0, le=3650)
     times: tuple[float, ...] | None = None
     step: float | None = None
@@ -84,12 +84,6 @@ class CohortSpec(InputModel):
     # 3.3e-5 at 2e-5, 1.4e-4 at 1e-4); atol in model units (1e9 cells, mg)
     rtol: float = Field(default=1e-5, gt=0, lt=1)
     atol: float = Field(default=1e-9, gt=0)
-
-    @field_validator("regimen")
-    @classmethod
-    def _parses(cls, v: str) -> str:
-        parse_regimen(v)
-        return v
 
     def assessment_days(self) -> np.ndarray:
         """The daily grid endpoints and responses are assessed on, days (``days`` itself last)."""

@@ -10,6 +10,7 @@ from ._regimen import MAX_DOSES as MAX_DOSES
 from ._regimen import DoseBlock as DoseBlock
 from ._regimen import Hold as Hold
 from ._regimen import Regimen as Regimen
+from ._regimen import RegimenText as RegimenText
 from ._regimen import dose_inputs as dose_inputs
 from ._regimen import dosing_events as dosing_events
 from ._regimen import parse_regimen as parse_regimen
@@ -22,6 +23,6 @@ __all__ = [
     "DRUGS",
     "HUMAN_DAILY_DOSE_CEILING_MG",
     "MAX_DOSES",
-    "DoseBlock", "Hold", "Regimen", "RegimenError", "dose_inputs", "dosing_events", "parse_regimen",
+    "DoseBlock", "Hold", "Regimen", "RegimenError", "RegimenText", "dose_inputs", "dosing_events", "parse_regimen",
     "regimen_warnings",
 ]

@@ -25,9 +25,9 @@ import re
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from .._errors import RegimenError
 from .._validation import InputModel, shorten
@@ -430,3 +430,12 @@ def dosing_events(
                 f"drug_depot_mg = drug_depot_mg + {absorbed!r}"
             )
     return events
+
+
+def _parsable(text: str) -> str:
+    parse_regimen(text)  # raises RegimenError naming the bad part
+    return text
+
+
+#: A regimen kept as its text in a spec (cohort, sensitivity), checked to parse when the spec is built.
+RegimenText = Annotated[str, AfterValidator(_parsable)]
