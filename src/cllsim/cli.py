@@ -217,10 +217,13 @@ def staged_output(out: Path, marker: str = "metadata.json"):
 
 IGHVOpt = Annotated[str, typer.Option("--ighv", help="IGHV status: U (unmutated) or M (mutated).")]
 RegimenOpt = Annotated[
-    str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd", "420 mg qd x 28; hold 7 d; 280 mg qd", "none".')
+    str, typer.Option("--regimen", help='Regimen or therapy, e.g. "420 mg qd", "420 mg qd x 28; hold 7 d; 280 mg qd", '
+                      '"ibrutinib 420 mg qd x 420 + venetoclax ramp-up; 400 mg qd x 301 from day 84", "none".')
 ]
 DaysOpt = Annotated[float, typer.Option("--days", help="Days to simulate after treatment start.")]
-DrugOpt = Annotated[str, typer.Option("--drug", help="BTK inhibitor: ibrutinib or acalabrutinib.")]
+DrugOpt = Annotated[str, typer.Option(
+    "--drug",
+    help="Drug of a regimen that names none: ibrutinib, acalabrutinib, zanubrutinib, pirtobrutinib, venetoclax.")]
 MaxDosesOpt = Annotated[
     int | None,
     typer.Option("--max-doses", help="Most doses the regimen may have in the simulated time (default 100000)."),
@@ -278,11 +281,13 @@ def _patient(ighv: str, sets: list[str] | None):
 
 
 def _drug(drug: str) -> str:
+    from ._validation import did_you_mean
     from .drugs import DRUGS
 
     name = drug.strip().lower()
     if name not in DRUGS:
-        raise UsageError(f"--drug must be one of {', '.join(DRUGS)}, got {shorten(drug)}")
+        raise UsageError(
+            f"--drug must be one of {', '.join(DRUGS)}, got {shorten(drug)}{did_you_mean(name, DRUGS)}")
     return name
 
 
@@ -295,11 +300,11 @@ def _check_days(days: float) -> None:
         raise UsageError(f"--days must be at most {MAX_DAYS:g} (100 years), got {days:g}")
 
 
-def regimen_option(text: str, max_doses: int | None):
-    """The ``--regimen`` text parsed, with the ``--max-doses`` limit if given."""
-    from .drugs import parse_regimen
+def regimen_option(text: str, max_doses: int | None, drug: str = "ibrutinib"):
+    """The ``--regimen`` text as a therapy (``drug`` for a course naming none), with the ``--max-doses`` limit."""
+    from .drugs import parse_therapy
 
-    regimen = parse_regimen(text)
+    regimen = parse_therapy(text, _drug(drug))
     if max_doses is not None:
         if max_doses < 1:
             raise UsageError(f"--max-doses must be >= 1, got {max_doses}")
@@ -332,14 +337,14 @@ def simulate(
 
         _check_days(days)
         grid = times_option(days, times, step)
-        reg = regimen_option(regimen, max_doses)
+        name = _drug(drug)
+        reg = regimen_option(regimen, max_doses, name)
         reg.check_dose_count(days * 24.0)
         patient = _patient(ighv, sets)
-        name = _drug(drug)
         with staged_output(out) as stage:
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
                 result = api_simulate(reg, patient, days=days, times=grid, drug=name, engine=engine)
-            for message in host_regimen_warnings(reg, PATIENT, days, result.metadata["parameters"]):
+            for message in host_regimen_warnings(reg, PATIENT, days, result.metadata["parameters"], name):
                 warn(message)
             if not result.ok:
                 raise SolverError(f"simulation failed: {result.status.message}: {result.detail}")
@@ -375,7 +380,7 @@ def export_sbml(
         from .simulate import host_regimen_warnings, prepare
 
         _check_days(days)
-        reg = regimen_option(regimen, max_doses)
+        reg = regimen_option(regimen, max_doses, drug)
         reg.check_dose_count(days * 24.0)
         model = prepare(reg, _patient(ighv, sets), days=days, drug=_drug(drug))
         for message in host_regimen_warnings(reg, PATIENT, days, model.values):

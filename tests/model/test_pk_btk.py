@@ -26,9 +26,9 @@ def pk_daily():
 def test_pk1_parameter_values_match_published_model():
     v = load_table().values()
     published = {  # PK1
-        "pk_lag_h": 0.283, "pk_d1_fasted_h": 1.1, "pk_d1_fed_h": 3.29, "pk_ka_per_h": 0.463,
-        "pk_cl_L_per_h": 1060, "pk_vc_ref_L": 246, "pk_q_L_per_h": 865, "pk_vp_ref_L": 9620,
-        "pk_frel_fasted_vs_fed": 0.666, "pk_wt_ref_kg": 80.4, "pk_wt_exponent": 0.641,
+        "ibrutinib_lag_h": 0.283, "ibrutinib_d1_fasted_h": 1.1, "ibrutinib_d1_fed_h": 3.29, "ibrutinib_ka_per_h": 0.463,
+        "ibrutinib_cl_L_per_h": 1060, "ibrutinib_vc_ref_L": 246, "ibrutinib_q_L_per_h": 865, "ibrutinib_vp_ref_L": 9620,
+        "ibrutinib_frel_fasted_vs_fed": 0.666, "ibrutinib_wt_ref_kg": 80.4, "ibrutinib_wt_exponent": 0.641,
     }
     for pid, value in published.items():
         assert v[pid] == pytest.approx(value, rel=0.10), pid
@@ -38,8 +38,9 @@ def test_pk1_structure_matches_independent_solution(pk_fasted_single):
     """Plasma profile equals an independent scipy solution of PK1's structure (lag, zero-order
     input for D1, then first-order absorption, two compartments)."""
     v = load_table().values()
-    lag, d1, ka = v["pk_lag_h"], v["pk_d1_fasted_h"], v["pk_ka_per_h"]
-    cl, vc, q, vp = v["pk_cl_L_per_h"], v["pk_vc_ref_L"], v["pk_q_L_per_h"], v["pk_vp_ref_L"]
+    lag, d1, ka = v["ibrutinib_lag_h"], v["ibrutinib_d1_fasted_h"], v["ibrutinib_ka_per_h"]
+    cl, vc = v["ibrutinib_cl_L_per_h"], v["ibrutinib_vc_ref_L"]
+    q, vp = v["ibrutinib_q_L_per_h"], v["ibrutinib_vp_ref_L"]
 
     def rhs(t, y):
         inp = 420.0 / d1 if lag <= t < lag + d1 else 0.0
@@ -74,8 +75,8 @@ def test_pk3_tmax_and_half_life(pk_fasted_single):
 
 def test_pk4_binding_and_molar_mass():
     v = load_table().values()
-    assert v["pk_fu"] == pytest.approx(1 - 0.973)
-    assert v["pk_mw_g_per_mol"] == pytest.approx(440.5)
+    assert v["ibrutinib_fu"] == pytest.approx(1 - 0.973)
+    assert v["ibrutinib_mw_g_per_mol"] == pytest.approx(440.5)
 
 
 def test_food_raises_exposure_by_published_ratio():

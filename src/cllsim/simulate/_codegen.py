@@ -34,7 +34,7 @@ from sympy.printing.numpy import NumPyPrinter
 from ..model import Host, antimony_model, antimony_to_sbml
 
 #: Parameters changed by dosing events: piecewise-constant inputs of the generated code.
-INPUTS = ("pk_input_mg_per_h",)
+INPUTS = ("ibrutinib_input_mg_per_h",)
 
 _FUNCTIONS = {"ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "abs": sympy.Abs, "sqrt": sympy.sqrt}
 
@@ -736,13 +736,13 @@ def _closure(names: set[str], assign: Mapping[str, sympy.Expr], within: set[str]
     return out
 
 
-def compile_host(host: Host) -> CompiledModel:
+def compile_host(host: Host, drugs: tuple[str, ...] = ("ibrutinib",)) -> CompiledModel:
     """Compile the declaration of ``host`` (no dosing events; parameter values are supplied per patient).
 
     ``cells_frozen`` stays a parameter, so the same code serves the pre-treatment equilibration.
     Cached by the declaration's text.
     """
-    return _compile_text(antimony_model(host, {}))
+    return _compile_text(antimony_model(host, {}, drugs=drugs))
 
 
 @functools.lru_cache(maxsize=4)

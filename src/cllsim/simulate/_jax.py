@@ -298,9 +298,9 @@ class JaxEngine(CohortEngine):
         said = np.where(failed, "diffrax stopped (step limit or step-size collapse)", "").astype(object)
         return Integration(values, failed, fail_t, steps.astype(int), said)
 
-    def compile(self, host: Host):
-        model = super().compile(host)
-        _host_texts.setdefault(model.source, antimony_model(host, {}))
+    def compile(self, host: Host, drugs: tuple[str, ...] = ("ibrutinib",)):
+        model = super().compile(host, drugs)
+        _host_texts.setdefault(model.source, antimony_model(host, {}, drugs=drugs))
         return model
 
 
@@ -318,6 +318,7 @@ def run_batch_jax(
     rtol: float = 1e-8,
     atol: float = 1e-12,
     max_steps: int = 100_000,
+    drug: str | Sequence[str] = "ibrutinib",
 ) -> BatchTrajectory:
     """:func:`cllsim.simulate.run_batch` on :class:`JaxEngine` (same arguments and result).
 
@@ -327,4 +328,4 @@ def run_batch_jax(
         If ``jax`` or ``diffrax`` is missing (install the ``jax`` extra).
     """
     engine = JaxEngine(rtol=rtol, atol=atol, max_steps=max_steps)
-    return engine.run(get_host(host), values, regimen, times_h, variables)
+    return engine.run(get_host(host), values, regimen, times_h, variables, drug=drug)

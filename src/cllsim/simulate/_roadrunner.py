@@ -27,8 +27,9 @@ import numpy as np
 import numpy.typing as npt
 import roadrunner
 
+from ..drugs import DEFAULT_DRUG
 from ..model import Host, antimony_model, antimony_to_sbml, load_table
-from ._engine import Engine, Integration
+from ._engine import DOSE_INPUT_SUFFIX, Engine, Integration
 
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
 roadrunner.Logger.disableConsoleLogging()
@@ -76,9 +77,9 @@ def summarize_solver_output(lines: Sequence[str]) -> str:
     return "; ".join(text if k == 1 else f"{text} (x{k})" for text, k in counts.items())
 
 
-def host_sbml(host: Host) -> str:
-    """SBML of ``host`` without doses, with the packaged parameter values (each run sets its own)."""
-    return antimony_to_sbml(antimony_model(host, load_table(host=host).values()))
+def host_sbml(host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> str:
+    """SBML of ``host`` with ``drugs``, without doses, with the packaged parameter values (each run sets its own)."""
+    return antimony_to_sbml(antimony_model(host, load_table(host=host, drug=drugs).values(), drugs=drugs))
 
 
 class _Model:
@@ -90,7 +91,10 @@ class _Model:
         self.index = {pid: k for k, pid in enumerate(ids)}
         self.states = tuple(rr.getRateRuleIds())
         rules = {r for r in rr.getAssignmentRuleIds()}
-        self.parameters = tuple(p for p in ids if p not in rules and p not in self.states and p != "pk_input_mg_per_h")
+        self.parameters = tuple(
+            p for p in ids if p not in rules and p not in self.states and not p.endswith(DOSE_INPUT_SUFFIX)
+        )
+        self.inputs = [p for p in ids if p.endswith(DOSE_INPUT_SUFFIX) and p not in rules]
 
     def set(self, names: Sequence[str], values: np.ndarray) -> None:
         idx = np.array([self.index[k] for k in names], dtype=np.int32)
@@ -115,8 +119,8 @@ class ReferenceEngine(Engine):
     def __init__(self, *, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 200_000) -> None:
         super().__init__(rtol=rtol, atol=atol, max_steps=max_steps)
 
-    def compile(self, host: Host) -> _Model:
-        return _model(host)
+    def compile(self, host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> _Model:
+        return _model(host, drugs)
 
     def parameter_ids(self, model: _Model) -> tuple[str, ...]:
         return model.parameters
@@ -138,7 +142,8 @@ class ReferenceEngine(Engine):
               states: Mapping[str, np.ndarray] | None) -> None:
         names = list(params)
         model.set(names, np.array([params[k][i] for k in names]))
-        model.set(["pk_input_mg_per_h"], np.zeros(1))
+        if model.inputs:  # dosing inputs off: the schedule switches them on
+            model.set(model.inputs, np.zeros(len(model.inputs)))
         # time 0, integrator cleared, initial assignments evaluated with the parameters just set
         model.rr.reset()
         if states is not None:
@@ -201,9 +206,9 @@ class ReferenceEngine(Engine):
                            messages)
 
 
-def _model(host: Host) -> _Model:
+def _model(host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> _Model:
     """The host's model compiled once per process (doses are not part of it; cached by SBML text)."""
-    return _model_of(host_sbml(host))
+    return _model_of(host_sbml(host, drugs))
 
 
 @lru_cache(maxsize=8)

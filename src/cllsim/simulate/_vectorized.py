@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import SpecError
-from ..drugs import Regimen
+from ..drugs import DEFAULT_DRUG, Regimen, Therapy
 from ..model import PATIENT, Host
 from . import _rosenbrock as _ros
 from ._codegen import CompiledModel, compile_host
@@ -468,8 +468,8 @@ class CohortEngine(Engine):
             raise SpecError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
 
-    def compile(self, host: Host) -> CompiledModel:
-        return compile_host(host)
+    def compile(self, host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> CompiledModel:
+        return compile_host(host, drugs)
 
     def parameter_ids(self, model: CompiledModel) -> tuple[str, ...]:
         return model.parameters
@@ -513,7 +513,7 @@ class CohortEngine(Engine):
 
 
 def run_batch(
-    regimen: Regimen | str,
+    regimen: Therapy | Regimen | str | Sequence[Therapy],
     values: Mapping[str, Any],
     times_h: npt.ArrayLike,
     variables: Sequence[str],
@@ -524,6 +524,7 @@ def run_batch(
     max_steps: int = 500_000,
     backend: str = "auto",
     initial_state: Mapping[str, Any] | None = None,
+    drug: str | Sequence[str] = DEFAULT_DRUG,
 ) -> BatchTrajectory:
     """Simulate a batch of patients with the cohort engine (:class:`CohortEngine` through :meth:`Engine.run`).
 
@@ -543,6 +544,8 @@ def run_batch(
         As for :class:`CohortEngine`.
     initial_state
         States set at time 0 after equilibration.
+    drug
+        Drug of a regimen that names none, or the drugs of the model (see :meth:`Engine.run`).
 
     Returns
     -------
@@ -550,7 +553,7 @@ def run_batch(
         Variables of shape ``(n, T)`` and a status per patient.
     """
     engine = CohortEngine(rtol=rtol, atol=atol, max_steps=max_steps, backend=backend)
-    return engine.run(host, values, regimen, times_h, variables, initial_state=initial_state)
+    return engine.run(host, values, regimen, times_h, variables, initial_state=initial_state, drug=drug)
 
 
 def values_table(values: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
