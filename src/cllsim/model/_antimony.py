@@ -160,22 +160,23 @@ def btk_and_signaling_layers(drugs: Sequence[Drug]) -> list[str]:
 
 
 def bcl2_drug_layer(drugs: Sequence[Drug]) -> list[str]:
-    """Share of BCL2 held by BCL2 inhibitors (venetoclax), in cells without and with niche support.
+    """Share of BCL2 not held by BCL2 inhibitors (venetoclax), outside and inside niches.
 
-    Binding is reversible, ``load/(1 + load)`` with ``load`` the sum of ``C/Ki`` over the BCL2
-    drugs; in niches the microenvironment (CD40L, IL-21) induces BCL-XL, MCL-1 and BFL-1 that
-    take over BIM, so a share ``bcl2_drug_niche_protection`` of the drug's effect is lost there (V2).
+    Binding is reversible: the free share is ``1/(1 + load)`` with ``load`` the sum of ``C/Ki``
+    over the BCL2 drugs (unbound concentration, cellular potency). In niches the
+    microenvironment (CD40L, IL-21 from T cells) induces BCL-XL, MCL-1 and BFL-1, which take over
+    BIM: the drug's potency there is ``<drug>_niche_ic50_fold`` times lower (V2).
     """
     bcl2 = [d for d in drugs if d.target == "BCL2"]
     load = " + ".join(f"{d.id}_free_nM/{d.id}_bcl2_ki_nM" for d in bcl2) or "0"
+    niche = " + ".join(f"{d.id}_free_nM/({d.id}_bcl2_ki_nM*{d.id}_niche_ic50_fold)" for d in bcl2) or "0"
     lines = [
         "// ---- 6a. BCL2 inhibitors: BCL2 held by drug does not protect from apoptosis (V2)",
         f"bcl2_drug_load := {load}",
-        "bcl2_drug_occupancy := bcl2_drug_load/(1 + bcl2_drug_load)",
-        "bcl2_drug_occupancy_pct := 100*bcl2_drug_occupancy",
-        "bcl2_free_unsupported := 1 - bcl2_drug_occupancy",
-        "bcl2_free_niche := 1 - bcl2_drug_occupancy*(1 - bcl2_drug_niche_protection)" if bcl2
-        else "bcl2_free_niche := 1",
+        f"bcl2_drug_load_niche := {niche}",
+        "bcl2_free_unsupported := 1/(1 + bcl2_drug_load)",
+        "bcl2_free_niche := 1/(1 + bcl2_drug_load_niche)",
+        "bcl2_drug_occupancy_pct := 100*(1 - bcl2_free_unsupported)",
     ]
     for d in bcl2:
         lines.append(f"{d.id}_bcl2_occupancy_pct := 100*({d.id}_free_nM/{d.id}_bcl2_ki_nM)/(1 + bcl2_drug_load)")
