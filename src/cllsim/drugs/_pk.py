@@ -41,9 +41,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from .._errors import RegimenError, SpecError
+from .._validation import InputModel
 
 #: Food states a dose may be given in. ``"high_fat"`` is a fed dose with a high-fat meal, for
 #: the models that give it its own bioavailability.
@@ -53,7 +54,7 @@ FOOD_STATES = ("fed", "fasted", "high_fat")
 BODY_WEIGHT = "body_weight_kg"
 
 
-class MetaboliteModel(BaseModel):
+class MetaboliteModel(InputModel):
     """An active metabolite formed from a fraction of the parent's clearance.
 
     Attributes
@@ -66,7 +67,7 @@ class MetaboliteModel(BaseModel):
     n_compartments: Literal[1, 2] = 2
 
 
-class PKModel(BaseModel):
+class PKModel(InputModel):
     """Structure of one drug's population-PK model (the numbers are in its parameters table).
 
     Attributes
@@ -107,9 +108,11 @@ class PKModel(BaseModel):
     dose_dependent_bioavailability: bool = False
     fasted_lag: bool = False
 
-    def model_post_init(self, __context: object) -> None:
+    @model_validator(mode="after")
+    def _absorbed_somehow(self) -> PKModel:
         if not self.first_order_absorption and self.n_transit == 0:
-            raise SpecError("a PK model without first-order absorption needs transit compartments")
+            raise ValueError("a PK model without first-order absorption needs transit compartments")
+        return self
 
 
 #: The PK structure of each drug with a parameters table (row ids of the calibration targets).
