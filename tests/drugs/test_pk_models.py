@@ -210,7 +210,9 @@ def ibrutinib_daily():
 def test_ibrutinib_profile_identical_to_current_model(ibrutinib_daily):
     t_days = np.round(np.arange(0, 4 * 24 * 3 + 1) / 96.0, 10)
     r = cllsim.simulate("420 mg qd", days=3, times=t_days)
-    old = r["drug_plasma_ng_per_mL"].to_numpy()
+    # the full model's plasma column, under its name before or after the drug prefix
+    col = next(c for c in ("ibrutinib_plasma_ng_per_mL", "drug_plasma_ng_per_mL") if c in r.observables)
+    old = r[col].to_numpy()
     new = ibrutinib_daily.loc[ibrutinib_daily.index <= 72].to_numpy()
     assert np.max(np.abs(new - old)) < 1e-5 * old.max()
 
