@@ -456,3 +456,17 @@ def test_bad_structure_and_missing_values_are_input_errors():
         PKModel(n_transit=-1)
     with pytest.raises(InputError, match="venetoclax_lag_fasted_h"):
         pk_dose_inputs("venetoclax", PK_MODELS["venetoclax"], [(0.0, 400.0)], "fed", {})
+
+
+def test_one_compartment_bolus_matches_the_bateman_function():
+    """One compartment, bolus into the depot, first-order ka: C(t) = F*D*ka/(V*(ka-k)) *
+    (exp(-k t) - exp(-ka t)) after the lag (the analytic solution)."""
+    pk = PKModel(n_compartments=1)
+    v = dict(table_values("ibrutinib"), ibrutinib_d1_fasted_h=0.0, ibrutinib_wt_exponent=0.0)
+    c = simulate_pk("ibrutinib", "420 mg once fasted", 24, pk=pk, values=v, step_h=0.25)
+    t = c.index.to_numpy() - v["ibrutinib_lag_h"]
+    ka, vc = v["ibrutinib_ka_per_h"], v["ibrutinib_vc_ref_L"]
+    k = v["ibrutinib_cl_L_per_h"] / vc
+    expected = np.where(t > 0, 1000 * 420 * ka / (vc * (ka - k)) * (np.exp(-k * t) - np.exp(-ka * t)), 0.0)
+    got = c["ibrutinib_plasma_ng_per_mL"].to_numpy()
+    assert np.max(np.abs(got - expected)) < 1e-6 * expected.max()
