@@ -4,9 +4,9 @@ A :class:`PKModel` says which pieces a drug's population-PK model is built from;
 live in the drug's parameters table (``drugs/data/<drug>_<species>.tsv``), every id prefixed
 with the drug's name (``ibrutinib_cl_L_per_h``). The pieces, in the order a dose meets them:
 
-1. absorption lag ``<d>_lag_h`` (h), then zero-order input into the depot for
-   ``<d>_d1_fed_h`` / ``<d>_d1_fasted_h`` (h; 0 is a bolus into the depot). Both are applied by
-   the dosing (:func:`pk_dose_inputs`), not by the equations;
+1. absorption lag ``<d>_lag_h`` (h; optionally ``<d>_lag_fasted_h`` for fasted doses), then
+   zero-order input into the depot for ``<d>_d1_fed_h`` / ``<d>_d1_fasted_h`` (h; 0 is a bolus
+   into the depot). Both are applied by the dosing (:func:`pk_dose_inputs`), not by the equations;
 2. the absorption chain: the depot ``<d>_depot_mg`` receives the dose; with ``n_transit`` > 0
    it empties through ``n_transit`` transit compartments into an absorption compartment
    (``<d>_gut_mg``), every transfer at ``ktr = (n_transit + 1)/<d>_mtt_h`` (the mean transit
@@ -41,9 +41,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from .._errors import RegimenError, SpecError
+from .._validation import InputModel
 
 #: Food states a dose may be given in. ``"high_fat"`` is a fed dose with a high-fat meal, for
 #: the models that give it its own bioavailability.
@@ -53,7 +54,7 @@ FOOD_STATES = ("fed", "fasted", "high_fat")
 BODY_WEIGHT = "body_weight_kg"
 
 
-class MetaboliteModel(BaseModel):
+class MetaboliteModel(InputModel):
     """An active metabolite formed from a fraction of the parent's clearance.
 
     Attributes
@@ -66,7 +67,7 @@ class MetaboliteModel(BaseModel):
     n_compartments: Literal[1, 2] = 2
 
 
-class PKModel(BaseModel):
+class PKModel(InputModel):
     """Structure of one drug's population-PK model (the numbers are in its parameters table).
 
     Attributes
@@ -91,6 +92,9 @@ class PKModel(BaseModel):
         Whether a high-fat meal has its own bioavailability (``<d>_frel_high_fat_vs_fed``).
     dose_dependent_bioavailability
         Whether F scales with ``(dose/<d>_f_dose_ref_mg)^<d>_f_dose_exponent``.
+    fasted_lag
+        Whether fasted doses have their own lag ``<d>_lag_fasted_h`` (``<d>_lag_h`` is then the
+        lag of fed doses; venetoclax has a lag only when fed, PK11).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -102,10 +106,13 @@ class PKModel(BaseModel):
     clearance_food_state: Literal["fed", "fasted"] = "fasted"
     high_fat_meal: bool = False
     dose_dependent_bioavailability: bool = False
+    fasted_lag: bool = False
 
-    def model_post_init(self, __context: object) -> None:
+    @model_validator(mode="after")
+    def _absorbed_somehow(self) -> PKModel:
         if not self.first_order_absorption and self.n_transit == 0:
-            raise SpecError("a PK model without first-order absorption needs transit compartments")
+            raise ValueError("a PK model without first-order absorption needs transit compartments")
+        return self
 
 
 #: The PK structure of each drug with a parameters table (row ids of the calibration targets).
@@ -117,10 +124,12 @@ PK_MODELS: dict[str, PKModel] = {
     # PK8: zero-order input into the depot then ka, two compartments
     "zanubrutinib": PKModel(),
     # PK9: 4 transit compartments, two compartments, weight on clearances and volumes
-    "pirtobrutinib": PKModel(n_transit=4, weight_on_clearance=True),
+    # (no first-order step: the last transit compartment empties into the central one)
+    "pirtobrutinib": PKModel(n_transit=4, first_order_absorption=False, weight_on_clearance=True),
     # PK11: lag, first-order ka, two compartments; F relative to a low-fat meal, dose-dependent
+    # lag only when fed; CL/F refers to a low-fat meal
     "venetoclax": PKModel(clearance_food_state="fed", high_fat_meal=True,
-                          dose_dependent_bioavailability=True),
+                          dose_dependent_bioavailability=True, fasted_lag=True),
 }
 
 
@@ -156,6 +165,8 @@ def pk_dosing_parameter_ids(drug: str, pk: PKModel) -> frozenset[str]:
     ids = {f"{drug}_lag_h", f"{drug}_d1_fasted_h", f"{drug}_d1_fed_h", f"{drug}_frel_fasted_vs_fed"}
     if pk.high_fat_meal:
         ids.add(f"{drug}_frel_high_fat_vs_fed")
+    if pk.fasted_lag:
+        ids.add(f"{drug}_lag_fasted_h")
     if pk.dose_dependent_bioavailability:
         ids |= {f"{drug}_f_dose_ref_mg", f"{drug}_f_dose_exponent"}
     return frozenset(ids)
@@ -315,7 +326,7 @@ def pk_dose_inputs(
     missing = sorted(pk_dosing_parameter_ids(drug, pk) - set(values))
     if missing:
         raise SpecError(f"{drug} dosing needs parameter values for {', '.join(missing)}")
-    lag = values[f"{drug}_lag_h"]
+    lag = values[f"{drug}_lag_fasted_h"] if pk.fasted_lag and food == "fasted" else values[f"{drug}_lag_h"]
     d1 = values[f"{drug}_d1_fasted_h"] if food == "fasted" else values[f"{drug}_d1_fed_h"]
     frel = values[f"{drug}_frel_fasted_vs_fed"]
     # the food state CL/F refers to carries F = 1; ratios are F(fasted)/F(fed)
