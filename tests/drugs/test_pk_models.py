@@ -24,7 +24,7 @@ from cllsim.drugs import (
     pk_states,
     pk_table_path,
 )
-from cllsim.model import ParameterRow, antimony_to_sbml, load_table
+from cllsim.model import ParameterRow, antimony_to_sbml
 
 BODY_WEIGHT_KG = 80.4  # the shared typical patient (parameters.tsv body_weight_kg)
 
