@@ -27,7 +27,9 @@ import numpy as np
 import numpy.typing as npt
 import roadrunner
 
+from .._errors import SpecError
 from ..model import Host, antimony_model, antimony_to_sbml, load_table
+from ._codegen import INPUT_SUFFIX
 from ._engine import Engine, Integration
 
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
@@ -90,7 +92,10 @@ class _Model:
         self.index = {pid: k for k, pid in enumerate(ids)}
         self.states = tuple(rr.getRateRuleIds())
         rules = {r for r in rr.getAssignmentRuleIds()}
-        self.parameters = tuple(p for p in ids if p not in rules and p not in self.states and p != "pk_input_mg_per_h")
+        free = [p for p in ids if p not in rules and p not in self.states]
+        #: dosing inputs (mg/h, by the id convention of the generated engines), off between doses
+        self.inputs = tuple(p for p in free if p.endswith(INPUT_SUFFIX))
+        self.parameters = tuple(p for p in free if p not in self.inputs)
 
     def set(self, names: Sequence[str], values: np.ndarray) -> None:
         idx = np.array([self.index[k] for k in names], dtype=np.int32)
@@ -138,7 +143,8 @@ class ReferenceEngine(Engine):
               states: Mapping[str, np.ndarray] | None) -> None:
         names = list(params)
         model.set(names, np.array([params[k][i] for k in names]))
-        model.set(["pk_input_mg_per_h"], np.zeros(1))
+        if model.inputs:
+            model.set(model.inputs, np.zeros(len(model.inputs)))
         # time 0, integrator cleared, initial assignments evaluated with the parameters just set
         model.rr.reset()
         if states is not None:
@@ -164,6 +170,13 @@ class ReferenceEngine(Engine):
     def integrate(self, model, params, states, schedule, times_h, record) -> Integration:
         n = len(schedule)
         rr = model.rr
+        targets = {*model.inputs, *model.states}
+        distinct = {id(changes): changes for changes in schedule.changes}  # patients share their tuples
+        for changes in distinct.values():
+            bad = next((c.variable for c in changes if c.variable not in targets), None)
+            if bad is not None:
+                raise SpecError(f"a dose changes {bad!r}, which is neither a dosing input "
+                                f"({', '.join(model.inputs) or 'none'}) nor a state of the model")
         self._configure(model)
         values = np.full((n, len(record), times_h.size), np.nan)
         failed = np.zeros(n, dtype=bool)
