@@ -31,7 +31,8 @@ model two_drugs()
   b_depot_mg' = b_input_mg_per_h - b_ka_per_h*b_depot_mg
   b_central_mg' = b_ka_per_h*b_depot_mg - b_ke_per_h*b_central_mg
   occupancy' = (a_kon_per_mg_h*a_central_mg + b_kon_per_mg_h*b_central_mg)*(1 - occupancy) - koff_per_h*occupancy
-  cells' = kp_per_h*cells*(1 - occupancy) - k12_per_h*cells + k21_per_h*reserve - kkill_per_h*cells*b_central_mg/(b_central_mg + ec50_mg)
+  kill_per_h := kkill_per_h*b_central_mg/(b_central_mg + ec50_mg)
+  cells' = kp_per_h*cells*(1 - occupancy) - k12_per_h*cells + k21_per_h*reserve - kill_per_h*cells
   reserve' = k12_per_h*cells - k21_per_h*reserve
   a_depot_mg = 0; a_central_mg = 0; b_depot_mg = 0; b_central_mg = 0; occupancy = 0; cells = 1; reserve = 0.5
   a_ka_per_h = 1.2; a_ke_per_h = 0.15; b_ka_per_h = 0.4; b_ke_per_h = 0.05

@@ -10,7 +10,8 @@ Method, per patient: RODAS4 (:mod:`._rosenbrock`: L-stable, stiffly accurate, or
 embedded order-3 error estimate) on the driven block, which reads the driver states at its stage
 times; the driver's linear states (PK) are propagated in closed form between input switches and
 its other states (BTK, kinases) integrated with their own RODAS4 steps; every stop (a dose
-change of any input or state, an output time) is landed on exactly. Same method and error control as :mod:`._vectorized`.
+change of any input or state, an output time) is landed on exactly. Same method and error
+control as :mod:`._vectorized`.
 """
 
 # ruff: noqa: F821 -- the generated block functions are defined by the text this file is appended to
