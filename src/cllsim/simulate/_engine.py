@@ -53,9 +53,6 @@ FROZEN = "cells_frozen"
 #: the dose schedule (``<drug>_input_mg_per_h``).
 DOSE_INPUT_SUFFIX = "_input_mg_per_h"
 
-#: Bolus target of the cohort engine's single-input backend (until it takes several inputs).
-DOSE_DEPOT = "ibrutinib_depot_mg"
-
 #: Patient parameter that per-kg doses are multiplied by (kg).
 BODY_WEIGHT = "body_weight_kg"
 

@@ -27,9 +27,11 @@ import numpy as np
 import numpy.typing as npt
 import roadrunner
 
+from .._errors import SpecError
 from ..drugs import DEFAULT_DRUG
 from ..model import Host, antimony_model, antimony_to_sbml, load_table
-from ._engine import DOSE_INPUT_SUFFIX, Engine, Integration
+from ._engine import DOSE_INPUT_SUFFIX as INPUT_SUFFIX
+from ._engine import Engine, Integration
 
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
 roadrunner.Logger.disableConsoleLogging()
@@ -91,10 +93,10 @@ class _Model:
         self.index = {pid: k for k, pid in enumerate(ids)}
         self.states = tuple(rr.getRateRuleIds())
         rules = {r for r in rr.getAssignmentRuleIds()}
-        self.parameters = tuple(
-            p for p in ids if p not in rules and p not in self.states and not p.endswith(DOSE_INPUT_SUFFIX)
-        )
-        self.inputs = [p for p in ids if p.endswith(DOSE_INPUT_SUFFIX) and p not in rules]
+        free = [p for p in ids if p not in rules and p not in self.states]
+        #: dosing inputs (mg/h, by the id convention of the generated engines), off between doses
+        self.inputs = tuple(p for p in free if p.endswith(INPUT_SUFFIX))
+        self.parameters = tuple(p for p in free if p not in self.inputs)
 
     def set(self, names: Sequence[str], values: np.ndarray) -> None:
         idx = np.array([self.index[k] for k in names], dtype=np.int32)
@@ -169,6 +171,13 @@ class ReferenceEngine(Engine):
     def integrate(self, model, params, states, schedule, times_h, record) -> Integration:
         n = len(schedule)
         rr = model.rr
+        targets = {*model.inputs, *model.states}
+        distinct = {id(changes): changes for changes in schedule.changes}  # patients share their tuples
+        for changes in distinct.values():
+            bad = next((c.variable for c in changes if c.variable not in targets), None)
+            if bad is not None:
+                raise SpecError(f"a dose changes {bad!r}, which is neither a dosing input "
+                                f"({', '.join(model.inputs) or 'none'}) nor a state of the model")
         self._configure(model)
         values = np.full((n, len(record), times_h.size), np.nan)
         failed = np.zeros(n, dtype=bool)
