@@ -78,7 +78,7 @@ def test_two_processes_on_a_fresh_cache_both_compile_and_agree(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-2000:]
     assert outs[0][0] == outs[1][0]
     assert list((tmp_path / "cache" / "kernels").glob("cllsim_model_*.lock"))

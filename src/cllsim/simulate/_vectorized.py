@@ -197,6 +197,10 @@ class _Linear:
         if not np.all(np.isfinite(a)) or np.any(np.abs(np.linalg.det(a)) < 1e-300):
             return None
         lam, vec = np.linalg.eig(a)
+        # a chain of equal first-order rates (transit compartments, PK6/PK9) makes A defective:
+        # its eigenvectors are (numerically) dependent, the closed form is useless, so integrate
+        if not np.all(np.isfinite(vec)) or np.any(np.linalg.cond(vec) > 1e8):
+            return None
         try:
             vinv = np.linalg.inv(vec)
         except np.linalg.LinAlgError:
