@@ -427,17 +427,20 @@ def _persister_death_lines(on_bcl2: bool) -> list[str]:
 
     Persisters survive without BTK, but still on BCL2: their death rate is that of a cell whose
     BCL2 level gives ``persister_death_per_day`` untreated, so a BCL2 inhibitor frees their BCL2
-    as it does in other cells (the reason venetoclax combinations reach undetectable MRD).
+    as in other cells. They carry the niche's multidrug resistance (BCL-XL/MCL-1 high) wherever
+    they are: CLL cells that survive venetoclax in patients are enriched for this
+    microenvironment-induced phenotype (Blood Adv 2021;5:3497), so they see the drug at its
+    niche potency.
     """
     if not on_bcl2:
         return ["persister_death_unsupported_per_day := persister_death_per_day",
                 "persister_death_niche_per_day := persister_death_per_day"]
     level = "bcl2_half_death*(death_max_per_day/persister_death_per_day - 1)^(1/bcl2_death_hill)"
+    death = ("death_max_per_day/(1 + (persister_bcl2*bcl2_free_niche/bcl2_half_death)^bcl2_death_hill)")
     return [
         f"persister_bcl2 := {level}",
-        *(f"persister_death_{k}_per_day := death_max_per_day"
-          f"/(1 + (persister_bcl2*bcl2_free_{k}/bcl2_half_death)^bcl2_death_hill)"
-          for k in ("unsupported", "niche")),
+        f"persister_death_unsupported_per_day := {death}",
+        f"persister_death_niche_per_day := {death}",
     ]
 
 
