@@ -160,7 +160,6 @@ def export_petab_command(
 ) -> None:
     """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
     from ..cli import console, regimen_option, run_guarded
-    from ..execution import staged_output
 
     def go() -> None:
         from ._data import read_patient_csv
@@ -169,9 +168,9 @@ def export_petab_command(
         status = _ighv(ighv)
         reg = regimen_option(regimen, max_doses)
         patient = read_patient_csv(data, regimen=reg, ighv=status) if data is not None else None
-        with staged_output(out) as stage:
-            export_petab(stage, regimen=reg, ighv=status, data=patient)
-        console.print(f"wrote PEtab problem {out}/problem.yaml (check with: petablint {out}/problem.yaml)")
+        # export_petab lints the problem with petab and stages its files itself
+        export_petab(out, regimen=reg, ighv=status, data=patient)
+        console.print(f"wrote PEtab problem {out}/problem.yaml (checked with petab's lint)")
 
     run_guarded(go)
 
