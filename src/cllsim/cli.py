@@ -5,14 +5,14 @@ they are attached here so this module need not change when a layer gains a comma
 
 Exit codes: 0 success; 2 an :class:`~cllsim.InputError` (the user's input is wrong: one line on
 stderr saying what); 1 anything else, a model or engine failure or a bug (one short line; the
-traceback with ``CLLSIM_DEBUG=1``). Heavy libraries are imported inside the commands, so
+traceback with ``CLLSIM_DEBUG=1``). ``cllsim reproduce`` exits 1 when a check fails and 3 on such
+an internal failure. Heavy libraries are imported inside the commands, so
 ``cllsim --help`` and ``cllsim --version`` load none of them.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import os
 import sys
@@ -26,6 +26,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ._errors import InputError, ModelError, shorten
+from .execution import json_text, output_path
 
 try:  # typer vendors click from 0.2x on: its exceptions and context stack are not click's
     from typer._click import exceptions as click_exceptions
@@ -132,8 +133,9 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(code=2)
 
 
-def run_guarded(fn: Callable[[], None]) -> None:
-    """Run ``fn``: an input error becomes one line and exit code 2, any other failure one line and exit code 1."""
+def run_guarded(fn: Callable[[], None], *, internal_exit: int = 1) -> None:
+    """Run ``fn``: an input error becomes one line and exit code 2, any other failure one line and
+    exit code ``internal_exit`` (1; ``cllsim reproduce`` uses 3, its 1 meaning a failed check)."""
     try:
         _check_finite_options()
         fn()
@@ -145,7 +147,7 @@ def run_guarded(fn: Callable[[], None]) -> None:
         if os.environ.get(DEBUG_ENV, "") not in {"", "0"}:
             raise
         _print_error(_internal_message(exc))
-        raise typer.Exit(code=1) from None
+        raise typer.Exit(code=internal_exit) from None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -317,7 +319,7 @@ def simulate(
     ighv: IGHVOpt = "U",
     regimen: RegimenOpt = "420 mg qd",
     days: DaysOpt = 365.0,
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_out"),
+    out: Annotated[Path, typer.Option("--out", parser=output_path, help="Output folder.")] = Path("cllsim_out"),
     sets: SetOpt = None,
     drug: DrugOpt = "ibrutinib",
     engine: Annotated[
@@ -352,7 +354,7 @@ def simulate(
             result.data.to_csv(stage / "simulation.csv", index=False)
             result.plot().savefig(stage / "panel.png", dpi=120)
             # metadata last: its presence marks a complete output folder
-            (stage / "metadata.json").write_text(json.dumps(result.provenance(), indent=2, default=str))
+            (stage / "metadata.json").write_text(json_text(result.provenance()))
         w = result.wide()
         console.print(
             f"wrote {out}/simulation.parquet, simulation.csv, panel.png, metadata.json\n"
@@ -365,7 +367,7 @@ def simulate(
 
 @export_app.command("sbml")
 def export_sbml(
-    file: Annotated[Path, typer.Argument(help="SBML file to write.")],
+    file: Annotated[Path, typer.Argument(parser=output_path, help="SBML file to write.")],
     ighv: IGHVOpt = "U",
     regimen: RegimenOpt = "420 mg qd",
     days: DaysOpt = 365.0,
@@ -397,7 +399,9 @@ def export_sbml(
 
 @app.command()
 def parameters(
-    out: Annotated[Path | None, typer.Option("--out", help="Write the table here (TSV, or --format csv).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", parser=output_path, help="Write the table here (TSV, or --format csv).")
+    ] = None,
     host: Annotated[str, typer.Option("--host", help="Host: patient, tcl1 or xenograft.")] = "patient",
     drug: DrugOpt = "ibrutinib",
     ighv: Annotated[str | None, typer.Option("--ighv", help="Show the U- or M-CLL values (IGHV condition).")] = None,
@@ -455,7 +459,7 @@ def parameters(
 @app.command()
 def observables(
     host: Annotated[str, typer.Option("--host", help="Host: patient, tcl1 or xenograft.")] = "patient",
-    out: Annotated[Path | None, typer.Option("--out", help="Write the list as CSV here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", parser=output_path, help="Write the list as CSV here.")] = None,
 ) -> None:
     """List the observables a simulation reports: id, unit, model variable, normalisation, meaning."""
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt
+from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt, output_path
 
 
 def register(app: typer.Typer) -> None:
@@ -42,8 +42,9 @@ def register(app: typer.Typer) -> None:
             typer.Option("--max-dropped", help="Largest share of sample groups that may be dropped because an "
                                                "evaluation failed (0-1)."),
         ] = 0.1,
-        out: Annotated[Path, typer.Option("--out", help="Output folder (a rerun resumes it).")] = Path(
-            "sensitivity_out"),
+        out: Annotated[
+            Path, typer.Option("--out", parser=output_path, help="Output folder (a rerun resumes it).")
+        ] = Path("sensitivity_out"),
         chunk_size: Annotated[int, typer.Option("--chunk-size", help="Evaluations per chunk / task.")] = 256,
         workers: WorkersOpt = None,
         scheduler: SchedulerOpt = None,

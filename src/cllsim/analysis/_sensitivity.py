@@ -52,6 +52,7 @@ from ..execution import (
     MARKER,
     Executor,
     invalidate,
+    json_text,
     make_executor,
     remove_stale,
     write_atomic,
@@ -245,7 +246,7 @@ def _check_manifest(out: Path, provenance: Mapping[str, Any]) -> None:
         if _CHUNK_FILE.match(stray.name):
             raise AnalysisMismatchError(f"{stray} has no manifest of its analysis; remove it or use a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(manifest, json.dumps(provenance, indent=2, default=str))
+    write_text_atomic(manifest, json_text(provenance))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -665,7 +666,7 @@ class Sensitivity:
         for fig, name in ((fig_time, "indices_over_time.png"), (fig_bars, "indices_bars.png")):
             written.append(write_atomic(out / name, partial(fig.savefig, dpi=110, format="png")))
         meta = {**self.metadata(), "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")}
-        written.append(write_text_atomic(out / MARKER, json.dumps(meta, indent=2, default=str)))
+        written.append(write_text_atomic(out / MARKER, json_text(meta)))
         return written
 
     def _need(self, attr: str, hint: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt
+from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt, output_path
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
         regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
         days: Annotated[float, typer.Option("--days", help="Follow-up after treatment start, days.")] = 365.0,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the population draw.")] = 0,
-        out: Annotated[Path, typer.Option("--out", help="Output folder (a rerun resumes it).")] = Path("cohort_out"),
+        out: Annotated[
+            Path, typer.Option("--out", parser=output_path, help="Output folder (a rerun resumes it).")
+        ] = Path("cohort_out"),
         workers: WorkersOpt = None,
         scheduler: SchedulerOpt = None,
         scheduler_tls_ca: TlsCaOpt = None,

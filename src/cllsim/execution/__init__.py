@@ -10,7 +10,8 @@ task; ``--workers 1`` runs in the calling process).
 
 *Outputs*: :func:`staged_output` / :func:`publish_folder` write a folder so that its completion
 marker (``metadata.json``) appears last and atomically; :func:`write_atomic` writes one file by
-rename; :func:`remove_stale` clears temporary files and staging folders of killed runs.
+rename; :func:`json_text` makes strict JSON (NaN and infinities as ``null``); :func:`remove_stale`
+clears temporary files and staging folders of killed runs.
 
 Example::
 
@@ -36,6 +37,7 @@ from ._lifeline import bind_to_parent as bind_to_parent
 from ._outputs import MARKER as MARKER
 from ._outputs import OutputFolderError as OutputFolderError
 from ._outputs import invalidate as invalidate
+from ._outputs import json_text as json_text
 from ._outputs import publish_folder as publish_folder
 from ._outputs import remove_stale as remove_stale
 from ._outputs import staged_output as staged_output
@@ -45,7 +47,7 @@ from ._outputs import write_text_atomic as write_text_atomic
 
 # CLI option types (need typer): imported on first use, so the library does not load typer
 _LAZY = {name: "._options" for name in (
-    "SchedulerOpt", "TlsCaOpt", "TlsCertOpt", "TlsKeyOpt", "WorkersOpt", "executor_from_options")}
+    "SchedulerOpt", "TlsCaOpt", "TlsCertOpt", "TlsKeyOpt", "WorkersOpt", "executor_from_options", "output_path")}
 
 
 def __getattr__(name: str):
@@ -77,7 +79,9 @@ __all__ = [
     "default_workers",
     "executor_from_options",
     "invalidate",
+    "json_text",
     "make_executor",
+    "output_path",
     "publish_folder",
     "remove_stale",
     "staged_output",

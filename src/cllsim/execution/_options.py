@@ -8,12 +8,25 @@ most one per task), or ``--scheduler ADDR`` of a trusted Dask cluster, with
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ._executors import Executor, ExecutorError, dask_security, make_executor
+
+
+def output_path(value: str | os.PathLike[str]) -> Path:
+    """Parser of every ``--out`` option and output-path argument: the path, refusing an empty one.
+
+    ``Path("")`` is the current folder, so ``--out ''`` (an unset shell variable, say) would
+    silently write there; say ``--out .`` to mean it.
+    """
+    if not os.fspath(value).strip():
+        raise typer.BadParameter("must not be empty (an empty path would write into the current folder)")
+    return Path(value)
+
 
 WorkersOpt = Annotated[
     int | None,

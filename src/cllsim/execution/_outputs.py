@@ -14,14 +14,17 @@ keep that true when a run is killed at any instant (SIGKILL included):
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import shutil
 import socket
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any
 
 from .._errors import InputError
 
@@ -89,6 +92,43 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinite number (nested in dicts, lists, tuples, arrays) replaced by ``None``."""
+    if isinstance(obj, bool | int | str) or obj is None:
+        return obj
+    if isinstance(obj, Mapping):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [_finite(v) for v in obj]
+    if hasattr(obj, "tolist") and hasattr(obj, "dtype"):  # numpy arrays and scalars
+        return _finite(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
+def json_text(obj: Any, *, indent: int | None = 2, **kwargs: Any) -> str:
+    """Strict JSON text of ``obj``: NaN and infinities become ``null``, never the non-standard ``NaN``.
+
+    Python's :func:`json.dumps` writes ``NaN``/``Infinity`` by default, which strict JSON readers
+    (JavaScript's ``JSON.parse``, jq, R's jsonlite in strict mode) refuse. Here every non-finite
+    float, numpy values and arrays included, is written as ``null`` (missing), and the text is
+    then made with ``allow_nan=False``, so a non-finite number that got past is an error rather
+    than invalid output. Objects JSON has no type for are written as their ``str``.
+
+    Parameters
+    ----------
+    obj
+        Dicts, lists, numbers, strings (nested).
+    indent
+        Indentation (``None``: one line).
+    **kwargs
+        Passed on to :func:`json.dumps` (e.g. ``sort_keys=True``).
+    """
+    kwargs.setdefault("default", str)
+    return json.dumps(_finite(obj), indent=indent, allow_nan=False, **kwargs)
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:

@@ -8,13 +8,33 @@ from typing import Annotated
 
 import typer
 
+from ..execution import output_path
+
+#: Exit code of ``cllsim reproduce`` when it could not run (a model or engine failure, a bug): not 1,
+#: which says that the experiments ran and a check failed.
+INTERNAL_ERROR_EXIT = 3
+
+
+def _command_line(only: str | None, sets: list[str] | None) -> str:
+    """The run's options as a command line, for the report (the output folder left out)."""
+    import shlex
+
+    words = ["cllsim", "reproduce"]
+    if only:
+        words += ["--only", only]
+    for item in sets or []:
+        words += ["--set", item]
+    return shlex.join(words)
+
 
 def register(app: typer.Typer) -> None:
     """Add ``reproduce`` to the cllsim command line."""
 
     @app.command()
     def reproduce(
-        out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_reproduce"),
+        out: Annotated[
+            Path, typer.Option("--out", parser=output_path, help="Output folder.")
+        ] = Path("cllsim_reproduce"),
         only: Annotated[
             str | None, typer.Option("--only", help="Comma-separated experiment ids, e.g. F4,F5 (default: all).")
         ] = None,
@@ -25,7 +45,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the in-silico experiments F1-F10; write report.html, checks.csv and one CSV per experiment.
 
-        Exit code 0 when every check passes, 1 when any fails, 2 on bad input.
+        Exit codes: 0 every check passes; 1 a check fails (the report is written); 2 bad input;
+        3 an internal error (a model or engine failure, or a bug: no report).
         """
         from rich.progress import Progress
         from rich.table import Table
@@ -61,7 +82,8 @@ def register(app: typer.Typer) -> None:
                     checks.to_csv(stage / "checks.csv", index=False)
                     progress.update(task, description="writing report.html")
                     # the report last: its presence marks a complete output folder
-                    write_report(results, stage / "report.html", runtime_s=time.perf_counter() - t0)
+                    write_report(results, stage / "report.html", runtime_s=time.perf_counter() - t0,
+                                 command=_command_line(only, sets))
             table = Table(title=f"cllsim reproduce ({time.perf_counter() - t0:.0f} s) -> {out}/report.html")
             for col in ("check", "expected", "simulated", "result"):
                 table.add_column(col)
@@ -72,7 +94,7 @@ def register(app: typer.Typer) -> None:
                         failed.append(c.id)
             console.print(table)
 
-        run_guarded(go)
+        run_guarded(go, internal_exit=INTERNAL_ERROR_EXIT)
         if failed:
             console.print(f"[bold red]{len(failed)} check(s) failed:[/] {', '.join(failed)}")
             raise typer.Exit(code=1)

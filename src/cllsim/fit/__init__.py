@@ -2,7 +2,8 @@
 
 Layers (pyPESTO-style separation): patient data (``_data``) -> fast engine (``_engine``) ->
 problem with priors and noise model (``_problem``) -> optimizer and uncertainty (``_fit``) ->
-immutable :class:`FitResult` -> figure (``_plots``); PEtab export in ``_petab``.
+immutable :class:`FitResult` -> figure (``_plots``); PEtab export in ``_petab`` (tables built,
+linted and written with the ``petab`` library).
 
 Example::
 
@@ -36,8 +37,12 @@ if TYPE_CHECKING:
     from ._fit import FitResult as FitResult
     from ._fit import clinical_quantities as clinical_quantities
     from ._fit import fit_patient as fit_patient
+    from ._petab import PetabLintError as PetabLintError
     from ._petab import export_petab as export_petab
+    from ._petab import lint_petab as lint_petab
+    from ._petab import petab_problem as petab_problem
     from ._petab import petab_tables as petab_tables
+    from ._petab import write_petab as write_petab
     from ._plots import plot_fit as plot_fit
     from ._problem import DEFAULT_ESTIMATED as DEFAULT_ESTIMATED
     from ._problem import EXTENDED_ESTIMATED as EXTENDED_ESTIMATED
@@ -57,8 +62,12 @@ _EXPORTS = {
     "PERSISTENCE_RESISTANCE": "._fit",
     "clinical_quantities": "._fit",
     "fit_patient": "._fit",
+    "PetabLintError": "._petab",
     "export_petab": "._petab",
+    "lint_petab": "._petab",
+    "petab_problem": "._petab",
     "petab_tables": "._petab",
+    "write_petab": "._petab",
     "plot_fit": "._plots",
     "DEFAULT_ESTIMATED": "._problem",
     "EXTENDED_ESTIMATED": "._problem",

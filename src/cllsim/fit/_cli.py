@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt
+from ..execution import SchedulerOpt, TlsCaOpt, TlsCertOpt, TlsKeyOpt, WorkersOpt, output_path
 
 #: Fewest parameter draws for the 95% prediction band: its 2.5% and 97.5% percentiles fall
 #: between draws only from 40 draws on (1 / 0.025); fewer give the range of the draws instead.
@@ -42,7 +42,7 @@ def fit_command(
         "420 mg qd"
     ),
     ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_fit"),
+    out: Annotated[Path, typer.Option("--out", parser=output_path, help="Output folder.")] = Path("cllsim_fit"),
     starts: Annotated[int, typer.Option("--starts", help="Optimizer starts (multistart).")] = 20,
     uncertainty: Annotated[
         str, typer.Option("--uncertainty", help="profile (pyPESTO profile likelihood), laplace (fast) or mcmc.")
@@ -152,7 +152,7 @@ def fit_command(
 
 
 def export_petab_command(
-    out: Annotated[Path, typer.Argument(help="Folder to write the PEtab problem into.")],
+    out: Annotated[Path, typer.Argument(parser=output_path, help="Folder to write the PEtab problem into.")],
     data: Annotated[Path | None, typer.Option("--data", help="Patient CSV to use as measurements.")] = None,
     regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
     ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
@@ -160,7 +160,6 @@ def export_petab_command(
 ) -> None:
     """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
     from ..cli import console, regimen_option, run_guarded
-    from ..execution import staged_output
 
     def go() -> None:
         from ._data import read_patient_csv
@@ -169,9 +168,9 @@ def export_petab_command(
         status = _ighv(ighv)
         reg = regimen_option(regimen, max_doses)
         patient = read_patient_csv(data, regimen=reg, ighv=status) if data is not None else None
-        with staged_output(out) as stage:
-            export_petab(stage, regimen=reg, ighv=status, data=patient)
-        console.print(f"wrote PEtab problem {out}/problem.yaml (check with: petablint {out}/problem.yaml)")
+        # export_petab lints the problem with petab and stages its files itself
+        export_petab(out, regimen=reg, ighv=status, data=patient)
+        console.print(f"wrote PEtab problem {out}/problem.yaml (checked with petab's lint)")
 
     run_guarded(go)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,9 +107,11 @@ class SimulationResult:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        from ..execution import json_text
+
         table = pa.Table.from_pandas(self.data, preserve_index=False)
         meta = dict(table.schema.metadata or {})
-        meta[b"cllsim"] = json.dumps(self.provenance(), default=str).encode()
+        meta[b"cllsim"] = json_text(self.provenance(), indent=None).encode()
         pq.write_table(table.replace_schema_metadata(meta), path)
         return Path(path)
 
