@@ -52,6 +52,26 @@ def test_first_call_compiles_on_zero_patients_under_the_lock_then_runs_unlocked(
     _compiled._ready.discard(id(mod))
 
 
+def test_the_warm_up_compiles_the_signature_of_the_real_call(monkeypatch):
+    """Can fail: a warm-up with other argument types would compile the kernel twice."""
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))  # the two-drug toy of test_multi_input
+    import test_multi_input as toy_test
+
+    from cllsim.model import antimony_to_sbml
+    from cllsim.simulate._codegen import compile_sbml
+    from cllsim.simulate._engine import DoseSchedule
+    from cllsim.simulate._vectorized import CohortEngine
+
+    cm = compile_sbml(antimony_to_sbml(toy_test.TOY))
+    res = CohortEngine(backend="compiled").integrate(cm, toy_test.patients(cm, 2), toy_test.start(2),
+                                                     DoseSchedule(toy_test.SCHEDULES[:2]), toy_test.TIMES_H,
+                                                     toy_test.RECORD)
+    assert not res.failed.any()
+    mod = _compiled._generated_module(cm.scalar_source)
+    assert id(mod) in _compiled._ready
+    assert len(mod.run.signatures) == 1
+
+
 WORKER = textwrap.dedent("""
     import sys
     import numpy as np

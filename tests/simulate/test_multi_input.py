@@ -59,7 +59,8 @@ def on_off(t: float, duration: float, drug: str, rate: float) -> list[tuple[floa
 
 # patient 0: both drugs interleaved; simultaneous changes at 0, 6, 9 and 24 h (most on output
 # times), two rate steps of one input at once, overlapping infusions, boluses between outputs,
-# an IV bolus into b's central compartment and a bolus into a driven state
+# an IV bolus into b's central compartment, a bolus into a driven state and one into the
+# nonlinear driver state
 COMBINATION = _sorted(
     (0.0, "a_depot_mg", 100.0), *on_off(0.0, 2.0, "b", 20.0),
     (6.0, "b_depot_mg", 50.0), *on_off(6.0, 3.0, "a", 10.0),
@@ -68,7 +69,7 @@ COMBINATION = _sorted(
     *on_off(24.0, 6.0, "a", 8.0), *on_off(24.0, 6.0, "a", 4.0),
     (30.5, "b_depot_mg", 40.0), (30.5, "a_depot_mg", 20.0),
     (48.0, "b_central_mg", 15.0), *on_off(47.25, 0.5, "a", 60.0),
-    (60.0, "reserve", 0.25),
+    (60.0, "reserve", 0.25), (66.5, "occupancy", 0.05),
     (72.0, "a_depot_mg", 100.0), (72.0, "b_depot_mg", 100.0),
 )
 ONLY_B = _sorted(*on_off(3.0, 1.5, "b", 40.0), (50.0, "b_depot_mg", 60.0))
@@ -104,7 +105,7 @@ def closed_form_pk(changes, params, i: int, times: np.ndarray) -> dict[str, np.n
     out = {s: np.zeros(times.size) for pair in PK.values() for s in pair}
     for c in changes:
         drug = c.variable[0]
-        if drug not in PK:  # a bolus into a cell state leaves the PK alone
+        if drug not in PK:  # a bolus into occupancy or cells leaves the PK alone
             continue
         ka, ke = params[f"{drug}_ka_per_h"][i], params[f"{drug}_ke_per_h"][i]
         depot, central = PK[drug]
