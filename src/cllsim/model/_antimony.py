@@ -121,6 +121,7 @@ def btk_and_signaling_layers(drugs: Sequence[Drug]) -> list[str]:
         # BTK C481S: no cysteine for covalent drugs; reversible drugs bind it with their own Kd
         f"btk_c481s_load := {c481s_load}",
         "btk_c481s_occupancy := btk_c481s_load/(1 + btk_c481s_load)",
+        "btk_c481s_occupancy_pct := 100*btk_c481s_occupancy",
         "btk_occupied := " + (" + ".join(f"btk_occupied_{d.id}" for d in covalent) or "0"),
         "btk_total := btk_free + btk_occupied",
         "btk_activity := btk_free*(1 - btk_reversible_occupancy)",

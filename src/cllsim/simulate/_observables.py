@@ -98,6 +98,8 @@ def observables(host: Host | str, drugs: str | Sequence[str] = DEFAULT_DRUG) -> 
         Observable("drug_plasma_ng_per_mL", "drug_plasma_ng_per_mL", "ng/mL", "total plasma drug"),
         Observable("drug_free_nM", "drug_free_nM", "nM", "unbound plasma drug"),
         Observable("btk_occupancy_pct", "btk_occupancy_pct", "%", "BTK occupied by drug"),
+        Observable("btk_c481s_occupancy_pct", "btk_c481s_occupancy_pct", "%",
+                   "BTK C481S occupied by drug (reversible inhibitors only)"),
         Observable(
             "btk_resynthesis_pct_per_day", "btk_resynthesis_pct_per_day", "%/day",
             "new BTK made per day as share of the BTK pool",
