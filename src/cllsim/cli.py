@@ -393,11 +393,15 @@ def simulate(
 def export_sbml(
     file: Annotated[Path, typer.Argument(help="SBML file to write.")],
     ighv: IGHVOpt = "U",
-    regimen: RegimenOpt = "420 mg qd",
+    regimen: Annotated[
+        str | None, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd" (default), "none"; see docs/regimens.md.')
+    ] = None,
     days: DaysOpt = 365.0,
     sets: SetOpt = None,
     drug: DrugOpt = "ibrutinib",
     max_doses: MaxDosesOpt = None,
+    doses: DosesOpt = None,
+    doses_id: DosesIdOpt = None,
 ) -> None:
     """Export the patient's model, with its dosing events, as SBML (libSBML-checked)."""
 
@@ -406,7 +410,7 @@ def export_sbml(
         from .simulate import host_regimen_warnings, prepare
 
         _check_days(days)
-        reg = regimen_option(regimen, max_doses)
+        reg = dosing_option(regimen, doses, doses_id, max_doses)
         reg.check_dose_count(days * 24.0)
         model = prepare(reg, _patient(ighv, sets), days=days, drug=_drug(drug))
         for message in host_regimen_warnings(reg, PATIENT, days, model.values):

@@ -2,6 +2,8 @@
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cllsim.drugs import (
     MAX_DOSES,
@@ -186,3 +188,31 @@ def test_warnings_for_tables():
     late = regimen_warnings(DoseRecords.from_rows([{"time_h": 500, "amount": 420}]), until_h=100)
     assert late and "no dose of" in late[0]
     assert isinstance(table.records[0], DoseRecord) and "600 mg at 0 h" in table.describe()
+
+
+_cells = st.one_of(
+    st.integers(-5, 10**6).map(str), st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.sampled_from(["", ".", "NA", "1e400", "x", "mg", "g", "mg/kg", "fed", "fasted", "0", "1", "24", "-1", '"']),
+)
+_headers = st.lists(
+    st.sampled_from(["time_h", "TIME", "day", "amt", "AMT", "unit", "ii", "II", "addl", "ADDL", "evid", "EVID",
+                     "ID", "ss", "rate", "drug", "food", "dv", "adl", "tme", ""]),
+    min_size=1, max_size=6,
+)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+@given(_headers, st.lists(st.lists(_cells, min_size=1, max_size=6), max_size=5))
+def test_any_csv_gives_a_table_or_one_line_dose_table_error(tmp_path_factory, header, rows):
+    path = tmp_path_factory.mktemp("fuzz") / "doses.csv"
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(r) for r in rows) + "\n")
+    try:
+        table = read_dose_records(path)
+    except DoseTableError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 600 and "pydantic" not in str(exc)
+        return
+    until_h = 24 * 30.0
+    if table.n_doses(until_h) <= table.max_doses:
+        doses = table.doses(until_h)
+        assert len(doses) == table.n_doses(until_h)
+        assert all(0 <= t < until_h and a > 0 for t, a in doses) and doses == sorted(doses, key=lambda d: d[0])

@@ -1,18 +1,24 @@
 """Oral dosing regimens, written the pharmacometric way, and their dosing events.
 
 A regimen is a sequence of segments: dosing blocks (amount, interval, number of doses) and
-holds (interruptions). Text form, segments separated by ``;``::
+holds (interruptions). Text form, segments separated by ``;`` or ``,``::
 
     "420 mg qd"                         # daily, until the end of the simulation
     "420 mg qd x 28; hold 7 d; 280 mg qd"
-    "560 mg qd x 14; 420 mg bid"        # dose change
+    "420 mg once daily x 90 d, hold 1 week, 280 mg qd"   # a duration; 'x 28' alone counts doses
+    "560 mg qd x 14; 420 mg twice daily"  # dose change
+    "0.42 g po every 12 h x 6 cycles"   # grams, route words, 28-day cycles
     "25 mg/kg qd"                       # mouse dosing per body weight
-    "420 mg qd fasted"                  # food state (default fed, as in CLL trials)
+    "420 mg qd x 28 fasted from day 7"  # food state (default fed, as in CLL trials), start day
     "none"                              # untreated
 
-Each qualifier (food state, ``from day``) may be given once. A regimen expands to at most
+Qualifiers (``fed``/``fasted``, ``from day N``) may follow any segment; a regimen has one food
+state and one start day (``from day`` after the first or the last segment: it starts the whole
+regimen). The full grammar is in ``docs/regimens.md``. An error names the segment and the token
+that cannot be read, with valid examples (:data:`EXAMPLE`). A regimen expands to at most
 :data:`MAX_DOSES` doses per simulation (:meth:`Regimen.n_doses` counts them without expanding);
-:meth:`Regimen.with_max_doses` raises the limit for a regimen that really needs more.
+:meth:`Regimen.with_max_doses` raises the limit for a regimen that really needs more. A dose
+history that no regimen text describes is an event table (:class:`~cllsim.drugs.DoseRecords`).
 
 Every dose is applied exactly at its time: each becomes a pair of SBML events that start and
 stop its zero-order input after the absorption lag (PK1).

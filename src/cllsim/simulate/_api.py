@@ -141,7 +141,8 @@ def prepare(
     host = get_host(host)
     patient = patient or Patient()
     days = _check_days(days)
-    regimen = _checked_regimen(regimen, days, max_doses)
+    regimen = _checked_regimen(dose_table(regimen, drug) if isinstance(regimen, DoseRecords) else regimen,
+                               days, max_doses)
     values = patient_values(patient, host, table, drug)
     carried = [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
     start = make_engine("reference", rtol=rtol, atol=atol).run(host, values, "none", [0.0], carried)
