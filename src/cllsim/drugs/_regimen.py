@@ -497,7 +497,7 @@ def _hold(seg: _Segment) -> Hold:
     if unit_h is None:
         nxt = seg.peek()
         got = f"{shorten(nxt)} is not a unit" if nxt else "no unit"
-        raise seg.error(f"{got} for the hold of {raw}: say 'hold {raw} d' or 'hold {raw} weeks'")
+        raise seg.error(f"{got} for the hold of {raw}: say 'hold {raw} d' or 'hold {raw} wk'")
     days = value * unit_h / 24.0
     if not math.isfinite(days) or days <= 0:
         raise RegimenError(f"hold must last a finite number of days > 0 in {shorten(seg.part)}")
@@ -524,6 +524,7 @@ def parse_regimen(text: str) -> Regimen:
     segments: list[DoseBlock | Hold] = []
     food: str | None = None
     start_day: float | None = None
+    last_part = ""
     for k, part in enumerate(parts):
         seg = _Segment(part)
         foods, start = _qualifiers(seg)
@@ -551,17 +552,20 @@ def parse_regimen(text: str) -> Regimen:
         if len(seg.words) == 1 and _NUMBER.match(seg.words[0]) and k + 1 < len(parts) and \
                 re.match(r"[0-9]{3}\b", parts[k + 1]):
             raise seg.error("commas separate segments: write 1000 mg, not 1,000 mg")
-        if segments and isinstance(segments[-1], DoseBlock) and segments[-1].n_doses is None:
-            raise RegimenError(
-                f"{shorten(parts[k - 1])} runs to the end of the simulation, so {shorten(part)} cannot follow it; "
-                "give its number of doses or its duration, e.g. '420 mg qd x 28' or '420 mg qd x 4 weeks'"
-            )
+        new: DoseBlock | Hold
         if _NUMBER.match(seg.words[0]):
-            segments.append(_dose_block(seg))
+            new = _dose_block(seg)
         elif seg.words[0] in _HOLD_WORDS:
-            segments.append(_hold(seg))
+            new = _hold(seg)
         else:
             raise seg.error(f"{shorten(seg.words[0])} starts no dose ('420 mg qd') or hold ('hold 7 d')")
+        if segments and isinstance(segments[-1], DoseBlock) and segments[-1].n_doses is None:
+            raise RegimenError(
+                f"{shorten(last_part)} runs to the end of the simulation, so {shorten(part)} cannot follow it; "
+                "give its number of doses or its duration, e.g. '420 mg qd x 28' or '420 mg qd x 4 weeks'"
+            )
+        segments.append(new)
+        last_part = part
     if not any(isinstance(seg, DoseBlock) for seg in segments):
         # holds alone would silently mean 'untreated'
         raise RegimenError(f"no dosing segment in {shorten(text)}; use 'none' for untreated")
