@@ -216,3 +216,26 @@ def test_any_csv_gives_a_table_or_one_line_dose_table_error(tmp_path_factory, he
         doses = table.doses(until_h)
         assert len(doses) == table.n_doses(until_h)
         assert all(0 <= t < until_h and a > 0 for t, a in doses) and doses == sorted(doses, key=lambda d: d[0])
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["420 mg qd x 3; hold 2 d; 280 mg bid x 5", "25 mg/kg qd x 2 fasted from day 3", "420 mg once from day 2",
+     "420 mg q7h x 9; 100 mg qw x 3", "0.1 mg q0.3h x 7; hold 0.3 d; 5 mg qw x 2", "none"],
+)
+def test_table_back_to_regimen_text_gives_the_same_doses(text):
+    reg = parse_regimen(text)
+    table = reg.to_records(24 * 100.0)
+    back = table.to_regimen()
+    assert back.doses(24 * 100.0) == reg.doses(24 * 100.0) and back.food == reg.food
+    assert parse_regimen(back.describe()).doses(24 * 100.0) == reg.doses(24 * 100.0)
+
+
+def test_a_dose_by_dose_listing_reads_as_regimen_text():
+    listing = read_dose_records(pd.DataFrame({"day": [0, 1, 2, 3, 4, 6, 7, 8, 9], "amt": [420] * 5 + [280] * 4}))
+    assert listing.to_regimen().describe() == "420 mg qd x 5; hold 1 d; 280 mg qd x 4"
+    overlapping = DoseRecords.from_rows([{"time_h": 0, "amount": 1, "ii_h": 24, "addl": 3}, {"time_h": 30, "amount": 1}])
+    with pytest.raises(DoseTableError, match="doses at 30 h overlap the doses before"):
+        overlapping.to_regimen()
+    with pytest.raises(DoseTableError, match="several food states"):
+        DoseRecords.from_rows([{"time_h": 0, "amount": 1, "food": "fasted"}, {"time_h": 24, "amount": 1}]).to_regimen()

@@ -20,9 +20,12 @@ GRID = {"days": DAYS, "step": 0.25}
 def test_regimen_and_its_event_table_give_identical_simulations(engine):
     reg = parse_regimen("420 mg qd x 3, hold 2 d, 280 mg twice daily")
     text = cllsim.simulate(reg, engine=engine, **GRID)
-    table = cllsim.simulate(doses=reg.to_records(DAYS * 24.0), engine=engine, **GRID)
-    assert text.ok and table.ok
+    records = reg.to_records(DAYS * 24.0)
+    table = cllsim.simulate(doses=records, engine=engine, **GRID)
+    back = cllsim.simulate(records.to_regimen().describe(), engine=engine, **GRID)  # table -> regimen text
+    assert text.ok and table.ok and back.ok
     assert np.array_equal(text.data["value"].to_numpy(), table.data["value"].to_numpy())
+    assert np.array_equal(text.data["value"].to_numpy(), back.data["value"].to_numpy())
     # the dosing really matters: a different table gives a different drug course
     other = cllsim.simulate(doses=DoseRecords.from_rows([{"time_h": 0.0, "amount": 420.0}]), engine=engine, **GRID)
     assert not np.array_equal(text.data["value"].to_numpy(), other.data["value"].to_numpy())
@@ -35,6 +38,8 @@ def test_a_dose_history_from_csv_equals_the_hand_written_regimen(tmp_path):
     from_csv = cllsim.simulate(doses=path, **GRID)
     by_hand = cllsim.simulate("420 mg qd x 5; hold 1 d; 280 mg qd", **GRID)
     assert np.array_equal(from_csv.data["value"].to_numpy(), by_hand.data["value"].to_numpy())
+    # and back: the table as regimen text is the hand-written regimen
+    assert read_dose_records(path).to_regimen().describe() == "420 mg qd x 5; hold 1 d; 280 mg qd x 4"
     meta = from_csv.metadata["doses"]
     assert (meta["n_rows"], meta["n_doses"], meta["source"]) == (2, 7, str(path))
     assert meta["records"][1] == {"time_h": 144.0, "amount": 280.0, "amount_unit": "mg", "ii_h": 24.0, "addl": 3}

@@ -41,7 +41,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .._errors import RegimenError, shorten
 from .._validation import InputModel, did_you_mean
-from ._regimen import MAX_DOSES, DoseBlock, Regimen
+from ._regimen import MAX_DOSES, DoseBlock, Hold, Regimen
 
 #: Largest dose CSV read, bytes (as for patient files): years of daily doses take a few kB.
 MAX_FILE_BYTES = 10_000_000
@@ -259,6 +259,58 @@ class DoseRecords(InputModel):
         more = f"; ... ({len(self.records):,} rows)" if len(self.records) > 4 else ""
         fasted = " (fasted)" if self.food == "fasted" else ""
         return "; ".join(rows) + more + fasted
+
+    def to_regimen(self) -> Regimen:
+        """The same doses as a :class:`~cllsim.drugs.Regimen` (so as regimen text), when a regimen can give them.
+
+        Rows one after the other become dosing blocks (equal single doses at equal spacing merge
+        into one block), gaps become holds; the result gives exactly this table's doses.
+
+        Raises
+        ------
+        DoseTableError
+            When no regimen gives these doses: doses of several drugs or food states, rows that
+            overlap (two doses at one time), or times a regimen's arithmetic cannot reproduce.
+        """
+        if self.is_untreated:
+            return Regimen.untreated()
+        foods = {r.food or self.food for r in self.records}
+        if len(foods) > 1 or len(self.drugs) > 1:
+            what = "food states" if len(foods) > 1 else "drugs"
+            raise DoseTableError(f"the dose table has several {what}; a regimen text has one (keep the table)")
+        # runs: [start_h, amount, unit, interval_h or None, n]
+        runs: list[list[Any]] = []
+        for r in self.records:
+            last = runs[-1] if runs else None
+            same = last is not None and (last[1], last[2]) == (r.amount, r.amount_unit) and r.addl == 0
+            if same and last is not None and last[3] is None and last[4] == 1 and r.time_h > last[0]:
+                last[3], last[4] = r.time_h - last[0], 2
+            elif same and last is not None and last[3] is not None and r.time_h == last[0] + last[4] * last[3]:
+                last[4] += 1
+            else:
+                runs.append([r.time_h, r.amount, r.amount_unit, r.ii_h if r.addl else None, r.addl + 1])
+        segments: list[DoseBlock | Hold] = []
+        t = runs[0][0]
+        for k, (start, amount, unit, interval, n) in enumerate(runs):
+            if start < t:
+                raise DoseTableError(
+                    f"doses at {start:g} h overlap the doses before (until {t:g} h); a regimen text gives one dose "
+                    "at a time (keep the table)"
+                )
+            if start > t:
+                segments.append(Hold(days=(start - t) / 24.0))
+            if interval is None:  # a single dose: its block lasts until the next run
+                interval = runs[k + 1][0] - start if k + 1 < len(runs) and runs[k + 1][0] > start else 24.0
+            segments.append(DoseBlock(amount=amount, amount_unit=unit, interval_h=interval, n_doses=n))
+            t = start + n * interval
+        regimen = Regimen(segments=tuple(segments), start_day=runs[0][0] / 24.0, food=foods.pop(),
+                          max_doses=self.max_doses)
+        until_h = t + 1.0
+        if regimen.n_doses(until_h) != self.n_doses(until_h) or regimen.doses(until_h) != self.doses(until_h):
+            raise DoseTableError(
+                "no regimen text gives exactly these dose times (they are not sums of whole intervals); keep the table"
+            )
+        return regimen
 
     # ---- data out
     def to_frame(self) -> pd.DataFrame:
