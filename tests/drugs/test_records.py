@@ -234,7 +234,8 @@ def test_table_back_to_regimen_text_gives_the_same_doses(text):
 def test_a_dose_by_dose_listing_reads_as_regimen_text():
     listing = read_dose_records(pd.DataFrame({"day": [0, 1, 2, 3, 4, 6, 7, 8, 9], "amt": [420] * 5 + [280] * 4}))
     assert listing.to_regimen().describe() == "420 mg qd x 5; hold 1 d; 280 mg qd x 4"
-    overlapping = DoseRecords.from_rows([{"time_h": 0, "amount": 1, "ii_h": 24, "addl": 3}, {"time_h": 30, "amount": 1}])
+    overlapping = DoseRecords.from_rows([{"time_h": 0, "amount": 1, "ii_h": 24, "addl": 3},
+                                         {"time_h": 30, "amount": 1}])
     with pytest.raises(DoseTableError, match="doses at 30 h overlap the doses before"):
         overlapping.to_regimen()
     with pytest.raises(DoseTableError, match="several food states"):
