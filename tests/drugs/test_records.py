@@ -93,6 +93,12 @@ def test_nonmem_dataset_columns_and_ids(tmp_path):
         read_dose_records(path, id=3)
 
 
+def test_nonmem_time_wins_over_study_day_and_covariates_are_ignored(tmp_path):
+    path = write(tmp_path, "ID,DATE,TIME,DAY,NTIME,AMT,SEX,LNDV\n"
+                           "1,2024-01-01,0,1,0,420,1,.\n1,2024-01-02,24,2,24,420,1,.\n")
+    assert read_dose_records(path).doses(until_h=100) == [(0.0, 420.0), (24.0, 420.0)]
+
+
 def test_units_grams_and_per_kg(tmp_path):
     table = read_dose_records(write(tmp_path, "time_h,amt,unit\n0,0.42,g\n24,25,mg/kg\n48,100,\n"))
     assert table.doses(until_h=100, body_weight_kg=0.02) == [(0.0, 420.0), (24.0, 0.5), (48.0, 100.0)]
@@ -132,8 +138,9 @@ def test_frame_input_and_round_trip_through_csv(tmp_path):
         ("TIME,AMT,food\n0,420,lunch\n", r"line 2, column 'food': 'lunch' is not fed or fasted"),
         ("TIME,AMT\n0,inf\n", r"line 2, column 'AMT': 'inf' is not a finite number"),
         ("# a comment\n\nTIME,AMT\n0,420\n#x\n24,x\n", r"line 6, column 'AMT'"),  # file line numbers
-        ("AMT,II\n420,24\n", "no time column; give time_h"),
-        ("time_h,day,amt\n0,0,420\n", "two time columns"),
+        ("AMT,II\n420,24\n", r"no time column \(columns: .AMT., .II.\); give time_h"),
+        ("time_h,time_d,amt\n0,0,420\n", "two time columns"),
+        ("when,amt\n0,420\n", r"no time column \(columns: 'when', 'amt'\)"),
         ("time_h,ii\n0,24\n", "no amount column; give amt"),
         ("time_h,amt,adl\n0,420,3\n", r"unknown column 'adl'; did you mean 'addl'\?"),
         ("time_h,AMT,amt\n0,420,420\n", "column 'amt' given twice"),

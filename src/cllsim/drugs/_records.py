@@ -27,6 +27,7 @@ Columns of a CSV (names are case-insensitive; see ``docs/regimens.md``):
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import io
 import json
@@ -40,7 +41,7 @@ import pandas as pd
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .._errors import RegimenError, shorten
-from .._validation import InputModel, did_you_mean
+from .._validation import InputModel
 from ._regimen import MAX_DOSES, DoseBlock, Hold, Regimen
 
 #: Largest dose CSV read, bytes (as for patient files): years of daily doses take a few kB.
@@ -362,6 +363,8 @@ def regimen_to_records(regimen: Regimen, until_h: float) -> DoseRecords:
 _TIME_COLUMNS = {"time_h": 1.0, "time": 1.0, "time_d": 24.0, "time_day": 24.0, "day": 24.0, "days": 24.0}
 _AMOUNT_COLUMNS = ("amt", "amount", "amount_mg", "dose", "dose_mg")
 _II_COLUMNS = ("ii", "ii_h")
+#: Known columns whose misspelling would silently change the doses (``adl`` for ``addl``).
+_MISSPELLABLE = ("time_h", "time_d", "amount", "addl", "evid", "unit", "drug", "food", "ii_h")
 _KNOWN = (*_TIME_COLUMNS, *_AMOUNT_COLUMNS, *_II_COLUMNS, "addl", "evid", "unit", "drug", "food", "id",
           "ss", "rate", "cmt", "mdv", "dv")
 
@@ -465,8 +468,10 @@ def _column_map(frame: pd.DataFrame, label: str) -> dict[str, str]:
             raise DoseTableError(f"{label}: column {col!r} given twice ({out[key]!r} and {col!r})")
         if key in _KNOWN:
             out[key] = col
-        elif hint := did_you_mean(key, _KNOWN):
-            raise DoseTableError(f"{label}: unknown column {shorten(col)}{hint}")
+        # a misspelt column that changes the doses would be ignored silently; other unknown columns
+        # (NONMEM covariates, DATE, NTIME, SEX, ...) are ignored, so only close misses are refused
+        elif close := difflib.get_close_matches(key, _MISSPELLABLE, n=1, cutoff=0.8):
+            raise DoseTableError(f"{label}: unknown column {shorten(col)}; did you mean {close[0]!r}?")
     return out
 
 
@@ -475,12 +480,18 @@ def _records_of(
     food: Literal["fed", "fasted"], max_doses: int | None,
 ) -> DoseRecords:
     cols = _column_map(frame, label)
-    times = [c for c in _TIME_COLUMNS if c in cols]
+    # explicit units first; NONMEM TIME before DAY (a NONMEM dataset's DAY is often the study day)
+    for group in (("time_h", "time_d", "time_day"), ("time",), ("day", "days")):
+        times = [c for c in group if c in cols]
+        if times:
+            break
     if len(times) != 1:
         given = " and ".join(repr(cols[c]) for c in times)
+        found = ", ".join(shorten(c) for c in frame.columns[:8])
         raise DoseTableError(
             f"{label}: " + (f"two time columns ({given}); give one" if times else
-                            "no time column; give time_h (h), time_d or day (days), or NONMEM TIME (h)")
+                            f"no time column (columns: {found}); give time_h (h), time_d or day (days), "
+                            "or NONMEM TIME (h)")
         )
     amounts = [c for c in _AMOUNT_COLUMNS if c in cols]
     if len(amounts) != 1:
