@@ -519,8 +519,11 @@ def _records_of(
     elif id is not None:
         raise DoseTableError(f"{label}: id={shorten(str(id))} given but the table has no ID column")
 
+    # the cells of the known columns as lists of text: indexing a DataFrame cell by cell is slow
+    cells = {key: [str(v).strip() for v in frame[col]] for key, col in cols.items()}
+
     def cell(i: int, key: str) -> str:
-        return str(frame.iat[i, frame.columns.get_loc(cols[key])]).strip() if key in cols else ""
+        return cells[key][i] if key in cells else ""
 
     def number(i: int, key: str, *, default: float | None = None) -> float:
         raw = cell(i, key)
