@@ -93,6 +93,16 @@ def test_nonmem_dataset_columns_and_ids(tmp_path):
         read_dose_records(path, id=3)
 
 
+def test_nonmem_without_evid_observation_rows_and_observation_only_ids(tmp_path):
+    path = write(tmp_path, "ID,TIME,AMT,DV\n1,0,420,.\n1,4,.,5.1\n1,24,0,4.9\n2,0,.,3.0\n")
+    tables = split_dose_records(path)
+    assert tables["1"].doses(until_h=100) == [(0.0, 420.0)] and tables["2"].is_untreated
+    with pytest.raises(DoseTableError, match=r"line 3, column 'AMT': value missing"):
+        read_dose_records(write(tmp_path, "TIME,AMT\n0,420\n4,.\n", "plain.csv"))  # no DV: a dose table
+    with pytest.raises(DoseTableError, match="no ID column to split by"):
+        split_dose_records(pd.DataFrame({"TIME": [0], "AMT": [420]}))
+
+
 def test_nonmem_time_wins_over_study_day_and_covariates_are_ignored(tmp_path):
     path = write(tmp_path, "ID,DATE,TIME,DAY,NTIME,AMT,SEX,LNDV\n"
                            "1,2024-01-01,0,1,0,420,1,.\n1,2024-01-02,24,2,24,420,1,.\n")

@@ -16,7 +16,9 @@ Columns of a CSV (names are case-insensitive; see ``docs/regimens.md``):
 * ``amt``/``AMT`` (or ``amount``): dose, in ``unit`` (``mg``, ``mg/kg`` or ``g``; default mg).
 * ``ii``/``II``/``ii_h``: interval between the additional doses, h.
 * ``addl``/``ADDL``: number of additional doses (needs ``ii > 0``).
-* ``evid``/``EVID``: 1 = dose; 0 = observation (the row is skipped); others are refused.
+* ``evid``/``EVID``: 1 = dose; 0 = observation (the row is skipped); others are refused. Without
+  it, in a NONMEM dataset (one with a ``DV`` column) a row without an amount (``.``, empty, 0)
+  is an observation; otherwise every row is a dose.
 * ``drug``: the drug's name (empty = the simulation's drug); ``food``: ``fed``/``fasted``.
 * ``ID``: patient identifier: a file with several patients needs ``id=`` (or
   :func:`split_dose_records`).
@@ -551,6 +553,8 @@ def _records_of(
                     f"{label}: {where[i]}, column {cols['evid']!r}: EVID {evid:g} is not supported "
                     "(1 = dose, 0 = observation; resets and other events have no meaning here)"
                 )
+        elif "dv" in cols and cell(i, amounts[0]).lower() in _MISSING | {"0", "0.0"}:
+            continue  # NONMEM without EVID: a record without an amount is an observation
         for key, what in (("ss", "steady-state records (SS)"), ("rate", "infusions (RATE)")):
             if key in cols and number(i, key, default=0.0) != 0:
                 raise DoseTableError(
