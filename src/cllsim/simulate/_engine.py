@@ -295,7 +295,8 @@ class Engine(abc.ABC):
         values
             Every model parameter (table units): a scalar (shared) or an array of shape ``(n,)``.
         regimen
-            Regimen (or its text form), the same for every patient; day 0 = first dose.
+            Regimen (or its text form) or dose table (:class:`~cllsim.drugs.DoseRecords`), the
+            same for every patient; time 0 = the start of treatment.
         times_h
             Output times, h; finite, starting at 0 and increasing.
         variables
