@@ -42,7 +42,7 @@ def sweep(n: int, days: float, chunk: int, seed: int, rtol: float) -> dict:
         part = {k: v[start:start + chunk] for k, v in values.items()}
         variables = list(dict.fromkeys([*CELLS, *(o.variable for o in OBSERVABLES)]))
         b = run_batch("420 mg qd", part, times, variables, rtol=rtol, atol=rtol * 1e-4)
-        assert len(b.status) == len(part["pk_cl_L_per_h"]), "a patient was dropped"
+        assert len(b.status) == len(part["ibrutinib_cl_L_per_h"]), "a patient was dropped"
         statuses.update(b.status)
         reasons.update(f"{s}: {d.split(' at day')[0]}" for s, d in zip(b.status, b.detail, strict=True) if s != SUCCESS)
         ok = b.ok

@@ -217,10 +217,13 @@ def staged_output(out: Path, marker: str = "metadata.json"):
 
 IGHVOpt = Annotated[str, typer.Option("--ighv", help="IGHV status: U (unmutated) or M (mutated).")]
 RegimenOpt = Annotated[
-    str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd", "420 mg qd x 28; hold 7 d; 280 mg qd", "none".')
+    str, typer.Option("--regimen", help='Regimen or therapy, e.g. "420 mg qd", "420 mg qd x 28; hold 7 d; 280 mg qd", '
+                      '"ibrutinib 420 mg qd x 420 + venetoclax ramp-up; 400 mg qd x 301 from day 84", "none".')
 ]
 DaysOpt = Annotated[float, typer.Option("--days", help="Days to simulate after treatment start.")]
-DrugOpt = Annotated[str, typer.Option("--drug", help="BTK inhibitor: ibrutinib or acalabrutinib.")]
+DrugOpt = Annotated[str, typer.Option(
+    "--drug",
+    help="Drug of a regimen that names none: ibrutinib, acalabrutinib, zanubrutinib, pirtobrutinib, venetoclax.")]
 MaxDosesOpt = Annotated[
     int | None,
     typer.Option("--max-doses", help="Most doses the regimen may have in the simulated time (default 100000)."),
@@ -278,11 +281,13 @@ def _patient(ighv: str, sets: list[str] | None):
 
 
 def _drug(drug: str) -> str:
+    from ._validation import did_you_mean
     from .drugs import DRUGS
 
     name = drug.strip().lower()
     if name not in DRUGS:
-        raise UsageError(f"--drug must be one of {', '.join(DRUGS)}, got {shorten(drug)}")
+        raise UsageError(
+            f"--drug must be one of {', '.join(DRUGS)}, got {shorten(drug)}{did_you_mean(name, DRUGS)}")
     return name
 
 
@@ -295,11 +300,11 @@ def _check_days(days: float) -> None:
         raise UsageError(f"--days must be at most {MAX_DAYS:g} (100 years), got {days:g}")
 
 
-def regimen_option(text: str, max_doses: int | None):
-    """The ``--regimen`` text parsed, with the ``--max-doses`` limit if given."""
-    from .drugs import parse_regimen
+def regimen_option(text: str, max_doses: int | None, drug: str = "ibrutinib"):
+    """The ``--regimen`` text as a therapy (``drug`` for a course naming none), with the ``--max-doses`` limit."""
+    from .drugs import parse_therapy
 
-    regimen = parse_regimen(text)
+    regimen = parse_therapy(text, _drug(drug))
     if max_doses is not None:
         if max_doses < 1:
             raise UsageError(f"--max-doses must be >= 1, got {max_doses}")
@@ -309,22 +314,29 @@ def regimen_option(text: str, max_doses: int | None):
 
 DosesOpt = Annotated[
     Path | None,
-    typer.Option("--doses", help="Dose history as a CSV event table (time_h or day, amt, ii, addl; NONMEM TIME/AMT/"
-                 "II/ADDL/EVID accepted) instead of --regimen; see docs/regimens.md."),
+    typer.Option("--doses", help="Dose history as a CSV event table (time_h or day, amt, ii, addl, drug; NONMEM "
+                 "TIME/AMT/II/ADDL/EVID accepted) instead of --regimen; see docs/regimens.md."),
 ]
 DosesIdOpt = Annotated[
     str | None, typer.Option("--doses-id", help="With --doses holding several patients (ID column): the one to use.")
 ]
+#: ``--regimen`` where ``--doses`` may replace it (``None``: not given).
+RegimenOrDosesOpt = Annotated[
+    str | None,
+    typer.Option("--regimen", help='Regimen, e.g. "420 mg qd" (default), "420 mg qd x 28, hold 1 week, 280 mg qd", '
+                 '"acalabrutinib 100 mg bid", "none"; see docs/regimens.md.'),
+]
 
 
-def dosing_option(regimen: str | None, doses: Path | None, doses_id: str | None, max_doses: int | None):
-    """``--regimen`` text or the ``--doses`` table (not both), with the ``--max-doses`` limit if given."""
+def dosing_option(regimen: str | None, doses: Path | None, doses_id: str | None, max_doses: int | None,
+                  drug: str = "ibrutinib"):
+    """``--regimen`` as a therapy or the ``--doses`` table (not both), with the ``--max-doses`` limit if given."""
     from .drugs import read_dose_records
 
     if doses is None:
         if doses_id is not None:
             raise UsageError("--doses-id needs --doses (a dose table with an ID column)")
-        return regimen_option("420 mg qd" if regimen is None else regimen, max_doses)
+        return regimen_option("420 mg qd" if regimen is None else regimen, max_doses, drug)
     if regimen is not None:
         raise UsageError("give either --regimen or --doses (a dose table), not both")
     if max_doses is not None and max_doses < 1:
@@ -335,11 +347,7 @@ def dosing_option(regimen: str | None, doses: Path | None, doses_id: str | None,
 @app.command()
 def simulate(
     ighv: IGHVOpt = "U",
-    regimen: Annotated[
-        str | None,
-        typer.Option("--regimen", help='Regimen, e.g. "420 mg qd", "420 mg qd x 28, hold 1 week, 280 mg qd", "none" '
-                     "(default 420 mg qd); see docs/regimens.md."),
-    ] = None,
+    regimen: RegimenOrDosesOpt = None,
     days: DaysOpt = 365.0,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_out"),
     sets: SetOpt = None,
@@ -363,14 +371,14 @@ def simulate(
 
         _check_days(days)
         grid = times_option(days, times, step)
-        reg = dosing_option(regimen, doses, doses_id, max_doses)
+        name = _drug(drug)
+        reg = dosing_option(regimen, doses, doses_id, max_doses, name)
         reg.check_dose_count(days * 24.0)
         patient = _patient(ighv, sets)
-        name = _drug(drug)
         with staged_output(out) as stage:
             with console.status(f"simulating {patient.ighv}-CLL on {reg.describe()} for {days:g} days"):
                 result = api_simulate(reg, patient, days=days, times=grid, drug=name, engine=engine)
-            for message in host_regimen_warnings(reg, PATIENT, days, result.metadata["parameters"]):
+            for message in host_regimen_warnings(reg, PATIENT, days, result.metadata["parameters"], name):
                 warn(message)
             if not result.ok:
                 raise SolverError(f"simulation failed: {result.status.message}: {result.detail}")
@@ -393,9 +401,7 @@ def simulate(
 def export_sbml(
     file: Annotated[Path, typer.Argument(help="SBML file to write.")],
     ighv: IGHVOpt = "U",
-    regimen: Annotated[
-        str | None, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd" (default), "none"; see docs/regimens.md.')
-    ] = None,
+    regimen: RegimenOrDosesOpt = None,
     days: DaysOpt = 365.0,
     sets: SetOpt = None,
     drug: DrugOpt = "ibrutinib",
@@ -410,10 +416,10 @@ def export_sbml(
         from .simulate import host_regimen_warnings, prepare
 
         _check_days(days)
-        reg = dosing_option(regimen, doses, doses_id, max_doses)
+        reg = dosing_option(regimen, doses, doses_id, max_doses, drug)
         reg.check_dose_count(days * 24.0)
         model = prepare(reg, _patient(ighv, sets), days=days, drug=_drug(drug))
-        for message in host_regimen_warnings(reg, PATIENT, days, model.values):
+        for message in host_regimen_warnings(reg, PATIENT, days, model.values, _drug(drug)):
             warn(message)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)

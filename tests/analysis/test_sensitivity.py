@@ -110,17 +110,17 @@ def test_morris_on_the_population_distribution_stays_off_the_bounds_and_keeps_pe
 
 def test_plasma_drug_depends_on_clearance_only_among_clearance_and_cell_parameters():
     # plasma drug at 12 h is set by PK alone: ST ~ 1 for clearance, ~ 0 for the cell-kinetic rows
-    params = ["pk_cl_L_per_h", "bcr_strength", "death_max_per_day", "baseline_alc_per_uL"]
+    params = ["ibrutinib_cl_L_per_h", "bcr_strength", "death_max_per_day", "baseline_alc_per_uL"]
     sa = Sensitivity(params, ["drug_plasma_ng_per_mL@0.5", "alc_per_uL@28"]).sample_sobol(64)
     # ~6% of population draws have no untreated steady state since the marginated pool (it doubles the
     # deaths inside the vessels), so up to ~30% of the Saltelli groups can contain one
     df = sa.evaluate().analyze_sobol(max_dropped_fraction=0.35).to_df()
-    cl = _index(df, "drug_plasma_ng_per_mL@0.5", "pk_cl_L_per_h", "ST")
+    cl = _index(df, "drug_plasma_ng_per_mL@0.5", "ibrutinib_cl_L_per_h", "ST")
     assert cl.ci_low <= 1.0 <= cl.ci_high and cl.value > 0.8
     for pid in params[1:]:
         assert abs(_index(df, "drug_plasma_ng_per_mL@0.5", pid, "ST").value) < 1e-6
     # ... and the ALC at day 28 does not depend on it (it is mostly the baseline ALC)
-    assert _index(df, "alc_per_uL@28", "pk_cl_L_per_h", "ST").value < 0.05
+    assert _index(df, "alc_per_uL@28", "ibrutinib_cl_L_per_h", "ST").value < 0.05
     assert _index(df, "alc_per_uL@28", "baseline_alc_per_uL", "ST").value > 0.5
     # a few population draws (high baseline ALC with fast blood death) have no untreated steady state:
     # their Saltelli groups are dropped and counted
@@ -270,7 +270,7 @@ def test_figures_are_figures_with_one_axis_per_observable_and_output():
         ({"outputs": ["alc_per_uL@-1"]}, "day > 0"),
         ({"outputs": ["no_such@1"]}, "unknown observable"),
         ({"parameters": ["bcr_strenght"]}, "did you mean 'bcr_strength'"),
-        ({"parameters": ["pk_lag_h"]}, "no between-patient variability"),
+        ({"parameters": ["ibrutinib_lag_h"]}, "no between-patient variability"),
         ({"regimen": "banana"}, "regimen"),
         ({"ighv": "X"}, "IGHV"),
     ],

@@ -29,7 +29,7 @@ def test_population_is_reproducible_and_inside_bounds():
     rows = load_table().rows
     for pid in a.varied:
         assert np.all(a.values[pid] >= rows[pid].lowerBound) and np.all(a.values[pid] <= rows[pid].upperBound)
-    assert "baseline_alc_per_uL" in a.varied and "pk_cl_L_per_h" in a.varied
+    assert "baseline_alc_per_uL" in a.varied and "ibrutinib_cl_L_per_h" in a.varied
     both = np.concatenate([sample_chunk(spec, 0).ighv, a.ighv])
     assert abs(np.mean(both == "U") - 0.55) < 0.06
     # M-CLL patients carry the M condition's weaker BCR signaling (ighv.tsv), before variability

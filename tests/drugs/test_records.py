@@ -1,5 +1,6 @@
 """Dosing as data: event tables (DoseRecords) from Python and CSV, NONMEM columns, refusals naming row and column."""
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,13 +12,22 @@ from cllsim.drugs import (
     DoseRecords,
     DoseTableError,
     RegimenError,
-    dose_inputs,
+    Therapy,
+    get_drug,
     parse_regimen,
     read_dose_records,
     regimen_warnings,
     split_dose_records,
 )
 from cllsim.model import load_table
+from cllsim.simulate import DoseSchedule, schedule_parameter_ids
+
+
+def schedule(dosing, until_h, drug="ibrutinib"):
+    """The engine's dose changes (time, input, delta) of ``dosing`` for the packaged patient."""
+    values = load_table(drug=drug).values()
+    dosing_values = {k: np.array([values[k]]) for k in schedule_parameter_ids([drug])}
+    return DoseSchedule.of(Therapy.of(dosing, drug), dosing_values, 1, until_h).changes[0]
 
 
 def write(tmp_path, text, name="doses.csv"):
@@ -40,8 +50,7 @@ def test_regimen_to_records_gives_the_same_doses_bit_for_bit(text, until_h):
     assert records.n_doses(until_h) == reg.n_doses(until_h) == len(reg.doses(until_h))
     assert (records.food, records.max_doses) == (reg.food, reg.max_doses)
     assert records.per_kg == (reg.per_kg and reg.n_doses(until_h) > 0)
-    values = load_table().values()
-    assert dose_inputs(records, values, until_h) == dose_inputs(reg, values, until_h)
+    assert schedule(records, until_h) == schedule(reg, until_h)  # the engine's dose changes, exactly
 
 
 def test_table_from_python_rows_is_sorted_and_expands_addl():
@@ -59,9 +68,16 @@ def test_table_from_python_rows_is_sorted_and_expands_addl():
 def test_per_row_food_sets_each_dose_input():
     values = load_table().values()
     table = DoseRecords.from_rows([{"time_h": 0, "amount": 420, "food": "fasted"}, {"time_h": 24, "amount": 420}])
-    (t0, d0, a0), (t1, d1, a1) = dose_inputs(table, values, until_h=48)
-    assert (d0, a0) == (values["pk_d1_fasted_h"], 420.0)
-    assert d1 == values["pk_d1_fed_h"] and a1 == pytest.approx(420 / values["pk_frel_fasted_vs_fed"])
+    assert table.doses_by_food(48) == [("fasted", [(0.0, 420.0)]), ("fed", [(24.0, 420.0)])]
+    ibrutinib = get_drug("ibrutinib")
+    (fasted,) = ibrutinib.dose_inputs([(0.0, 420.0)], "fasted", values)
+    (fed,) = ibrutinib.dose_inputs([(24.0, 420.0)], "fed", values)
+    assert fasted[1] == values["ibrutinib_d1_fasted_h"] and fed[1] == values["ibrutinib_d1_fed_h"]
+    # the engine doses each row under its own food state: the same as the two regimens together
+    mixed = schedule(table, 48.0)
+    assert sorted(mixed, key=lambda c: (c.time_h, c.delta)) == sorted(
+        schedule(parse_regimen("420 mg once fasted"), 48.0) + schedule(parse_regimen("420 mg once from day 1"), 48.0),
+        key=lambda c: (c.time_h, c.delta))
 
 
 def test_csv_with_day_column_missed_dose_and_dose_change(tmp_path):

@@ -11,11 +11,10 @@ from cllsim.drugs import (
     DoseBlock,
     Regimen,
     RegimenError,
-    dose_inputs,
+    Therapy,
     parse_regimen,
     regimen_warnings,
 )
-from cllsim.model import load_table
 
 
 @pytest.mark.parametrize(
@@ -35,7 +34,7 @@ def test_millions_of_doses_are_refused_before_any_is_listed():
     with pytest.raises(RegimenError, match=r"480,000 doses in 20 days.*limit of 100,000.*--max-doses"):
         reg.doses(until_h=20 * 24.0)
     with pytest.raises(RegimenError, match="max_doses"):
-        dose_inputs(reg, load_table().values(), until_h=20 * 24.0)
+        Therapy.of(reg).check_dose_count(20 * 24.0)
     assert time.perf_counter() - start < 0.5  # counted, not expanded
     assert reg.n_doses(20 * 24.0) == 480_000
 

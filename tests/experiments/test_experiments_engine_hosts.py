@@ -34,7 +34,7 @@ def test_members_with_their_own_dosing_parameters_match_the_exported_sbml_with_d
     from cllsim.simulate import prepare
 
     g = GroupModel("tcl1", "25 mg/kg qd", 3.0, rtol=1e-10, atol=1e-14)
-    member = cllsim.Patient(parameters={"pk_lag_h": 0.5, "body_weight_kg": 0.03})
+    member = cllsim.Patient(parameters={"ibrutinib_lag_h": 0.5, "body_weight_kg": 0.03})
     times = [0.0, 0.25, 0.5, 1.0, 2.0, 3.0]
     run = g.run(member, times, ["drug_plasma_ng_per_mL", "cells_blood"])
     rr = roadrunner.RoadRunner(prepare("25 mg/kg qd", member, days=3.0, host="tcl1").sbml)

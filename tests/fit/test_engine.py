@@ -45,7 +45,7 @@ def test_repeated_simulations_identical_and_reset_restores_nominal(engine):
 
 def test_refuses_schedule_parameters_and_late_times(engine):
     with pytest.raises(EngineError, match="dose schedule"):
-        engine.simulate({"pk_lag_h": 1.0}, DAYS, ["alc_per_uL"])
+        engine.simulate({"ibrutinib_lag_h": 1.0}, DAYS, ["alc_per_uL"])
     with pytest.raises(EngineError, match="unknown parameter"):
         engine.simulate({"not_a_parameter": 1.0}, DAYS, ["alc_per_uL"])
     with pytest.raises(ValueError, match="horizon"):

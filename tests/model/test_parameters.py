@@ -76,38 +76,38 @@ def test_value_outside_bounds_is_refused_naming_row(table_files):
 
 def test_duplicate_is_refused_naming_row(table_files):
     def dup(df):
-        return pd.concat([df, df[df.parameterId == "pk_fu"]], ignore_index=True)
+        return pd.concat([df, df[df.parameterId == "ibrutinib_fu"]], ignore_index=True)
 
     _edit(table_files[1], dup)
-    with pytest.raises(ParameterTableError, match=r"\(pk_fu\): duplicate parameterId"):
+    with pytest.raises(ParameterTableError, match=r"\(ibrutinib_fu\): duplicate parameterId"):
         load_table(table_files)
 
 
 def test_non_numeric_value_and_missing_row_are_refused(table_files):
     def garble(df):
-        df.loc[df.parameterId == "pk_cl_L_per_h", "nominalValue"] = "fast"
-        return df[df.parameterId != "pk_lag_h"]
+        df.loc[df.parameterId == "ibrutinib_cl_L_per_h", "nominalValue"] = "fast"
+        return df[df.parameterId != "ibrutinib_lag_h"]
 
     _edit(table_files[1], garble)
     with pytest.raises(ParameterTableError) as info:
         load_table(table_files)
     text = str(info.value)
-    assert "pk_cl_L_per_h" in text and "nominalValue" in text
+    assert "ibrutinib_cl_L_per_h" in text and "nominalValue" in text
 
 
 def test_missing_row_is_refused(table_files):
-    _edit(table_files[1], lambda df: df[df.parameterId != "pk_lag_h"])
-    with pytest.raises(ParameterTableError, match="no row for model parameter 'pk_lag_h'"):
+    _edit(table_files[1], lambda df: df[df.parameterId != "ibrutinib_lag_h"])
+    with pytest.raises(ParameterTableError, match="no row for model parameter 'ibrutinib_lag_h'"):
         load_table(table_files)
 
 
 def test_log_scale_needs_positive_lower_bound(table_files):
     def bad_scale(df):
-        df.loc[df.parameterId == "pk_ka_per_h", "lowerBound"] = "0"
+        df.loc[df.parameterId == "ibrutinib_ka_per_h", "lowerBound"] = "0"
         return df
 
     _edit(table_files[1], bad_scale)
-    with pytest.raises(ParameterTableError, match="pk_ka_per_h.*positive lowerBound"):
+    with pytest.raises(ParameterTableError, match="ibrutinib_ka_per_h.*positive lowerBound"):
         load_table(table_files)
 
 

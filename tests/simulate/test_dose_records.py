@@ -47,12 +47,16 @@ def test_a_dose_history_from_csv_equals_the_hand_written_regimen(tmp_path):
     assert "doses" not in by_hand.metadata
 
 
-def test_doses_are_refused_with_a_regimen_or_for_another_drug():
-    table = DoseRecords.from_rows([{"time_h": 0.0, "amount": 100.0, "drug": "acalabrutinib"}])
+def test_doses_are_refused_with_a_regimen_and_rows_naming_a_drug_are_its_course():
+    table = DoseRecords.from_rows([{"time_h": 0.0, "amount": 100.0, "ii_h": 12.0, "addl": 3, "drug": "acalabrutinib"}])
     with pytest.raises(cllsim.InputError, match="either regimen or doses"):
         cllsim.simulate("420 mg qd", doses=table, days=1)
-    with pytest.raises(cllsim.InputError, match="gives 'acalabrutinib', but this simulation is of 'ibrutinib'"):
-        cllsim.simulate(doses=table, days=1)
+    grid = {"days": 3.0, "step": 0.25}
+    tagged = cllsim.simulate(doses=table, **grid)
+    written = cllsim.simulate("acalabrutinib 100 mg bid x 4", **grid)
+    assert np.array_equal(tagged.data["value"].to_numpy(), written.data["value"].to_numpy())
+    with pytest.raises(cllsim.InputError, match="unknown drug 'acalabrutinb'; did you mean 'acalabrutinib'"):
+        cllsim.simulate(doses=DoseRecords.from_rows([{"time_h": 0.0, "amount": 1.0, "drug": "acalabrutinb"}]), days=1)
     with pytest.raises(cllsim.InputError, match=r"doses in 1 days, more than the limit of 3"):
         cllsim.simulate(doses=DoseRecords.from_rows([{"time_h": 0, "amount": 1, "ii_h": 1, "addl": 9}]),
                         days=1, max_doses=3)

@@ -20,7 +20,7 @@ def test_tidy_columns_units_and_metadata(typical_u):
     md = typical_u.metadata
     for key in ("cllsim_version", "parameter_hash", "parameters", "regimen", "ighv", "engine", "rtol"):
         assert key in md
-    assert md["regimen"] == "420 mg qd" and md["ighv"] == "U"
+    assert md["regimen"] == "ibrutinib 420 mg qd" and md["ighv"] == "U"
     assert md["time_unit"] == "day"
 
 

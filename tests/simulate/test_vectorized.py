@@ -78,7 +78,7 @@ def test_generated_jacobian_matches_finite_differences():
     d = cm.derived(params | {"cells_frozen": np.zeros(1)})
     y = cm.initial(d, {})
     y[:3] += np.array([[50.0], [3.0], [20.0]])  # some drug on board
-    u = {"pk_input_mg_per_h": np.array([12.0])}
+    u = {"ibrutinib_input_mg_per_h": np.array([12.0])}
     jac = cm.jac(y, d, u)[0]
     f0 = cm.rhs(y, d, u)[:, 0]
     fd = np.empty_like(jac)

@@ -247,6 +247,15 @@ class DoseRecords(InputModel):
         """
         return [(t, a) for t, a, _ in self.dose_list(until_h, body_weight_kg)]
 
+    def doses_by_food(
+        self, until_h: float, body_weight_kg: float = 80.4
+    ) -> list[tuple[str, list[tuple[float, float]]]]:
+        """The :meth:`doses` grouped by food state: ``[(food, doses)]``, each group sorted by time."""
+        groups: dict[str, list[tuple[float, float]]] = {}
+        for t, a, food in self.dose_list(until_h, body_weight_kg):
+            groups.setdefault(food, []).append((t, a))
+        return list(groups.items())
+
     def daily_doses_mg(self, until_h: float, body_weight_kg: float = 80.4) -> dict[int, float]:
         """Total dose per calendar day (day index from 0 -> mg) before ``until_h``."""
         out: dict[int, float] = {}

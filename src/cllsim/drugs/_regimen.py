@@ -195,11 +195,11 @@ class Regimen(InputModel):
                 freq = freq or f"q{_number(seg.interval_h)}h"
                 count = f" x {seg.n_doses}" if seg.n_doses else ""
                 parts.append(f"{_number(seg.amount)} {seg.amount_unit} {freq}{count}")
-        if self.start_day:  # after the first segment: the day the regimen starts
-            parts[0] += f" from day {_number(self.start_day)}"
         text = "; ".join(parts)
         if self.food != "fed":
             text += f" {self.food}"
+        if self.start_day:  # at the end, as always: it starts the whole regimen
+            text += f" from day {_number(self.start_day)}"
         return text
 
     def with_max_doses(self, max_doses: int) -> Regimen:
@@ -250,6 +250,12 @@ class Regimen(InputModel):
             times = (start_h + k * seg.interval_h for k in range(count))
             out += [(t, amount) for t in times if t < until_h]
         return out
+
+    def doses_by_food(
+        self, until_h: float, body_weight_kg: float = 80.4
+    ) -> list[tuple[str, list[tuple[float, float]]]]:
+        """The :meth:`doses` under their food state: ``[(food, doses)]`` (one food for a regimen)."""
+        return [(self.food, self.doses(until_h, body_weight_kg))]
 
     def _blocks(self, until_h: float) -> list[tuple[DoseBlock, float, int]]:
         """Each dosing block that starts before ``until_h``: the block, its start (h), its doses before ``until_h``."""
@@ -375,7 +381,7 @@ def _qualifiers(seg: _Segment) -> tuple[list[str], float | None]:
                 raise seg.error(f"'from day' needs a day number, got {shorten(day) if day else 'nothing'}")
             start = float(day)
             if not math.isfinite(start) or start < 0:
-                raise RegimenError(f"start day must be a number >= 0, got {shorten(day)}")
+                raise seg.error(f"start day must be a number >= 0, got {shorten(day)}")
             i += 3
         else:
             kept.append(w[i])
@@ -397,7 +403,7 @@ def _frequency(seg: _Segment) -> float | None:
         seg.take()
         interval = float(q.group(1)) * (24.0 if q.group(2) == "d" else 1.0)
         if not math.isfinite(interval) or interval <= 0:
-            raise RegimenError(f"dosing interval must be positive and finite in {shorten(seg.part)}")
+            raise seg.error("dosing interval must be positive and finite")
         return interval
     if word in _PER_DAY:
         # 'once/twice/thrice daily', 'three/3 times daily', '... a day', '... weekly'
@@ -430,7 +436,7 @@ def _frequency(seg: _Segment) -> float | None:
             raise seg.error(f"'every {raw}' needs a unit: 'every {raw} h' or 'every {raw} d'")
         interval = value * unit_h
         if not math.isfinite(interval) or interval <= 0:
-            raise RegimenError(f"dosing interval must be positive and finite in {shorten(seg.part)}")
+            raise seg.error("dosing interval must be positive and finite")
         return interval
     raise seg.error(f"{shorten(word)} is not a dosing frequency after {shorten(seg.done())} "
                     "(qd, bid, tid, qw, q12h, once daily, twice daily, every 12 h, once)")
@@ -448,7 +454,7 @@ def _dose_block(seg: _Segment) -> DoseBlock:
     # exact decimal scaling: 0.42 g is 420 mg, not 420.00000000000006
     amount = float(Decimal(raw) * Decimal(repr(factor))) if factor != 1.0 else amount
     if not math.isfinite(amount) or amount <= 0:
-        raise RegimenError(f"dose must be positive and finite, got {amount:g} in {shorten(seg.part)}")
+        raise seg.error(f"dose must be positive and finite, got {shorten(raw)}")
     interval = _frequency(seg)
     n: int | None = 1 if interval is None else None
     if seg.peek() in ("x", "for"):
@@ -467,7 +473,7 @@ def _dose_block(seg: _Segment) -> DoseBlock:
             if not math.isfinite(count) or count != int(count):
                 raise seg.error(f"number of doses must be a whole number, got {shorten(count_raw)}")
             if count < 1:
-                raise RegimenError(f"number of doses must be >= 1 in {shorten(seg.part)}")
+                raise seg.error(f"number of doses must be >= 1, got {shorten(count_raw)}")
             n = int(Decimal(count_raw))
         else:
             n = _doses_in(seg, count_raw, count * unit_h, interval)
@@ -500,7 +506,7 @@ def _hold(seg: _Segment) -> Hold:
         raise seg.error(f"{got} for the hold of {raw}: say 'hold {raw} d' or 'hold {raw} wk'")
     days = value * unit_h / 24.0
     if not math.isfinite(days) or days <= 0:
-        raise RegimenError(f"hold must last a finite number of days > 0 in {shorten(seg.part)}")
+        raise seg.error(f"hold must last a finite number of days > 0, got {shorten(raw)}")
     if seg.peek() is not None:
         raise seg.error(f"unexpected {shorten(seg.peek())} after {shorten(seg.done())}")
     return Hold(days=days)

@@ -43,7 +43,7 @@ def pretreated_state(drug_nM: float, overrides: Mapping[str, float] | None) -> d
     # total BTK is unchanged within 1 h (turnover ~0.5 %/h, BTK2)
     return {
         "btk_free": 1.0 - occ,
-        "btk_occupied": occ,
+        "btk_occupied_ibrutinib": occ,
         "pkd1_activity": res.at(0.0, "pkd1_activity"),
         "pim1_level": res.at(0.0, "pim1_level"),
     }

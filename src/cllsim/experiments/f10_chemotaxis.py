@@ -51,7 +51,7 @@ def incubated_state(drug_nM: float, overrides: Mapping[str, float] | None) -> di
     res.raise_for_status()
     occ = res.at(0.0, "btk_occupancy_pct") / 100.0
     # total BTK is unchanged within 1 h (turnover ~0.5 %/h, BTK2)
-    return {"btk_free": 1.0 - occ, "btk_occupied": occ, "pkd1_activity": res.at(0.0, "pkd1_activity"),
+    return {"btk_free": 1.0 - occ, "btk_occupied_ibrutinib": occ, "pkd1_activity": res.at(0.0, "pkd1_activity"),
             "pim1_level": res.at(0.0, "pim1_level"), "ps339": res.at(10.0, "cxcr4_ps339_rel")}
 
 
@@ -89,7 +89,7 @@ class ChemotaxisAdhesion(Experiment):
                                         "btk_occupancy_pct": []}
         for c in conc:
             st = incubated_state(float(c), overrides)
-            cap = evaluate(patient_model, {k: st[k] for k in ("btk_free", "btk_occupied", "pkd1_activity",
+            cap = evaluate(patient_model, {k: st[k] for k in ("btk_free", "btk_occupied_ibrutinib", "pkd1_activity",
                                                               "pim1_level")},
                            ["homing_capacity", "adhesion_capacity"], cells)
             read["migrated_pct"].append(TRANSWELL_BASAL_PCT + (TRANSWELL_UNTREATED_PCT - TRANSWELL_BASAL_PCT)
@@ -97,7 +97,7 @@ class ChemotaxisAdhesion(Experiment):
             read["adherent_pct"].append(ADHESION_BASAL_PCT + (ADHESION_UNTREATED_PCT - ADHESION_BASAL_PCT)
                                         * cap["adhesion_capacity"])
             read["ps339_rel_vehicle"].append(st["ps339"])
-            read["btk_occupancy_pct"].append(100.0 * st["btk_occupied"])
+            read["btk_occupancy_pct"].append(100.0 * st["btk_occupied_ibrutinib"])
         arr = {k: np.array(v) for k, v in read.items()}
         arr["ps339_rel_vehicle"] = arr["ps339_rel_vehicle"] / arr["ps339_rel_vehicle"][0]
         units = {"migrated_pct": "% of input", "adherent_pct": "% of input", "ps339_rel_vehicle": "relative to vehicle",

@@ -45,7 +45,7 @@ MAIN_PARAMETERS = (
     "death_max_per_day",
     "birth_niche_bcr_per_day",
     "btk_turnover_per_day",
-    "pk_cl_L_per_h",
+    "ibrutinib_cl_L_per_h",
 )
 
 #: Regimen presets per drug (text form of :func:`cllsim.drugs.parse_regimen`).

@@ -18,9 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
-from ..drugs import Regimen, parse_regimen
+from ..drugs import Regimen, Therapy, parse_therapy
 from ..model import DOSING_PARAMETER_IDS, PATIENT, Host, ParameterTable, get_host, unknown_parameter
-from ..simulate import CohortEngine, Patient, ReferenceEngine, Status, patient_values
+from ..simulate import CohortEngine, Patient, ReferenceEngine, Status, model_drugs, patient_values
 
 #: Parameters the engine refuses to vary: they shape the dose schedule or the doses themselves.
 FIXED_BY_SCHEDULE = DOSING_PARAMETER_IDS | {"body_weight_kg"}
@@ -68,7 +68,7 @@ class FitEngine:
 
     def __init__(
         self,
-        regimen: Regimen | str,
+        regimen: Therapy | Regimen | str,
         ighv: str = "U",
         days: float = 365.0,
         *,
@@ -82,12 +82,13 @@ class FitEngine:
         if backend not in BACKENDS:
             raise SpecError(f"backend must be 'compiled' or 'roadrunner', got {backend!r}")
         self.host = get_host(host)
-        self.regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+        self.regimen = parse_therapy(regimen, drug)
+        self.drugs = model_drugs(self.regimen, drug)
         self.ighv = ighv
         self.days = float(days)
         self.rtol, self.atol = rtol, atol
         self.backend = backend
-        self.values = patient_values(Patient(ighv=ighv), self.host, table, drug)
+        self.values = patient_values(Patient(ighv=ighv), self.host, table, self.drugs)
         self.engine = (CohortEngine(rtol=rtol, atol=atol, backend="compiled") if backend == "compiled"
                        else ReferenceEngine(rtol=rtol, atol=atol))
 
@@ -124,7 +125,7 @@ class FitEngine:
         for i, parameters in enumerate(parameter_sets):
             for pid, value in parameters.items():
                 table[pid][i] = float(value)
-        batch = self.engine.run(self.host, table, self.regimen, grid, list(variables))
+        batch = self.engine.run(self.host, table, self.regimen, grid, list(variables), drug=self.drugs)
         return [
             EngineOutput(times_h / 24.0, {v: batch.values[v][i, where] for v in variables}, Status(batch.status[i]),
                          str(batch.detail[i]))

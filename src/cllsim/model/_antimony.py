@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from ..drugs import Drug, drug_set, get_drug
 from ._hosts import Host
 
 #: Name of the generated SBML model.
@@ -90,23 +91,62 @@ def _cxcr4_qss(site: str, ligand: str, kp: str, krec: str) -> list[str]:
 
 
 
-def btk_and_signaling_layers() -> list[str]:
+def btk_and_signaling_layers(drugs: Sequence[Drug]) -> list[str]:
     """Layers 2-3, shared by the whole-body model and the in-vitro CXCR4 module.
 
-    Input: ``drug_free_nM`` (unbound drug at the cells). Outputs: ``btk_activity``,
-    ``pkd1_activity``, ``pim1_activity``, ``s339_kinase``.
+    Inputs: each drug's unbound concentration at the cells, ``<drug>_free_nM`` (and
+    ``<drug>_metabolite_free_nM`` for an active metabolite). Covalent BTK inhibitors inactivate
+    free BTK (one occupied state per drug, lost by turnover); reversible ones occupy BTK at
+    equilibrium, ``load/(1 + load)`` with ``load`` the sum of ``C/Kd``, sparing only what no
+    drug occupies. Outputs: ``btk_activity``, ``pkd1_activity``, ``pim1_activity``,
+    ``s339_kinase``, per-drug ``<drug>_btk_occupancy_pct``.
     """
-    return [
-        "// ---- 2. BTK: covalent inactivation, turnover, resynthesis (BTK1-BTK3)",
+    btk_drugs = [d for d in drugs if d.target == "BTK"]
+    covalent = [d for d in btk_drugs if d.binding == "covalent"]
+    reversible = [d for d in btk_drugs if d.binding == "reversible"]
+
+    def rate(d: Drug) -> str:
+        terms = [f"{d.id}_kinact_ki_per_nM_per_h*{d.id}_free_nM"]
+        if d.metabolite_binds:
+            terms.append(f"{d.id}_metabolite_kinact_ki_per_nM_per_h*{d.id}_metabolite_free_nM")
+        return " + ".join(terms)
+
+    load = " + ".join(f"{d.id}_free_nM/{d.id}_btk_kd_nM" for d in reversible) or "0"
+    c481s_load = " + ".join(f"{d.id}_free_nM/{d.id}_c481s_kd_nM" for d in reversible) or "0"
+    lines = [
+        "// ---- 2. BTK: covalent inactivation, reversible occupancy, turnover, resynthesis (BTK1-BTK3, PK10)",
         "btk_turnover_per_h := btk_turnover_per_day/24",
-        "btk_free' = btk_turnover_per_h*(1 - btk_synthesis_feedback*(1 - btk_free))"
-        " - btk_turnover_per_h*btk_free - pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free",
-        "btk_occupied' = pk_kinact_ki_per_nM_per_h*drug_free_nM*btk_free"
-        " - btk_turnover_per_h*btk_occupied",
-        "btk_activity := btk_free",
-        "btk_occupancy_pct := 100*btk_occupied/(btk_free + btk_occupied)",
-        "btk_resynthesis_pct_per_day := 100*btk_turnover_per_day*(1 - btk_synthesis_feedback*(1 - btk_free))"
-        "/(btk_free + btk_occupied)",
+        f"btk_reversible_load := {load}",
+        "btk_reversible_occupancy := btk_reversible_load/(1 + btk_reversible_load)",
+        # BTK C481S: no cysteine for covalent drugs; reversible drugs bind it with their own Kd
+        f"btk_c481s_load := {c481s_load}",
+        "btk_c481s_occupancy := btk_c481s_load/(1 + btk_c481s_load)",
+        "btk_occupied := " + (" + ".join(f"btk_occupied_{d.id}" for d in covalent) or "0"),
+        "btk_total := btk_free + btk_occupied",
+        "btk_activity := btk_free*(1 - btk_reversible_occupancy)",
+    ]
+    # only BTK that no reversible drug occupies is open to a covalent one
+    open_btk = "btk_free*(1 - btk_reversible_occupancy)"
+    inactivation = " - ".join(f"({rate(d)})*{open_btk}" for d in covalent)
+    lines.append(
+        "btk_free' = btk_turnover_per_h*(1 - btk_synthesis_feedback*(1 - btk_activity))"
+        " - btk_turnover_per_h*btk_free" + (f" - {inactivation}" if covalent else "")
+    )
+    for d in covalent:
+        lines += [
+            f"btk_occupied_{d.id}' = ({rate(d)})*{open_btk} - btk_turnover_per_h*btk_occupied_{d.id}",
+            f"{d.id}_btk_occupancy_pct := 100*btk_occupied_{d.id}/btk_total",
+            f"btk_occupied_{d.id} = 0",
+        ]
+    for d in reversible:
+        lines.append(
+            f"{d.id}_btk_occupancy_pct := 100*btk_free*({d.id}_free_nM/{d.id}_btk_kd_nM)"
+            "/(1 + btk_reversible_load)/btk_total"
+        )
+    lines += [
+        "btk_occupancy_pct := 100*(1 - btk_activity/btk_total)",
+        "btk_resynthesis_pct_per_day := 100*btk_turnover_per_day"
+        "*(1 - btk_synthesis_feedback*(1 - btk_activity))/btk_total",
         "// ---- 3. signaling downstream of BTK: PLCG2 -> PKD1 (minutes), PIM-1 (hours)",
         "plcg2_activity := btk_activity*(1 - inhibition_plcg2)",
         "pkd1_activity' = pkd1_rate_per_h*((pkd1_basal + (1 - pkd1_basal)*plcg2_activity)"
@@ -114,8 +154,33 @@ def btk_and_signaling_layers() -> list[str]:
         "pim1_level' = pim1_rate_per_h*(pim1_basal + (1 - pim1_basal)*btk_activity - pim1_level)",
         "pim1_activity := pim1_level*(1 - inhibition_pim1)",
         "s339_kinase := s339_pkd1_weight*pkd1_activity + (1 - s339_pkd1_weight)*pim1_activity",
-        "btk_free = 1; btk_occupied = 0; pkd1_activity = 1; pim1_level = 1",
+        "btk_free = 1; pkd1_activity = 1; pim1_level = 1",
     ]
+    return lines
+
+
+def bcl2_drug_layer(drugs: Sequence[Drug]) -> list[str]:
+    """Share of BCL2 not held by BCL2 inhibitors (venetoclax), outside and inside niches.
+
+    Binding is reversible: the free share is ``1/(1 + load)`` with ``load`` the sum of ``C/Ki``
+    over the BCL2 drugs (unbound concentration, cellular potency). In niches the
+    microenvironment (CD40L, IL-21 from T cells) induces BCL-XL, MCL-1 and BFL-1, which take over
+    BIM: the drug's potency there is ``<drug>_niche_ic50_fold`` times lower (V2).
+    """
+    bcl2 = [d for d in drugs if d.target == "BCL2"]
+    load = " + ".join(f"{d.id}_free_nM/{d.id}_bcl2_ki_nM" for d in bcl2) or "0"
+    niche = " + ".join(f"{d.id}_free_nM/({d.id}_bcl2_ki_nM*{d.id}_niche_ic50_fold)" for d in bcl2) or "0"
+    lines = [
+        "// ---- 6a. BCL2 inhibitors: BCL2 held by drug does not protect from apoptosis (V2)",
+        f"bcl2_drug_load := {load}",
+        f"bcl2_drug_load_niche := {niche}",
+        "bcl2_free_unsupported := 1/(1 + bcl2_drug_load)",
+        "bcl2_free_niche := 1/(1 + bcl2_drug_load_niche)",
+        "bcl2_drug_occupancy_pct := 100*(1 - bcl2_free_unsupported)",
+    ]
+    for d in bcl2:
+        lines.append(f"{d.id}_bcl2_occupancy_pct := 100*({d.id}_free_nM/{d.id}_bcl2_ki_nM)/(1 + bcl2_drug_load)")
+    return lines
 
 
 def cxcr4_rate_layer() -> list[str]:
@@ -153,8 +218,9 @@ def antimony_model(
     values: Mapping[str, float],
     dosing_events: Sequence[str] = (),
     initial_states: Mapping[str, float] | None = None,
+    drugs: Sequence[str | Drug] = ("ibrutinib",),
 ) -> str:
-    """Return the Antimony text of the whole-body model for ``host``.
+    """Return the Antimony text of the whole-body model for ``host`` and the drugs of a therapy.
 
     Parameters
     ----------
@@ -167,28 +233,24 @@ def antimony_model(
     initial_states
         Initial values overriding the defaults of cell-carried states (``bcl2_<pool>``,
         ``cxcr4_expr_<pool>``), typically from pre-treatment equilibration.
+    drugs
+        Drugs with a PK block (ids of :data:`cllsim.drugs.DRUGS`); the first is the one that
+        ``drug_plasma_ng_per_mL`` and ``drug_free_nM`` read.
     """
+    drugs = [get_drug(d) for d in drug_set(drugs)]
     tissues = host.tissue_ids
     all_pools = pools(host)
     lines: list[str] = [f"model {MODEL_ID}()"]
     add = lines.append
 
-    add("  // ---- 1. drug PK: two compartments, lag + zero-order then first-order input (PK1)")
-    add("  pk_vc_L := pk_vc_ref_L*(body_weight_kg/pk_wt_ref_kg)^pk_wt_exponent")
-    add("  pk_vp_L := pk_vp_ref_L*(body_weight_kg/pk_wt_ref_kg)^pk_wt_exponent")
-    add("  drug_depot_mg' = pk_input_mg_per_h - pk_ka_per_h*drug_depot_mg")
-    add(
-        "  drug_central_mg' = pk_ka_per_h*drug_depot_mg - pk_cl_L_per_h/pk_vc_L*drug_central_mg"
-        " - pk_q_L_per_h/pk_vc_L*drug_central_mg + pk_q_L_per_h/pk_vp_L*drug_periph_mg"
-    )
-    add(
-        "  drug_periph_mg' = pk_q_L_per_h/pk_vc_L*drug_central_mg"
-        " - pk_q_L_per_h/pk_vp_L*drug_periph_mg"
-    )
-    add("  drug_plasma_ng_per_mL := 1000*drug_central_mg/pk_vc_L")
-    add("  drug_free_nM := pk_fu*drug_plasma_ng_per_mL/pk_mw_g_per_mol*1000")
+    add("  // ---- 1. drug PK: one block per drug of the therapy (cllsim.drugs)")
+    for drug in drugs:
+        lines += ["  " + line for line in drug.antimony()]
+    # the first drug is "the drug" of single-drug read-outs
+    add(f"  drug_plasma_ng_per_mL := {drugs[0].id}_plasma_ng_per_mL")
+    add(f"  drug_free_nM := {drugs[0].id}_free_nM")
 
-    lines += ["  " + line for line in btk_and_signaling_layers()]
+    lines += ["  " + line for line in btk_and_signaling_layers(drugs)]
     lines += ["  " + line for line in cxcr4_rate_layer()]
     for site in ligand_sites(host):
         for line in _cxcr4_qss(site, f"cxcl12_{site}_nM", "cx_kp", "cx_krec"):
@@ -225,14 +287,18 @@ def antimony_model(
         "  birth_niche_per_day := birth_niche_indep_per_day"
         " + birth_niche_bcr_per_day*bcr_signal"
     )
+    lines += ["  " + line for line in bcl2_drug_layer(drugs)]
+    on_bcl2 = any(d.target == "BCL2" for d in drugs)
     for p in all_pools:
         # cells detached from niches inside a tissue also die in situ (F10)
         in_situ = " + death_detached_tissue_per_day" if p.startswith("free_") else ""
+        bcl2 = f"bcl2_{p}" + (_free_bcl2(p) if on_bcl2 else "")
         add(
             f"  death_{p}_per_day := death_max_per_day"
-            f"/(1 + (bcl2_{p}/bcl2_half_death)^bcl2_death_hill){in_situ}"
+            f"/(1 + ({bcl2}/bcl2_half_death)^bcl2_death_hill){in_situ}"
         )
-    lines += ["  " + line for line in resistant_clone_layer()]
+    lines += ["  " + line for line in resistant_clone_layer(on_bcl2)]
+    lines += ["  " + line for line in _persister_death_lines(on_bcl2)]
 
     add("  // ---- 7. populations: blood, marginated pool and, per tissue, free, niche-bound and")
     add("  //      of the parental clone; persister cells and resistant subclones alike")
@@ -319,7 +385,6 @@ def antimony_model(
     lines += ["  " + line for line in _observable_lines(host)]
 
     add("  // ---- initial values")
-    add("  drug_depot_mg = 0; drug_central_mg = 0; drug_periph_mg = 0; pk_input_mg_per_h = 0")
     add("  cells_blood = wt_share*cells_blood0; cells_marg = wt_share*marg0")
     for t in tissues:
         add(f"  cells_free_{t} = wt_share*free0_{t}; cells_niche_{t} = wt_share*niche0_{t}")
@@ -352,15 +417,39 @@ def antimony_model(
     return "\n".join(lines) + "\n"
 
 
-def resistant_clone_layer() -> list[str]:
+def _free_bcl2(pool: str) -> str:
+    """Factor of a pool's BCL2 not held by a BCL2 inhibitor (niche-bound cells are protected)."""
+    return "*bcl2_free_niche" if pool.startswith("niche") else "*bcl2_free_unsupported"
+
+
+def _persister_death_lines(on_bcl2: bool) -> list[str]:
+    """Death of persister cells, per day, outside and inside niches.
+
+    Persisters survive without BTK, but still on BCL2: their death rate is that of a cell whose
+    BCL2 level gives ``persister_death_per_day`` untreated, so a BCL2 inhibitor frees their BCL2
+    as it does in other cells (the reason venetoclax combinations reach undetectable MRD).
+    """
+    if not on_bcl2:
+        return ["persister_death_unsupported_per_day := persister_death_per_day",
+                "persister_death_niche_per_day := persister_death_per_day"]
+    level = "bcl2_half_death*(death_max_per_day/persister_death_per_day - 1)^(1/bcl2_death_hill)"
+    return [
+        f"persister_bcl2 := {level}",
+        *(f"persister_death_{k}_per_day := death_max_per_day"
+          f"/(1 + (persister_bcl2*bcl2_free_{k}/bcl2_half_death)^bcl2_death_hill)"
+          for k in ("unsupported", "niche")),
+    ]
+
+
+def resistant_clone_layer(on_bcl2: bool = False) -> list[str]:
     """Signalling, function, survival and division of the resistant subclones (K10, K11).
 
     Each subclone has its own *BCR pathway activity* ``bcr_path_<clone>``, which replaces
     ``btk_activity`` wherever the parental clone's cell function depends on BTK:
 
     * ``c481s`` (BTK C481S): covalent inhibitors cannot bind the mutant BTK, so its activity
-      follows the drug only through ``pk_c481s_binding`` (0 for covalent drugs; a reversible
-      inhibitor that binds wild-type and mutant BTK alike sets 1);
+      follows only reversible inhibitors, through their occupancy of C481S BTK
+      (``btk_c481s_occupancy``; pirtobrutinib binds both alike, PK10);
     * ``plcg2`` (PLCG2 gain of function): BTK is inhibited as in the parental clone, but the
       hypermorphic PLCgamma2 passes on a share ``plcg2_gof_btk_independence`` of the BCR
       signal without BTK.
@@ -371,11 +460,12 @@ def resistant_clone_layer() -> list[str]:
     """
     lines = [
         "// ---- 6b. resistant subclones: BCR pathway activity escaping the drug (K10, K11)",
-        "bcr_path_c481s := 1 - pk_c481s_binding*(1 - btk_activity)",
+        "bcr_path_c481s := 1 - btk_c481s_occupancy",
         "bcr_path_plcg2 := btk_activity + plcg2_gof_btk_independence*(1 - btk_activity)",
         "cx_yield_ref := cx_kp_ref/(cx_kp_ref + cxcr4_kdeg_unphos_per_min)"
         "*cx_krec_ref/(cx_krec_ref + cxcr4_kdeg_phos_per_min)",
     ]
+    free_u, free_n = (_free_bcl2("blood"), _free_bcl2("niche")) if on_bcl2 else ("", "")
     for c in RESISTANT_CLONES:
         path = f"bcr_path_{c}"
         lines += [
@@ -395,9 +485,9 @@ def resistant_clone_layer() -> list[str]:
             f"birth_niche_per_day_{c} := clone_birth_factor_{c}*(birth_niche_indep_per_day"
             f" + birth_niche_bcr_per_day*bcr_signal_{c})",
             f"death_unsupported_{c}_per_day := death_max_per_day"
-            f"/(1 + (bcl2_unsupported_{c}/bcl2_half_death)^bcl2_death_hill)",
+            f"/(1 + (bcl2_unsupported_{c}{free_u}/bcl2_half_death)^bcl2_death_hill)",
             f"death_niche_{c}_per_day := death_max_per_day"
-            f"/(1 + (bcl2_niche_{c}/bcl2_half_death)^bcl2_death_hill)",
+            f"/(1 + (bcl2_niche_{c}{free_n}/bcl2_half_death)^bcl2_death_hill)",
         ]
     return lines
 
@@ -416,7 +506,8 @@ def _population_lines(tissues: Sequence[str], clone: str, live: str) -> list[str
     if clone == PERSISTER:
         # trafficking follows BTK like the parental clone; survival is BTK-independent
         home, adhesion, margination = "homing_capacity", "adhesion_capacity", "margination_capacity"
-        death = dict.fromkeys(pools_, "persister_death_per_day")
+        death = {p: "persister_death_niche_per_day" if p.startswith("niche") else
+                 "persister_death_unsupported_per_day" for p in pools_}
         birth = "0"
     elif clone:
         home, adhesion, margination = f"homing_capacity{s}", f"adhesion_capacity{s}", f"margination_capacity{s}"
@@ -518,7 +609,8 @@ def _observable_lines(host: Host) -> list[str]:
     deaths, births = {}, {}
     for t in tissues:
         d = [f"death_free_{t}_per_day*cells_free_{t}", f"death_niche_{t}_per_day*cells_niche_{t}",
-             f"persister_death_per_day*(cells_free_{t}_{PERSISTER} + cells_niche_{t}_{PERSISTER})"]
+             f"persister_death_unsupported_per_day*cells_free_{t}_{PERSISTER}",
+             f"persister_death_niche_per_day*cells_niche_{t}_{PERSISTER}"]
         b = [f"birth_niche_per_day*cells_niche_{t}"]
         for c in RESISTANT_CLONES:
             d += [f"(death_unsupported_{c}_per_day + death_detached_tissue_per_day)*cells_free_{t}_{c}",
@@ -530,7 +622,7 @@ def _observable_lines(host: Host) -> list[str]:
     deaths_tissue = " + ".join(f"({deaths[t]})" for t in tissues)
     births_tissue = " + ".join(f"({births[t]})" for t in tissues)
     vascular = ["death_blood_per_day*cells_blood", "death_marg_per_day*cells_marg",
-                f"persister_death_per_day*(cells_blood_{PERSISTER} + cells_marg_{PERSISTER})"]
+                f"persister_death_unsupported_per_day*(cells_blood_{PERSISTER} + cells_marg_{PERSISTER})"]
     for c in RESISTANT_CLONES:
         vascular.append(f"death_unsupported_{c}_per_day*(cells_blood_{c} + cells_marg_{c})")
     add("death_rate_blood_pct_per_day := 100*death_blood_per_day")

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from .._errors import SpecError
+from ..drugs import get_drug
 from ._antimony import _cxcr4_qss, btk_and_signaling_layers, cxcr4_rate_layer
 
 MODEL_ID = "cllsim_cxcr4"
@@ -31,6 +33,7 @@ def cxcr4_module(
     values: Mapping[str, float],
     events: Sequence[str] = (),
     initial_states: Mapping[str, float] | None = None,
+    drug: str = "ibrutinib",
 ) -> str:
     """Antimony text of the dynamic CXCR4 module.
 
@@ -45,9 +48,17 @@ def cxcr4_module(
     initial_states
         Initial receptor and signaling states; default: untreated steady state in no ligand
         is reached by the caller's pre-incubation.
+    drug
+        The BTK inhibitor in the medium (its potency rows are needed in ``values``).
     """
-    lines = [f"model {MODEL_ID}()", "  drug_free_nM := medium_drug_nM"]
-    lines += ["  " + line for line in btk_and_signaling_layers()]
+    inhibitor = get_drug(drug)
+    if inhibitor.target != "BTK":
+        raise SpecError(f"the CXCR4 assay module takes a BTK inhibitor, not {inhibitor.id}")
+    lines = [f"model {MODEL_ID}()", f"  {inhibitor.id}_free_nM := medium_drug_nM",
+             "  drug_free_nM := medium_drug_nM"]
+    if inhibitor.metabolite_binds:
+        lines.append(f"  {inhibitor.id}_metabolite_free_nM := 0")
+    lines += ["  " + line for line in btk_and_signaling_layers([inhibitor])]
     lines += ["  " + line for line in cxcr4_rate_layer()]
     m = "60*"  # per-minute rates -> per hour
     kci = "cxcr4_kint_const_per_min*(1 - temperature_block)"

@@ -11,7 +11,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -21,8 +21,9 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .._errors import ParameterError, SpecError
+from .._errors import ParameterError
 from .._validation import did_you_mean, validation_message
+from ..drugs import DEFAULT_DRUG, DRUGS, drug_set, get_drug
 from . import _columns as C
 from ._antimony import antimony_model
 from ._hosts import PATIENT, Host, get_host
@@ -30,8 +31,14 @@ from ._hosts import PATIENT, Host, get_host
 IGHV = Literal["U", "M"]
 SBML_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-#: Parameters that shape the dosing events rather than the ODEs.
-DOSING_PARAMETER_IDS = frozenset({"pk_lag_h", "pk_d1_fasted_h", "pk_d1_fed_h", "pk_frel_fasted_vs_fed"})
+
+#: Parameters that shape the dosing of any registered drug (see :func:`dosing_parameter_ids`).
+DOSING_PARAMETER_IDS = frozenset().union(*(d.dosing_parameter_ids for d in DRUGS.values()))
+
+
+def dosing_parameter_ids(drugs: str | Sequence[str] = DEFAULT_DRUG) -> frozenset[str]:
+    """Parameters that shape the dosing of ``drugs`` (lag, input duration, bioavailability) rather than the ODEs."""
+    return frozenset().union(*(get_drug(d).dosing_parameter_ids for d in drug_set(drugs)))
 
 
 class ParameterRow(BaseModel):
@@ -147,10 +154,14 @@ class ParameterTable:
         return ParameterTable(rows)
 
 
+def model_parameter_ids(host_id: str = PATIENT.id, drugs: str | Sequence[str] = DEFAULT_DRUG) -> frozenset[str]:
+    """Ids the model of ``host_id`` with ``drugs`` needs from the parameters tables (ODE and dosing)."""
+    return _model_parameter_ids(host_id, drug_set(drugs))
+
+
 @cache
-def model_parameter_ids(host_id: str = PATIENT.id) -> frozenset[str]:
-    """Ids the model of ``host_id`` needs from the parameters table (ODE and dosing)."""
-    text = antimony_model(get_host(host_id), {})
+def _model_parameter_ids(host_id: str, drugs: tuple[str, ...]) -> frozenset[str]:
+    text = antimony_model(get_host(host_id), {}, drugs=drugs)
     defined: set[str] = set()
     used: set[str] = set()
     statements = (
@@ -162,7 +173,7 @@ def model_parameter_ids(host_id: str = PATIENT.id) -> frozenset[str]:
             continue
         defined.add(m.group(1))
         used.update(re.findall(r"\b[A-Za-z_]\w*\b", m.group(3)))
-    return frozenset((used - defined - {"time", "e"}) | DOSING_PARAMETER_IDS)
+    return frozenset((used - defined - {"time", "e"}) | dosing_parameter_ids(drugs))
 
 
 def _check_columns(df: pd.DataFrame, where: str) -> list[str]:
@@ -259,21 +270,24 @@ def _data_path(name: str) -> Path:
     return Path(str(resources.files("cllsim.model") / "data" / name))
 
 
-def default_table_paths(host: Host | str = PATIENT, drug: str = "ibrutinib") -> list[Path]:
-    """Packaged tables making up the full parameter set for ``host`` and ``drug``."""
+def default_table_paths(host: Host | str = PATIENT, drug: str | Sequence[str] = DEFAULT_DRUG) -> list[Path]:
+    """Packaged tables making up the full parameter set for ``host`` and the drug(s) ``drug``.
+
+    Raises
+    ------
+    SpecError
+        For an unknown drug, or a drug without published PK in the host's species.
+    """
     host = get_host(host)
-    species = "human" if host.id == "patient" else "mouse"
-    paths = [_data_path("parameters.tsv"), _data_path(f"drug_{drug}_{species}.tsv")]
-    if not paths[1].exists():
-        raise SpecError(f"no {species} PK parameters for drug {drug!r}")
-    return paths
+    species = host.extra.get("species", "human" if host.id == "patient" else "mouse")
+    return [_data_path("parameters.tsv"), *(get_drug(d).table_path(species) for d in drug_set(drug))]
 
 
 def load_table(
     paths: Iterable[str | Path] | None = None,
     *,
     host: Host | str = PATIENT,
-    drug: str = "ibrutinib",
+    drug: str | Sequence[str] = DEFAULT_DRUG,
 ) -> ParameterTable:
     """Load and validate the parameters table(s) for ``host``.
 
@@ -282,16 +296,18 @@ def load_table(
     paths
         TSV files; default: the packaged model and drug tables.
     host, drug
-        Used for the default paths and to know which ids the model needs.
+        Used for the default paths and to know which ids the model needs; ``drug`` is a drug
+        id or the drugs of a therapy (each has its own table).
     """
     host = get_host(host)
     paths = list(paths) if paths is not None else default_table_paths(host, drug)
     frames = {str(p): read_table(p) for p in paths}
-    known = model_parameter_ids(host.id)
+    drugs = drug_set(drug)
+    known = model_parameter_ids(host.id, drugs)
     # a host's own tissues (e.g. the mouse peritoneum) have rows only in its override table,
     # so completeness is checked after the overrides are merged; rows of patient tissues the
     # host lacks (e.g. lymph nodes of an NSG mouse) are dropped
-    base_known = known | model_parameter_ids(PATIENT.id) if host.parameter_overrides else known
+    base_known = known | model_parameter_ids(PATIENT.id, drugs) if host.parameter_overrides else known
     table = validate_table(frames, base_known, complete=not host.parameter_overrides)
     if host.parameter_overrides:
         over = read_table(_data_path(f"{host.parameter_overrides}.tsv"))

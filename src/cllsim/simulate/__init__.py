@@ -20,6 +20,7 @@ from ._api import PreparedModel as PreparedModel
 from ._api import default_times as default_times
 from ._api import host_regimen_warnings as host_regimen_warnings
 from ._api import make_engine as make_engine
+from ._api import model_drugs as model_drugs
 from ._api import output_times as output_times
 from ._api import patient_values as patient_values
 from ._api import prepare as prepare
@@ -31,6 +32,8 @@ from ._engine import DoseChange as DoseChange
 from ._engine import DoseSchedule as DoseSchedule
 from ._engine import Engine as Engine
 from ._engine import Integration as Integration
+from ._engine import dosing_event_lines as dosing_event_lines
+from ._engine import schedule_parameter_ids as schedule_parameter_ids
 from ._invitro import Assay as Assay
 from ._invitro import AssayStep as AssayStep
 from ._invitro import simulate_assay as simulate_assay

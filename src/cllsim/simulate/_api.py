@@ -16,7 +16,16 @@ from pydantic import ConfigDict, Field, field_validator
 from .. import __version__
 from .._errors import InputError, ParameterError, SpecError
 from .._validation import InputModel
-from ..drugs import DoseRecords, Regimen, dosing_events, parse_regimen, read_dose_records, regimen_warnings
+from ..drugs import (
+    DEFAULT_DRUG,
+    DoseRecords,
+    Regimen,
+    Therapy,
+    drug_set,
+    parse_therapy,
+    read_dose_records,
+    therapy_warnings,
+)
 from ..model import (
     CARRIED_STATES,
     PATIENT,
@@ -31,7 +40,7 @@ from ..model import (
     parameter_hash,
     pools,
 )
-from ._engine import BatchTrajectory, Engine
+from ._engine import BatchTrajectory, DoseSchedule, Engine, dosing_event_lines, schedule_parameter_ids
 from ._observables import Observable, observables, observe
 from ._result import SimulationResult
 from ._status import Status
@@ -102,18 +111,31 @@ class PreparedModel:
 
     host: Host
     values: dict[str, float]
-    regimen: Regimen | DoseRecords
+    regimen: Therapy
     days: float
     sbml: str
     antimony: str
-    drug: str = "ibrutinib"
+    drug: str = DEFAULT_DRUG
+
+    @property
+    def drugs(self) -> tuple[str, ...]:
+        """Drugs of the model (the therapy's, or :attr:`drug` when untreated)."""
+        return model_drugs(self.regimen, self.drug)
+
+
+def model_drugs(therapy: Therapy, drug: str | Sequence[str] = DEFAULT_DRUG) -> tuple[str, ...]:
+    """Drugs a model of ``therapy`` is built with: ``drug`` first, then every drug the therapy gives."""
+    return drug_set([*drug_set(drug), *therapy.drugs])
 
 
 def patient_values(
     patient: Patient, host: Host | str = PATIENT, table: ParameterTable | None = None,
-    drug: str = "ibrutinib",
+    drug: str | Sequence[str] = DEFAULT_DRUG,
 ) -> dict[str, float]:
-    """Parameter values for ``patient``: table nominal, then IGHV condition, then overrides."""
+    """Parameter values for ``patient``: table nominal, then IGHV condition, then overrides.
+
+    ``drug`` is a drug id or the drugs of the model (each adds its table).
+    """
     table = table or load_table(host=host, drug=drug)
     table = table.with_values(ighv_conditions()[patient.ighv], what=f"IGHV {patient.ighv}")
     table = table.with_values(patient.parameters, what=f"patient {patient.id!r}")
@@ -121,13 +143,13 @@ def patient_values(
 
 
 def prepare(
-    regimen: Regimen | DoseRecords | str,
+    regimen: Therapy | Regimen | DoseRecords | str,
     patient: Patient | None = None,
     *,
     days: float,
     host: Host | str = PATIENT,
     table: ParameterTable | None = None,
-    drug: str = "ibrutinib",
+    drug: str = DEFAULT_DRUG,
     rtol: float = 1e-8,
     atol: float = 1e-12,
     max_doses: int | None = None,
@@ -141,17 +163,22 @@ def prepare(
     host = get_host(host)
     patient = patient or Patient()
     days = _check_days(days)
-    regimen = _checked_regimen(dose_table(regimen, drug) if isinstance(regimen, DoseRecords) else regimen,
-                               days, max_doses)
-    values = patient_values(patient, host, table, drug)
+    therapy = _checked_therapy(regimen, days, max_doses, drug)
+    if therapy.at_progression is not None:
+        raise SpecError("an exported model cannot switch at progression (progression is read from the course); "
+                        "export each phase, or run it with `cllsim cohort`/`cllsim compare`")
+    drugs = model_drugs(therapy, drug)
+    values = patient_values(patient, host, table, drugs)
     carried = [f"{x}_{p}" for x in CARRIED_STATES for p in pools(host)]
-    start = make_engine("reference", rtol=rtol, atol=atol).run(host, values, "none", [0.0], carried)
+    start = make_engine("reference", rtol=rtol, atol=atol).run(host, values, "none", [0.0], carried, drug=drugs)
     if not start.ok[0]:
         raise Status(start.status[0]).error(f"patient {patient.id}: {start.detail[0]}")
-    events = dosing_events(regimen, values, until_h=days * 24.0)
+    dosing = {k: np.array([values[k]]) for k in schedule_parameter_ids(drugs)}
+    schedule = DoseSchedule.of(therapy, dosing, 1, days * 24.0)
+    events = dosing_event_lines(schedule.changes[0])
     initial = {k: float(v[0, 0]) for k, v in start.values.items()}
-    text = antimony_model(host, values, events, initial_states=initial)
-    return PreparedModel(host, values, regimen, days, antimony_to_sbml(text), text, drug)
+    text = antimony_model(host, values, events, initial_states=initial, drugs=drugs)
+    return PreparedModel(host, values, therapy, days, antimony_to_sbml(text), text, drug)
 
 
 def _check_days(days: float) -> float:
@@ -162,25 +189,25 @@ def _check_days(days: float) -> float:
     return float(days)
 
 
-def _checked_regimen(
-    regimen: Regimen | DoseRecords | str, days: float, max_doses: int | None
-) -> Regimen | DoseRecords:
-    """The regimen, with its dose limit raised to ``max_doses`` if given, refused if it has too many doses."""
-    regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    if not isinstance(regimen, Regimen | DoseRecords):
-        raise SpecError(f"regimen must be a Regimen, DoseRecords or regimen text, got {type(regimen).__name__}")
+def _checked_therapy(
+    regimen: Therapy | Regimen | DoseRecords | str, days: float, max_doses: int | None, drug: str = DEFAULT_DRUG
+) -> Therapy:
+    """The therapy, with its dose limit raised to ``max_doses`` if given, refused if it has too many doses."""
+    therapy = parse_therapy(regimen, drug)
     if max_doses is not None:
-        regimen = regimen.with_max_doses(max_doses)
-    regimen.check_dose_count(days * 24.0)  # before anything is built or allocated
-    return regimen
+        therapy = therapy.with_max_doses(max_doses)
+    therapy.check_dose_count(days * 24.0)  # before anything is built or allocated
+    return therapy
 
 
 def host_regimen_warnings(
-    regimen: Regimen | DoseRecords, host: Host, days: float, values: dict[str, float]
+    therapy: Therapy | Regimen | DoseRecords | str, host: Host, days: float, values: dict[str, float],
+    drug: str = DEFAULT_DRUG,
 ) -> list[str]:
-    """:func:`cllsim.drugs.regimen_warnings` for ``host`` (per-kg and dose-ceiling checks in people only)."""
+    """:func:`cllsim.drugs.therapy_warnings` for ``host`` (per-kg and dose-ceiling checks in people only)."""
+    therapy = parse_therapy(therapy, drug)
     human = host.extra.get("species", "human") == "human"
-    return regimen_warnings(regimen, days * 24.0, human=human, body_weight_kg=values["body_weight_kg"])
+    return therapy_warnings(therapy, days * 24.0, human=human, body_weight_kg=values["body_weight_kg"])
 
 
 #: Output steps tried after the first week, h, finest first: every one divides the 24 h of a
@@ -272,20 +299,8 @@ def output_times(days: float, times: Sequence[float] | None = None, step: float 
 DoseTable: TypeAlias = DoseRecords | str | os.PathLike[str] | pd.DataFrame
 
 
-def dose_table(doses: DoseTable, drug: str) -> DoseRecords:
-    """``doses`` as :class:`DoseRecords`, refused when it doses another drug than ``drug``."""
-    records = doses if isinstance(doses, DoseRecords) else read_dose_records(doses)
-    other = [d for d in records.drugs if d is not None and d != drug]
-    if other:
-        raise SpecError(
-            f"the dose table gives {', '.join(map(repr, other))}, but this simulation is of {drug!r}; "
-            f"keep that drug's rows (DoseRecords.for_drug) or simulate drug={other[0]!r}"
-        )
-    return records
-
-
 def simulate(
-    regimen: Regimen | DoseRecords | str | None = None,
+    regimen: Therapy | Regimen | DoseRecords | str | None = None,
     patient: Patient | None = None,
     *,
     days: float = 365.0,
@@ -293,7 +308,7 @@ def simulate(
     times: Sequence[float] | None = None,
     step: float | None = None,
     table: ParameterTable | None = None,
-    drug: str = "ibrutinib",
+    drug: str = DEFAULT_DRUG,
     engine: str | Engine = "reference",
     rtol: float = 1e-8,
     atol: float = 1e-12,
@@ -305,9 +320,12 @@ def simulate(
     Parameters
     ----------
     regimen
-        :class:`~cllsim.drugs.Regimen` or its text form (``"420 mg qd"``, ``"none"``), or an
-        event table (:class:`~cllsim.drugs.DoseRecords`). Default ``"420 mg qd"`` unless
-        ``doses`` is given.
+        :class:`~cllsim.drugs.Therapy`, :class:`~cllsim.drugs.Regimen` or their text form
+        (``"420 mg qd"``, ``"acalabrutinib 100 mg bid"``, ``"ibrutinib 420 mg qd x 420 +
+        venetoclax ramp-up; 400 mg qd x 301 from day 84"``, ``"none"``). A switch at progression
+        (``"... until progression then ..."``) needs the course's progression; run it with
+        :func:`cllsim.cohort.run_cohort` or ``cllsim compare``. Also a dose table
+        (:class:`~cllsim.drugs.DoseRecords`). Default ``"420 mg qd"`` unless ``doses`` is given.
     patient
         IGHV status and parameter overrides; default: the typical U-CLL patient.
     days
@@ -321,9 +339,9 @@ def simulate(
     step
         Instead of ``times``: a regular grid every ``step`` days (e.g. ``0.125``), ending at ``days``.
     table
-        Parameters table; default: the packaged one.
+        Parameters table; default: the packaged ones of the model's drugs.
     drug
-        BTK inhibitor whose PK table is used.
+        Drug of a regimen that names none (:data:`cllsim.drugs.DRUGS`).
     engine
         ``"reference"`` (default; libRoadRunner/CVODE, compiled once per host), ``"cohort"``
         (code generated from the same SBML, RODAS4, numba), ``"jax"`` (diffrax; optional extra),
@@ -336,8 +354,9 @@ def simulate(
     doses
         Instead of ``regimen``: the doses as an event table, a :class:`~cllsim.drugs.DoseRecords`
         or a CSV path or DataFrame read by :func:`cllsim.drugs.read_dose_records` (time, amt, ii,
-        addl; NONMEM ``TIME``/``AMT``/``II``/``ADDL``/``EVID`` accepted). Its rows go into the
-        metadata (``doses``: rows, doses, hash).
+        addl, drug; NONMEM ``TIME``/``AMT``/``II``/``ADDL``/``EVID`` accepted). Rows naming no
+        drug are ``drug``'s; rows naming other drugs are their courses. The rows go into the
+        metadata (``doses``: source, rows, doses, hash, the rows).
 
     Returns
     -------
@@ -361,25 +380,31 @@ def simulate(
     if doses is not None:
         if regimen is not None:
             raise SpecError("give either regimen or doses (a dose table), not both")
-        regimen = dose_table(doses, drug)
-    elif isinstance(regimen, DoseRecords):
-        regimen = dose_table(regimen, drug)
-    regimen = _checked_regimen("420 mg qd" if regimen is None else regimen, days, max_doses)
-    values = patient_values(patient, host, table, drug)
-    obs = observables(host)
+        regimen = doses if isinstance(doses, DoseRecords) else read_dose_records(doses)
+    records = regimen if isinstance(regimen, DoseRecords) else None
+    therapy = _checked_therapy("420 mg qd" if regimen is None else regimen, days, max_doses, drug)
+    if therapy.at_progression is not None:
+        raise SpecError("a switch at progression needs the course's iwCLL progression: run it with "
+                        "cllsim.cohort (or `cllsim compare`), which detects progression and switches")
+    drugs = model_drugs(therapy, drug)
+    values = patient_values(patient, host, table, drugs)
+    obs = observables(host, drugs)
     if grid.size * len(obs) > MAX_OUTPUT_VALUES:
         raise SpecError(
             f"{grid.size:,} output times x {len(obs)} observables is more than {MAX_OUTPUT_VALUES:,} values; "
             "give fewer output times"
         )
-    batch = runner.run(host, values, regimen, grid * 24.0, [o.variable for o in obs])
+    batch = runner.run(host, values, therapy, grid * 24.0, [o.variable for o in obs], drug=drugs)
     if batch.status[0] == Status.INFEASIBLE_BASELINE.value:
         raise Status.INFEASIBLE_BASELINE.error(f"patient {patient.id}: {batch.detail[0]}")
-    result = make_result(batch, 0, host=host, patient=patient, regimen=regimen, days=days, drug=drug,
+    result = make_result(batch, 0, host=host, patient=patient, regimen=therapy, days=days, drug=drug,
                          values=values, obs=obs, engine=runner)
     if requested[0] > 0:
         result = dataclasses.replace(result, data=result.data[result.data[C.TIME] > 0].reset_index(drop=True))
-    flagged = tuple(host_regimen_warnings(regimen, host, days, values))
+    if records is not None:
+        meta = {**result.metadata, "doses": records.metadata(days * 24.0)}
+        result = dataclasses.replace(result, metadata=meta)
+    flagged = tuple(host_regimen_warnings(therapy, host, days, values))
     return dataclasses.replace(result, warnings=flagged + result.warnings) if flagged else result
 
 
@@ -389,7 +414,7 @@ def make_result(
     *,
     host: Host,
     patient: Patient,
-    regimen: Regimen | DoseRecords,
+    regimen: Therapy | Regimen,
     days: float,
     drug: str,
     values: dict[str, float],
@@ -398,6 +423,7 @@ def make_result(
 ) -> SimulationResult:
     """The :class:`SimulationResult` of patient ``i`` of ``batch`` (observables normalised once, in :func:`observe`)."""
     status, detail = Status(batch.status[i]), str(batch.detail[i])
+    therapy = parse_therapy(regimen, drug)
     t_days = batch.time_h / 24.0
     rows = observe(obs, {k: v[i : i + 1] for k, v in batch.values.items()})
     frames = [
@@ -420,11 +446,11 @@ def make_result(
         "ighv": patient.ighv,
         "regimen": regimen.describe(),
         "drug": drug,
-        "food": regimen.food,
+        "drugs": list(model_drugs(therapy)),
+        "food": {c.drug: c.regimen.food for c in therapy.courses},
         "days": days,
         "time_unit": "day",
         "parameter_hash": parameter_hash(values),
-        **({"doses": regimen.metadata(days * 24.0)} if isinstance(regimen, DoseRecords) else {}),
         "parameters": dict(values),
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

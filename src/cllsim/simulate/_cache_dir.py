@@ -14,13 +14,20 @@ code it did not write).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import shutil
 import stat
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks, first compilations may race
+    fcntl = None  # type: ignore[assignment]
 
 #: Environment variable naming the cache root (the kernels live in its ``kernels`` sub-folder).
 CACHE_ENV = "CLLSIM_CACHE_DIR"
@@ -121,3 +128,24 @@ def kernel_cache_dir() -> Path:
         stacklevel=3,
     )
     return _private_temp_folder()
+
+
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``lock_file`` (created if missing) for the block.
+
+    Serializes the first compilation of a kernel between processes that share a cache folder:
+    numba writes its on-disk cache without a lock, and two processes compiling the same new
+    kernel at once (a worker pool on a fresh cache) could read each other's half-written index.
+    Processes that come second find the cache filled and load it. Without ``fcntl`` (Windows)
+    the block runs unlocked.
+    """
+    if fcntl is None:  # pragma: no cover
+        yield
+        return
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

@@ -5,7 +5,8 @@ Antimony declaration (:mod:`cllsim.model._antimony`) produces, classifies its sy
 translates every rule into NumPy source, in dependency order:
 
 * **parameters**: SBML parameters without rules (one value per patient);
-* **inputs**: parameters changed by dosing events (here ``pk_input_mg_per_h``), piecewise
+* **inputs**: dosing inputs, found by their id (see :func:`dosing_inputs`: every parameter
+  whose id ends with ``_input_mg_per_h``, e.g. ``ibrutinib_input_mg_per_h``), piecewise
   constant in time and supplied by the engine;
 * **static rules**: assignment rules that depend on parameters only, evaluated once per
   patient instead of at every right-hand-side evaluation;
@@ -32,9 +33,30 @@ import sympy
 from sympy.printing.numpy import NumPyPrinter
 
 from ..model import Host, antimony_model, antimony_to_sbml
+from ._engine import DOSE_INPUT_SUFFIX
 
-#: Parameters changed by dosing events: piecewise-constant inputs of the generated code.
-INPUTS = ("pk_input_mg_per_h",)
+#: Id ending of the dosing inputs (zero-order absorption rates, mg/h): the piecewise-constant
+#: inputs of the generated code, one per drug (e.g. ``ibrutinib_input_mg_per_h``).
+INPUT_SUFFIX = DOSE_INPUT_SUFFIX
+
+
+def dosing_inputs(model: libsbml.Model) -> tuple[str, ...]:
+    """Ids of the dosing inputs of an SBML model: parameters whose id ends with :data:`INPUT_SUFFIX`.
+
+    Parameters
+    ----------
+    model
+        The SBML model.
+
+    Returns
+    -------
+    tuple of str
+        The inputs in SBML order (the order of ``u`` in the generated code), rules excluded.
+    """
+    ruled = {r.getVariable() for r in model.getListOfRules()}
+    return tuple(
+        p.getId() for p in model.getListOfParameters() if p.getId().endswith(INPUT_SUFFIX) and p.getId() not in ruled
+    )
 
 _FUNCTIONS = {"ln": sympy.log, "log": sympy.log, "exp": sympy.exp, "abs": sympy.Abs, "sqrt": sympy.sqrt}
 
@@ -110,7 +132,7 @@ class CompiledModel:
     parameters
         Ids of per-patient parameters the code reads.
     inputs
-        Ids of event-driven inputs (see :data:`INPUTS`).
+        Ids of the dosing inputs (see :func:`dosing_inputs`), in the order of ``u``.
     static
         Ids of assignment rules that depend only on parameters.
     source
@@ -231,7 +253,7 @@ def compile_sbml(sbml: str) -> CompiledModel:
     model = doc.getModel()
     init_assign = {ia.getSymbol(): _to_sympy(ia.getMath(), symbols) for ia in model.getListOfInitialAssignments()}
     states = tuple(rates)
-    inputs = tuple(i for i in INPUTS if model.getParameter(i) is not None)
+    inputs = dosing_inputs(model)
     parameters = tuple(
         p.getId() for p in model.getListOfParameters()
         if p.getId() not in assign and p.getId() not in rates and p.getId() not in inputs
@@ -736,13 +758,13 @@ def _closure(names: set[str], assign: Mapping[str, sympy.Expr], within: set[str]
     return out
 
 
-def compile_host(host: Host) -> CompiledModel:
+def compile_host(host: Host, drugs: tuple[str, ...] = ("ibrutinib",)) -> CompiledModel:
     """Compile the declaration of ``host`` (no dosing events; parameter values are supplied per patient).
 
     ``cells_frozen`` stays a parameter, so the same code serves the pre-treatment equilibration.
     Cached by the declaration's text.
     """
-    return _compile_text(antimony_model(host, {}))
+    return _compile_text(antimony_model(host, {}, drugs=drugs))
 
 
 @functools.lru_cache(maxsize=4)

@@ -10,7 +10,10 @@ control as the NumPy backend, so the two agree to solver tolerance.
 
 Compiled code is cached on disk in a private folder (``$CLLSIM_CACHE_DIR``, default
 ``~/.cache/cllsim``, see :func:`cache_dir`): the first
-use on a machine compiles for ~20-60 s, later processes load it in about a second.
+use on a machine compiles for ~20-60 s, later processes load it in about a second. The first
+compilation of a kernel in each process runs under a file lock next to it (see
+:func:`._cache_dir.exclusive`), so processes starting together on a fresh cache compile it once,
+one after the other loading what the first wrote.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from types import ModuleType
 
 import numpy as np
 
-from ._cache_dir import kernel_cache_dir
+from ._cache_dir import exclusive, kernel_cache_dir
 from ._codegen import ELEMENTARY, CompiledModel
 
 _KERNEL_FILE = Path(__file__).with_name("_kernel.py")
@@ -85,17 +88,35 @@ def _generated_module(source: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     sys.modules[path.stem] = module  # numba's on-disk cache refers to the functions by module name
     spec.loader.exec_module(module)  # type: ignore[union-attr]
+    module.__cllsim_lock__ = path.with_suffix(".lock")  # type: ignore[attr-defined]
     return module
+
+
+#: Generated modules whose kernel this process has compiled or loaded (``id`` of the module).
+_ready: set[int] = set()
+
+
+def _run(mod: ModuleType, args: tuple) -> None:
+    """Call the kernel ``mod.run(*args)``; the first call of a process compiles it under the file lock.
+
+    The compilation is triggered by a call on zero patients (the same argument types, so numba
+    compiles, or loads from its cache, exactly the signature of the real call), so the lock is
+    held for the compilation only, never while patients are integrated.
+    """
+    if id(mod) not in _ready:
+        with exclusive(mod.__cllsim_lock__):
+            mod.run(args[0][:0], *args[1:])
+        _ready.add(id(mod))
+    mod.run(*args)
 
 
 def available(cm: CompiledModel) -> bool:
     """Whether the compiled backend can run this model.
 
-    It needs the driver/driven and linear split and at most one event-driven input (the kernel
-    switches ``u[0]``); other models run on the NumPy backend.
+    It needs the driver/driven and linear split (any number of dosing inputs and bolus targets);
+    other models run on the NumPy backend.
     """
-    return {"driver", "driven", "linear", "drivernl"} <= set(cm.blocks) and bool(cm.scalar_source) and len(
-        cm.inputs) <= 1
+    return {"driver", "driven", "linear", "drivernl"} <= set(cm.blocks) and bool(cm.scalar_source)
 
 
 def integrate(
@@ -109,7 +130,6 @@ def integrate(
     rtol: float,
     atol: float,
     max_steps: int,
-    depot: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Integrate every patient through its stops with the compiled kernel.
 
@@ -124,7 +144,7 @@ def integrate(
     y0
         Initial states ``(n_states, n)``.
     sched
-        Stops (``._vectorized._Schedule``).
+        Stops with their dose changes (``._vectorized._Schedule``).
     n_out
         Number of output slots.
 
@@ -155,12 +175,13 @@ def integrate(
 
     k = pos_lin.size
     m = max(n_in, 1)
-    mod.run(
-        P, Y, np.ascontiguousarray(sched.t), np.ascontiguousarray(sched.du), np.ascontiguousarray(sched.bolus),
-        np.ascontiguousarray(sched.out.astype(np.int64)), rec, recu, idx_drv, idx_drn, pos_lin, pos_nl,
+    _run(mod, (
+        P, Y, np.ascontiguousarray(sched.t), np.ascontiguousarray(sched.target, dtype=np.int64),
+        np.ascontiguousarray(sched.delta), np.ascontiguousarray(sched.out, dtype=np.int64), rec, recu, idx_drv,
+        idx_drn, pos_lin, pos_nl,
         c("__lin_lam", (k,)), c("__lin_V", (k, k)), c("__lin_Vinv", (k, k)), c("__lin_A", (k, k)),
         c("__lin_B", (k, m))[:, :, :n_in].copy(), c("__lin_b0", (k,)), c("__lin_AinvB", (k, m))[:, :, :n_in].copy(),
-        c("__lin_Ainvb0", (k,)), float(rtol), float(atol), int(max_steps), -1 if depot is None else int(depot),
+        c("__lin_Ainvb0", (k,)), float(rtol), float(atol), int(max_steps),
         status, steps, fail_t,
-    )
+    ))
     return rec.transpose(1, 2, 0), recu.transpose(1, 2, 0), status != OK, steps, fail_t

@@ -13,8 +13,8 @@ experiments, the fit, cohorts, exports), goes through :meth:`Engine.run`:
    carried states (and the baseline trafficking rates that track them) reach the untreated
    steady state; the end state is the treatment start, checked again;
 5. **initial overrides** (e.g. labelled cells injected into blood at time 0);
-6. **dose schedule**: each dose of the regimen (:func:`cllsim.drugs.dose_inputs`) becomes exact
-   changes of a dosing input or a depot state at its time (:class:`DoseSchedule`);
+6. **dose schedule**: each dose of each drug of the therapy (:meth:`cllsim.drugs.Drug.dose_inputs`)
+   becomes exact changes of that drug's dosing input or depot at its time (:class:`DoseSchedule`);
 7. **integration** through the schedule with ``cells_frozen = 0``;
 8. **status**: one :class:`Status` per patient, with a reason.
 
@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
-from ..drugs import DoseRecords, Regimen, dose_inputs, parse_regimen
+from ..drugs import DEFAULT_DRUG, DoseRecords, Regimen, Therapy, drug_set, get_drug, parse_therapy
 from ..model import Host, baseline_problems, baseline_rules, get_host, must_be_nonnegative
 from ._status import Status
 
@@ -48,12 +48,19 @@ MAX_BATCH_VALUES = 250_000_000
 
 #: Parameter of the declaration that holds cell numbers fixed (pre-treatment equilibration).
 FROZEN = "cells_frozen"
-#: Zero-order absorption input of the declaration (mg/h) and the depot a bolus goes into (mg).
-DOSE_INPUT = "pk_input_mg_per_h"
-DOSE_DEPOT = "drug_depot_mg"
 
-#: Parameters that shape the dose schedule (a dose's timing, duration and amount).
-SCHEDULE_PARAMETERS = ("pk_lag_h", "pk_d1_fed_h", "pk_d1_fasted_h", "pk_frel_fasted_vs_fed", "body_weight_kg")
+#: Every parameter whose id ends so is a drug's zero-order dosing input (mg/h), changed only by
+#: the dose schedule (``<drug>_input_mg_per_h``).
+DOSE_INPUT_SUFFIX = "_input_mg_per_h"
+
+#: Patient parameter that per-kg doses are multiplied by (kg).
+BODY_WEIGHT = "body_weight_kg"
+
+
+def schedule_parameter_ids(drugs: Sequence[str]) -> tuple[str, ...]:
+    """Parameters that shape the dose schedule of ``drugs`` (each dose's timing, duration, amount)."""
+    ids = sorted(set().union(*(get_drug(d).dosing_parameter_ids for d in drugs)))
+    return (*ids, BODY_WEIGHT)
 
 
 @dataclass(frozen=True)
@@ -67,7 +74,7 @@ class DoseChange:
 
 @dataclass(frozen=True)
 class DoseSchedule:
-    """Per patient, the exact changes of dosing inputs and depots, sorted by time."""
+    """Per patient, the exact changes of dosing inputs and depots of every drug, sorted by time."""
 
     changes: tuple[tuple[DoseChange, ...], ...]
 
@@ -77,17 +84,28 @@ class DoseSchedule:
 
     @classmethod
     def of(
-        cls, regimen: Regimen | DoseRecords, values: Mapping[str, np.ndarray], n: int, until_h: float
+        cls, therapy: Therapy | Sequence[Therapy], values: Mapping[str, np.ndarray], n: int, until_h: float
     ) -> DoseSchedule:
-        """The schedule of ``regimen`` for each of ``n`` patients (computed once per distinct dosing values)."""
-        used = [k for k in SCHEDULE_PARAMETERS if k != "body_weight_kg" or regimen.per_kg]
-        cache: dict[tuple[float, ...], tuple[DoseChange, ...]] = {}
+        """The schedule of ``therapy`` (one for all, or one per patient) for each of ``n`` patients.
+
+        Only the first phase of a therapy is dosed (a switch at progression is applied by giving
+        each patient the therapy that has it, see :func:`cllsim.drugs.switched_at`). Computed
+        once per distinct therapy and dosing values.
+        """
+        per_patient = not isinstance(therapy, Therapy)
+        therapies = list(therapy) if per_patient else [therapy] * n  # type: ignore[arg-type]
+        if len(therapies) != n:
+            raise SpecError(f"{len(therapies)} therapies for {n} patients")
+        cache: dict[tuple, tuple[DoseChange, ...]] = {}
         rows = []
-        for i in range(n):
-            key = tuple(float(values[k][i]) for k in used)
+        for i, th in enumerate(therapies):
+            drugs = [c.drug for c in th.courses]
+            per_kg = any(c.regimen.per_kg for c in th.courses)
+            used = [k for k in schedule_parameter_ids(drugs) if k != BODY_WEIGHT or per_kg]
+            key = (id(th), *(float(values[k][i]) for k in used))
             if key not in cache:
-                vals = {k: float(values[k][i]) for k in SCHEDULE_PARAMETERS}
-                cache[key] = _changes(dose_inputs(regimen, vals, until_h))
+                vals = {k: float(values[k][i]) for k in schedule_parameter_ids(drugs)}
+                cache[key] = _changes(th, vals, until_h)
             rows.append(cache[key])
         return cls(tuple(rows))
 
@@ -98,15 +116,27 @@ class DoseSchedule:
         return len(self.changes)
 
 
-def _changes(inputs: Sequence[tuple[float, float, float]]) -> tuple[DoseChange, ...]:
+def _changes(therapy: Therapy, values: Mapping[str, float], until_h: float) -> tuple[DoseChange, ...]:
     out = []
-    for t_on, d1, amount in inputs:
-        if d1 > 0:  # zero-order input switched on, then off
-            rate = amount / d1
-            out += [DoseChange(t_on, DOSE_INPUT, rate), DoseChange(t_on + d1, DOSE_INPUT, -rate)]
-        else:  # bolus into the depot
-            out.append(DoseChange(t_on, DOSE_DEPOT, amount))
+    for course in therapy.courses:
+        drug = get_drug(course.drug)
+        # a dose table may give each dose its own food state; a regimen has one
+        for food, doses in course.regimen.doses_by_food(until_h, values[BODY_WEIGHT]):
+            for t_on, d1, amount in drug.dose_inputs(doses, food, values):
+                if d1 > 0:  # zero-order input switched on, then off
+                    rate = amount / d1
+                    out += [DoseChange(t_on, drug.input_id, rate), DoseChange(t_on + d1, drug.input_id, -rate)]
+                else:  # bolus into the depot
+                    out.append(DoseChange(t_on, drug.depot_id, amount))
     return tuple(sorted(out, key=lambda c: c.time_h))
+
+
+def dosing_event_lines(schedule: Sequence[DoseChange]) -> list[str]:
+    """Antimony events applying ``schedule`` (one patient's changes) at their exact times, for export."""
+    return [
+        f"dose{k}: at time >= {c.time_h!r}, t0=false, persistent=true: {c.variable} = {c.variable} + {c.delta!r}"
+        for k, c in enumerate(schedule)
+    ]
 
 
 @dataclass(frozen=True)
@@ -239,8 +269,8 @@ class Engine(abc.ABC):
 
     # ---- primitives: what an engine implements
     @abc.abstractmethod
-    def compile(self, host: Host) -> Any:
-        """The compiled model of ``host`` (cached by the engine)."""
+    def compile(self, host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> Any:
+        """The compiled model of ``host`` with a PK block for each of ``drugs`` (cached by the engine)."""
 
     @abc.abstractmethod
     def parameter_ids(self, model: Any) -> tuple[str, ...]:
@@ -280,11 +310,12 @@ class Engine(abc.ABC):
         self,
         host: Host | str,
         values: Mapping[str, Any],
-        regimen: Regimen | DoseRecords | str,
+        regimen: Therapy | Regimen | DoseRecords | str | Sequence[Therapy],
         times_h: npt.ArrayLike,
         variables: Sequence[str],
         *,
         initial_state: Mapping[str, Any] | None = None,
+        drug: str | Sequence[str] = DEFAULT_DRUG,
     ) -> BatchTrajectory:
         """Simulate a batch of patients: equilibrate, check baselines, dose, integrate.
 
@@ -295,8 +326,11 @@ class Engine(abc.ABC):
         values
             Every model parameter (table units): a scalar (shared) or an array of shape ``(n,)``.
         regimen
-            Regimen (or its text form) or dose table (:class:`~cllsim.drugs.DoseRecords`), the
-            same for every patient; time 0 = the start of treatment.
+            Therapy, regimen, their text form or a dose table (:class:`~cllsim.drugs.DoseRecords`),
+            the same for every patient, or one therapy per patient; day 0 = start of treatment.
+        drug
+            The drug of a regimen that names none, or the drugs the model is built with (every
+            drug of the therapy is added); the first is the one ``drug_plasma_ng_per_mL`` reads.
         times_h
             Output times, h; finite, starting at 0 and increasing.
         variables
@@ -311,11 +345,20 @@ class Engine(abc.ABC):
             Variables ``(n, T)`` and one :class:`Status` per patient.
         """
         host = get_host(host)
-        regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+        default = drug_set(drug)
+        if isinstance(regimen, str | Regimen | Therapy | DoseRecords):
+            therapies: Therapy | list[Therapy] = parse_therapy(regimen, default[0])
+            given_therapies = [therapies]
+        else:
+            therapies = given_therapies = [parse_therapy(t, default[0]) for t in regimen]
         times = check_times(times_h)
-        regimen.check_dose_count(float(times[-1]))  # refuse millions of doses before equilibrating
-        model = self.compile(host)
-        n, given = parameter_batch(values, (*self.parameter_ids(model), *SCHEDULE_PARAMETERS))
+        for th in {id(t): t for t in given_therapies}.values():
+            th.check_dose_count(float(times[-1]))  # refuse millions of doses before equilibrating
+        drugs = drug_set([*default, *(d for t in given_therapies for d in t.drugs)])
+        model = self.compile(host, drugs)
+        n, given = parameter_batch(values, (*self.parameter_ids(model), *schedule_parameter_ids(drugs)))
+        if not isinstance(therapies, Therapy) and len(therapies) != n:
+            raise SpecError(f"{len(therapies)} therapies given for {n} patients")
         n_values = n * times.size * len(set(variables))
         if n_values > MAX_BATCH_VALUES:
             raise SpecError(
@@ -372,7 +415,8 @@ class Engine(abc.ABC):
             y0[s] = np.where(np.isnan(y0[s]), np.nan, np.broadcast_to(np.asarray(v, dtype=float), (n,)))
 
         live = np.nonzero(status == Status.SUCCESS.value)[0]
-        schedule = DoseSchedule.of(regimen, _take(given, live), live.size, times[-1])
+        live_therapies = therapies if isinstance(therapies, Therapy) else [therapies[int(i)] for i in live]
+        schedule = DoseSchedule.of(live_therapies, _take(given, live), live.size, times[-1])
         run = self.integrate(model, _take(treated, live), _take(y0, live), schedule, times, names)
         out = {v: np.full((n, times.size), np.nan) for v in names}
         for v in names:

@@ -8,13 +8,13 @@ ODE solves, the pre-treatment equilibration and the treatment run, are done by d
 (``Kvaerno5``, an L-stable ESDIRK method of order 5, with a PID step-size controller),
 ``jax.vmap``-ed over patients and ``jax.jit``-compiled.
 
-Dosing is piecewise constant: each patient's dose-input switches (from
+Dosing is piecewise constant: each patient's dose changes (from
 :func:`cllsim.drugs.dose_inputs`, so lags and input durations may differ per patient) are
 merged with the output times into one list of stops, exactly as the NumPy engine does, and a
-``jax.lax.scan`` over the stops calls ``diffeqsolve`` once per segment with the input held
-constant. A zero-order input changes the input rate at a stop; a bolus (input duration 0) is
-added to the depot state at its stop. Outputs are the states at the stops, never
-interpolated.
+``jax.lax.scan`` over the stops calls ``diffeqsolve`` once per segment with the inputs held
+constant. A stop carries one change: a step of one drug's zero-order input rate, or a bolus
+added to one state (e.g. that drug's depot); simultaneous changes are consecutive stops of
+length zero. Outputs are the states at the stops, never interpolated.
 
 Float64 is switched on (``jax_enable_x64``) when the engine is first used. Select the device
 with the ``JAX_PLATFORMS`` environment variable (e.g. ``JAX_PLATFORMS=cuda``).
@@ -34,8 +34,8 @@ from sympy.printing.numpy import JaxPrinter
 
 from ..drugs import Regimen
 from ..model import PATIENT, Host, antimony_model, antimony_to_sbml, get_host
-from ._codegen import INPUTS, CodegenError, PlainFloats, _closure, _deps, _topo, read_rules
-from ._engine import DOSE_DEPOT, BatchTrajectory, DoseSchedule, Integration
+from ._codegen import CodegenError, PlainFloats, _closure, _deps, _topo, dosing_inputs, read_rules
+from ._engine import BatchTrajectory, DoseSchedule, Integration
 from ._vectorized import CohortEngine, _Schedule, _schedule
 
 _INSTALL_HINT = 'the JAX engine needs the optional extra: pip install "cllsim[jax]"'
@@ -102,7 +102,7 @@ def jax_rhs_source(sbml: str) -> tuple[str, tuple[str, ...], tuple[str, ...], tu
     doc, symbols, assign, rates = read_rules(sbml, "JAX engine")
     model = doc.getModel()
     states = tuple(rates)
-    inputs = tuple(i for i in INPUTS if model.getParameter(i) is not None)
+    inputs = dosing_inputs(model)
     order = _topo(assign, set())
     dynamic: set[str] = set()
     for k in order:
@@ -152,11 +152,12 @@ def compile_jax(host: Host | str = PATIENT) -> JaxRhs:
 
 
 @functools.lru_cache(maxsize=8)
-def _solver(host_text: str, rtol: float, atol: float, max_steps: int, depot: int | None) -> Callable:
+def _solver(host_text: str, rtol: float, atol: float, max_steps: int) -> Callable:
     """Jitted, patient-vmapped solve through a schedule of stops (cached per model and numerics).
 
     The returned function takes ``(y0 (n, ns), d {id: (n,)}, u0 (n, k), stop_t (n, m),
-    stop_du (n, m), stop_bolus (n, m), stop_out (n, m), skip (n,), ys0 (n, T, ns))`` and returns
+    stop_target (n, m), stop_delta (n, m), stop_out (n, m), skip (n,), ys0 (n, T, ns))`` (targets
+    coded as in ``._vectorized._Schedule``: input ``q < k``, state ``k + j``, -1 none) and returns
     ``(ys (n, T, ns), us (n, T, k), recorded (n, T), failed (n,), fail_t (n,), steps (n,))``.
     """
     jax, diffrax = _import_jax()
@@ -167,12 +168,15 @@ def _solver(host_text: str, rtol: float, atol: float, max_steps: int, depot: int
     controller = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.3, icoeff=0.4)
     saveat = diffrax.SaveAt(t1=True)
 
-    def one(y0, d, u0, stop_t, stop_du, stop_bolus, stop_out, skip, ys0):
+    def one(y0, d, u0, stop_t, stop_target, stop_delta, stop_out, skip, ys0):
         n_out = ys0.shape[0]
+        n_in = u0.shape[0]
+        input_ids = jnp.arange(n_in)
+        state_ids = jnp.arange(y0.shape[0]) + n_in
 
         def segment(carry, stop):
             y, t, u, failed, fail_t, steps, ys, us, rec = carry
-            t_stop, du, bolus, out = stop
+            t_stop, target, delta, out = stop
             t1 = jnp.where(failed, t, t_stop)
             sol = diffrax.diffeqsolve(
                 term, solver, t, t1, None, y, args=(d, u), saveat=saveat, stepsize_controller=controller,
@@ -185,16 +189,14 @@ def _solver(host_text: str, rtol: float, atol: float, max_steps: int, depot: int
             y = jnp.where(failed, y, y1)
             t = jnp.where(failed, t, t_stop)
             steps = steps + jnp.where(failed, 0, sol.stats["num_accepted_steps"])
-            # record, then switch the input and add the bolus (the NumPy engine's order at a stop)
+            # record, then switch the input or add the bolus (the NumPy engine's order at a stop)
             hit = (out >= 0) & ~failed
             slot = jnp.clip(out, 0, n_out - 1)
             ys = ys.at[slot].set(jnp.where(hit, y, ys[slot]))
             us = us.at[slot].set(jnp.where(hit, u, us[slot]))
             rec = rec.at[slot].set(rec[slot] | hit)
-            if u.shape[0]:
-                u = u.at[0].add(du)
-            if depot is not None:
-                y = y.at[depot].add(bolus)
+            u = u + jnp.where(input_ids == target, delta, 0.0)
+            y = y + jnp.where(state_ids == target, delta, 0.0)
             return (y, t, u, failed, fail_t, steps, ys, us, rec), None
 
         init = (
@@ -202,7 +204,7 @@ def _solver(host_text: str, rtol: float, atol: float, max_steps: int, depot: int
             ys0, jnp.full((n_out, u0.shape[0]), jnp.nan, y0.dtype), jnp.zeros(n_out, bool),
         )
         (_, _, _, failed, fail_t, steps, ys, us, rec), _ = jax.lax.scan(
-            segment, init, (stop_t, stop_du, stop_bolus, stop_out)
+            segment, init, (stop_t, stop_target, stop_delta, stop_out)
         )
         return ys, us, rec, failed, fail_t, steps
 
@@ -221,7 +223,6 @@ def _solve(
     rtol: float,
     atol: float,
     max_steps: int,
-    depot: int | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run the jitted solve on NumPy inputs; returns NumPy arrays (see :func:`_solver`), states last axis."""
     jax, _ = _import_jax()
@@ -233,9 +234,9 @@ def _solve(
     end = sched.t[:, :-1]  # the last column is the +inf sentinel
     last = np.where(np.isfinite(end), end, -np.inf).max(axis=1, keepdims=True)
     stop_t = np.where(np.isfinite(end), end, last)
-    fn = _solver(host_text, float(rtol), float(atol), int(max_steps), depot)
+    fn = _solver(host_text, float(rtol), float(atol), int(max_steps))
     out = fn(
-        y0.T.copy(), dd, np.zeros((n, len(model.inputs))), stop_t, sched.du[:, :-1], sched.bolus[:, :-1],
+        y0.T.copy(), dd, np.zeros((n, len(model.inputs))), stop_t, sched.target[:, :-1], sched.delta[:, :-1],
         sched.out[:, :-1], np.asarray(skip, bool), np.full((n, n_out, y0.shape[0]), np.nan),
     )
     return tuple(np.asarray(a) for a in out)  # type: ignore[return-value]
@@ -288,19 +289,18 @@ class JaxEngine(CohortEngine):
             raise CodegenError("the JAX and NumPy translations of the declaration disagree on states or inputs")
         d = model.derived(params)
         y0 = np.stack([np.asarray(states[s], dtype=float) for s in model.states])
-        depot = model.index(DOSE_DEPOT) if DOSE_DEPOT in model.states else None
-        sched = _schedule(schedule, times_h, model.inputs)
+        sched = _schedule(schedule, times_h, model.inputs, model.states)
         ys, us, rec, failed, fail_t, steps = _solve(
             host_text, jrhs, y0, d, sched, times_h.size, np.zeros(n, bool), rtol=self.rtol, atol=self.atol,
-            max_steps=self.max_steps, depot=depot,
+            max_steps=self.max_steps,
         )
         values = _variables(model, tuple(record), ys, us, rec, d)
         said = np.where(failed, "diffrax stopped (step limit or step-size collapse)", "").astype(object)
         return Integration(values, failed, fail_t, steps.astype(int), said)
 
-    def compile(self, host: Host):
-        model = super().compile(host)
-        _host_texts.setdefault(model.source, antimony_model(host, {}))
+    def compile(self, host: Host, drugs: tuple[str, ...] = ("ibrutinib",)):
+        model = super().compile(host, drugs)
+        _host_texts.setdefault(model.source, antimony_model(host, {}, drugs=drugs))
         return model
 
 
@@ -318,6 +318,7 @@ def run_batch_jax(
     rtol: float = 1e-8,
     atol: float = 1e-12,
     max_steps: int = 100_000,
+    drug: str | Sequence[str] = "ibrutinib",
 ) -> BatchTrajectory:
     """:func:`cllsim.simulate.run_batch` on :class:`JaxEngine` (same arguments and result).
 
@@ -327,4 +328,4 @@ def run_batch_jax(
         If ``jax`` or ``diffrax`` is missing (install the ``jax`` extra).
     """
     engine = JaxEngine(rtol=rtol, atol=atol, max_steps=max_steps)
-    return engine.run(get_host(host), values, regimen, times_h, variables)
+    return engine.run(get_host(host), values, regimen, times_h, variables, drug=drug)

@@ -9,8 +9,9 @@ module globals (not function arguments) lets numba cache the compiled kernel on 
 Method, per patient: RODAS4 (:mod:`._rosenbrock`: L-stable, stiffly accurate, order 4 with an
 embedded order-3 error estimate) on the driven block, which reads the driver states at its stage
 times; the driver's linear states (PK) are propagated in closed form between input switches and
-its other states (BTK, kinases) integrated with their own RODAS4 steps; every stop (dose-input
-switch, output time) is landed on exactly. Same method and error control as :mod:`._vectorized`.
+its other states (BTK, kinases) integrated with their own RODAS4 steps; every stop (a dose
+change of any input or state, an output time) is landed on exactly. Same method and error
+control as :mod:`._vectorized`.
 """
 
 # ruff: noqa: F821 -- the generated block functions are defined by the text this file is appended to
@@ -195,10 +196,14 @@ def _advance_driver(
 
 
 def _integrate_one(
-    p, y, st, sdu, sb, so, rec, recu, idx_drv, idx_drn, pos_lin, pos_nl,
-    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_steps, depot,
+    p, y, st, stg, sdl, so, rec, recu, idx_drv, idx_drn, pos_lin, pos_nl,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_steps,
 ):
-    """Integrate one patient through its stops (dose switches, outputs); returns (status, steps, failure time h)."""
+    """Integrate one patient through its stops (dose changes, outputs); returns (status, steps, failure time h).
+
+    At stop ``k``: ``so[k] >= 0`` records output slot ``so[k]``; ``stg[k]`` adds ``sdl[k]`` to input
+    ``stg[k]`` (below the number of inputs) or to state ``stg[k] - n_inputs`` (a bolus); -1: nothing.
+    """
     ns_drv = idx_drv.shape[0]
     ns_drn = idx_drn.shape[0]
     n_in = recu.shape[1]
@@ -228,10 +233,11 @@ def _integrate_one(
             if o >= 0:
                 rec[o, :] = y
                 recu[o, :] = u
-            if n_in > 0:
-                u[0] += sdu[k]
-            if depot >= 0:
-                y[depot] += sb[k]
+            g = stg[k]
+            if g >= n_in:
+                y[g - n_in] += sdl[k]
+            elif g >= 0:
+                u[g] += sdl[k]
             k += 1
         if not np.isfinite(st[k]):
             return OK, steps, np.nan
@@ -268,15 +274,15 @@ def _integrate_one(
 
 
 def run(
-    P, Y, ST, SDU, SB, SO, REC, RECU, idx_drv, idx_drn, pos_lin, pos_nl,
-    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, rtol, atol, max_steps, depot,
+    P, Y, ST, STG, SDL, SO, REC, RECU, idx_drv, idx_drn, pos_lin, pos_nl,
+    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, rtol, atol, max_steps,
     status, steps, fail_t,
 ):
     """Integrate every patient (rows of the batch arrays) with :func:`_integrate_one`."""
     for i in range(P.shape[0]):
         status[i], steps[i], fail_t[i] = _integrate_one(
-            P[i], Y[i], ST[i], SDU[i], SB[i], SO[i], REC[i], RECU[i], idx_drv, idx_drn, pos_lin, pos_nl,
-            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], rtol, atol, max_steps, depot,
+            P[i], Y[i], ST[i], STG[i], SDL[i], SO[i], REC[i], RECU[i], idx_drv, idx_drn, pos_lin, pos_nl,
+            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], rtol, atol, max_steps,
         )
 
 

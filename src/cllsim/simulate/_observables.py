@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..drugs import DEFAULT_DRUG, drug_set, get_drug
 from ..model import Host, get_host
 
 
@@ -67,9 +68,15 @@ def observe(obs: Sequence[Observable], variables: Mapping[str, np.ndarray]) -> d
     return out
 
 
-def observables(host: Host | str) -> list[Observable]:
-    """Observables available for ``host`` (the registry)."""
+def observables(host: Host | str, drugs: str | Sequence[str] = DEFAULT_DRUG) -> list[Observable]:
+    """Observables available for ``host`` with ``drugs`` (the registry).
+
+    Per-drug observables (``<drug>_plasma_ng_per_mL``, ``<drug>_free_nM``, target occupancy) are
+    listed for every drug of the model; ``drug_plasma_ng_per_mL`` and ``drug_free_nM`` read the
+    first drug.
+    """
     host = get_host(host)
+    drugs = drug_set(drugs)
     obs = [
         Observable("alc_per_uL", "alc_per_uL", "1/uL", "absolute lymphocyte count (CLL + normal)"),
         Observable("cells_blood_1e9", "cll_blood", "1e9 cells", "CLL cells in blood (all clones)"),
@@ -145,6 +152,22 @@ def observables(host: Host | str) -> list[Observable]:
                 f"BCL2 in niche-bound cells in {t.label}", per_baseline=True,
             )
         )
+    for d in (get_drug(x) for x in drugs):
+        obs += [
+            Observable(f"{d.id}_plasma_ng_per_mL", f"{d.id}_plasma_ng_per_mL", "ng/mL", f"total plasma {d.id}"),
+            Observable(f"{d.id}_free_nM", f"{d.id}_free_nM", "nM", f"unbound plasma {d.id}"),
+        ]
+        if d.pk.metabolite is not None:
+            obs += [
+                Observable(f"{d.id}_metabolite_plasma_ng_per_mL", f"{d.id}_metabolite_plasma_ng_per_mL", "ng/mL",
+                           f"total plasma active metabolite of {d.id}"),
+            ]
+        target = "btk" if d.target == "BTK" else "bcl2"
+        obs.append(Observable(f"{d.id}_{target}_occupancy_pct", f"{d.id}_{target}_occupancy_pct", "%",
+                              f"{d.target} occupied by {d.id}"))
+    if any(get_drug(x).target == "BCL2" for x in drugs):
+        obs.append(Observable("bcl2_drug_occupancy_pct", "bcl2_drug_occupancy_pct", "%",
+                              "BCL2 held by BCL2 inhibitors (cells outside niches)"))
     # ---- disease course over years (issue 11): MRD, clones, persisters, clinical sizes
     obs += [
         Observable("cll_blood_1e9", "cll_blood", "1e9 cells", "CLL cells in blood, all clones"),

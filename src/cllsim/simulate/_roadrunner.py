@@ -27,7 +27,10 @@ import numpy as np
 import numpy.typing as npt
 import roadrunner
 
+from .._errors import SpecError
+from ..drugs import DEFAULT_DRUG
 from ..model import Host, antimony_model, antimony_to_sbml, load_table
+from ._engine import DOSE_INPUT_SUFFIX as INPUT_SUFFIX
 from ._engine import Engine, Integration
 
 roadrunner.Logger.setLevel(roadrunner.Logger.LOG_ERROR)
@@ -76,9 +79,9 @@ def summarize_solver_output(lines: Sequence[str]) -> str:
     return "; ".join(text if k == 1 else f"{text} (x{k})" for text, k in counts.items())
 
 
-def host_sbml(host: Host) -> str:
-    """SBML of ``host`` without doses, with the packaged parameter values (each run sets its own)."""
-    return antimony_to_sbml(antimony_model(host, load_table(host=host).values()))
+def host_sbml(host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> str:
+    """SBML of ``host`` with ``drugs``, without doses, with the packaged parameter values (each run sets its own)."""
+    return antimony_to_sbml(antimony_model(host, load_table(host=host, drug=drugs).values(), drugs=drugs))
 
 
 class _Model:
@@ -90,7 +93,10 @@ class _Model:
         self.index = {pid: k for k, pid in enumerate(ids)}
         self.states = tuple(rr.getRateRuleIds())
         rules = {r for r in rr.getAssignmentRuleIds()}
-        self.parameters = tuple(p for p in ids if p not in rules and p not in self.states and p != "pk_input_mg_per_h")
+        free = [p for p in ids if p not in rules and p not in self.states]
+        #: dosing inputs (mg/h, by the id convention of the generated engines), off between doses
+        self.inputs = tuple(p for p in free if p.endswith(INPUT_SUFFIX))
+        self.parameters = tuple(p for p in free if p not in self.inputs)
 
     def set(self, names: Sequence[str], values: np.ndarray) -> None:
         idx = np.array([self.index[k] for k in names], dtype=np.int32)
@@ -115,8 +121,8 @@ class ReferenceEngine(Engine):
     def __init__(self, *, rtol: float = 1e-8, atol: float = 1e-12, max_steps: int = 200_000) -> None:
         super().__init__(rtol=rtol, atol=atol, max_steps=max_steps)
 
-    def compile(self, host: Host) -> _Model:
-        return _model(host)
+    def compile(self, host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> _Model:
+        return _model(host, drugs)
 
     def parameter_ids(self, model: _Model) -> tuple[str, ...]:
         return model.parameters
@@ -138,7 +144,8 @@ class ReferenceEngine(Engine):
               states: Mapping[str, np.ndarray] | None) -> None:
         names = list(params)
         model.set(names, np.array([params[k][i] for k in names]))
-        model.set(["pk_input_mg_per_h"], np.zeros(1))
+        if model.inputs:  # dosing inputs off: the schedule switches them on
+            model.set(model.inputs, np.zeros(len(model.inputs)))
         # time 0, integrator cleared, initial assignments evaluated with the parameters just set
         model.rr.reset()
         if states is not None:
@@ -164,6 +171,13 @@ class ReferenceEngine(Engine):
     def integrate(self, model, params, states, schedule, times_h, record) -> Integration:
         n = len(schedule)
         rr = model.rr
+        targets = {*model.inputs, *model.states}
+        distinct = {id(changes): changes for changes in schedule.changes}  # patients share their tuples
+        for changes in distinct.values():
+            bad = next((c.variable for c in changes if c.variable not in targets), None)
+            if bad is not None:
+                raise SpecError(f"a dose changes {bad!r}, which is neither a dosing input "
+                                f"({', '.join(model.inputs) or 'none'}) nor a state of the model")
         self._configure(model)
         values = np.full((n, len(record), times_h.size), np.nan)
         failed = np.zeros(n, dtype=bool)
@@ -201,9 +215,9 @@ class ReferenceEngine(Engine):
                            messages)
 
 
-def _model(host: Host) -> _Model:
+def _model(host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> _Model:
     """The host's model compiled once per process (doses are not part of it; cached by SBML text)."""
-    return _model_of(host_sbml(host))
+    return _model_of(host_sbml(host, drugs))
 
 
 @lru_cache(maxsize=8)

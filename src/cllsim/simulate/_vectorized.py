@@ -5,11 +5,12 @@ runs). The integrator is RODAS4 (Hairer & Wanner; see :mod:`._rosenbrock`): a si
 L-stable, stiffly accurate Rosenbrock method of order 4 with an embedded order-3 solution, using
 the generated exact Jacobian. All patients advance in lockstep, each with its own step size and error control, so
 one stiff patient does not slow the others' accuracy and one failure does not stop the batch.
-Every patient stops exactly at its dose-input switches and at the output times, so the
-piecewise-constant absorption input never lies inside a step.
+Every patient stops exactly at each of its dose changes (a switch of any drug's dosing input, a
+bolus into any state) and at the output times, so a piecewise-constant input never changes
+inside a step.
 
 The structure of the declaration is used, as found by the code generator (nothing here names
-a model variable except the dosing depot):
+a model variable):
 
 * **driver / driven split**: states that drive the main coupled block without feeling it (drug,
   BTK, PKD1, PIM-1) are integrated with their own short steps; the driven block (cells,
@@ -35,61 +36,92 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import SpecError
-from ..drugs import Regimen
+from ..drugs import DEFAULT_DRUG, Regimen, Therapy
 from ..model import PATIENT, Host
 from . import _rosenbrock as _ros
 from ._codegen import CompiledModel, compile_host
-from ._engine import DOSE_DEPOT, BatchTrajectory, DoseSchedule, Engine, Integration
+from ._engine import BatchTrajectory, DoseSchedule, Engine, Integration
 
 
 @dataclass
 class _Schedule:
-    """Per-patient stop times with the input change, bolus and output slot at each stop."""
+    """Per-patient stops: time, and at each stop either an output slot or one dose change.
+
+    A dose change adds ``delta`` to one target: input ``k`` (``0 <= target < n_inputs``) or
+    state ``j`` (``target = n_inputs + j``, a bolus); ``target = -1`` changes nothing. One entry
+    per change (not one column per input), so many drugs and 1e5 doses per patient stay small.
+    """
 
     t: np.ndarray  # (n, m + 1), last column +inf
-    du: np.ndarray  # (n, m + 1)
-    bolus: np.ndarray  # (n, m + 1)
-    out: np.ndarray  # (n, m + 1) int, -1: not an output
+    target: np.ndarray  # (n, m + 1) int64, -1: no change
+    delta: np.ndarray  # (n, m + 1)
+    out: np.ndarray  # (n, m + 1) int64, -1: not an output
+    n_inputs: int = 0
 
 
-def _schedule(schedule: DoseSchedule, times_h: np.ndarray, inputs: tuple[str, ...]) -> _Schedule:
+def _schedule(schedule: DoseSchedule, times_h: np.ndarray, inputs: tuple[str, ...],
+              states: tuple[str, ...]) -> _Schedule:
     """Merge each patient's dose changes with the output times into one sorted stop list.
 
-    A change of a dosing input becomes an input step at its stop, a change of the depot a bolus.
+    A change of a dosing input (one of ``inputs``) becomes a rate step at its stop, a change of a
+    state (one of ``states``) a bolus into it; any other variable is refused. At equal times
+    outputs come first (recorded before the change), then the changes in schedule order.
     """
     n = len(schedule)
-    rows_t: list[np.ndarray] = []
-    rows_du: list[np.ndarray] = []
-    rows_b: list[np.ndarray] = []
-    rows_o: list[np.ndarray] = []
+    code = {s: len(inputs) + j for j, s in enumerate(states)}
+    code.update({name: k for k, name in enumerate(inputs)})
+    n_out = times_h.size
+    built: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     for i in range(n):
         changes = schedule.changes[i]
-        for c in changes:
-            if c.variable not in inputs and c.variable != DOSE_DEPOT:
-                raise SpecError(f"the cohort engine cannot apply a dose to {c.variable!r}")
-        ev_t = [c.time_h for c in changes]
-        ev_du = [c.delta if c.variable in inputs else 0.0 for c in changes]
-        ev_b = [c.delta if c.variable == DOSE_DEPOT else 0.0 for c in changes]
-        t = np.concatenate([np.asarray(ev_t, float), times_h])
-        du = np.concatenate([np.asarray(ev_du, float), np.zeros(times_h.size)])
-        b = np.concatenate([np.asarray(ev_b, float), np.zeros(times_h.size)])
-        o = np.concatenate([np.full(len(ev_t), -1), np.arange(times_h.size)])
-        keep = t <= times_h[-1]
-        order = np.argsort(t[keep], kind="stable")
-        rows_t.append(t[keep][order])
-        rows_du.append(du[keep][order])
-        rows_b.append(b[keep][order])
-        rows_o.append(o[keep][order])
-    m = max(len(r) for r in rows_t)
+        # DoseSchedule.of shares one tuple between patients with the same dosing values
+        row = built.get(id(changes))
+        if row is None:
+            try:
+                ev_tg = np.fromiter((code[c.variable] for c in changes), np.int64, len(changes))
+            except KeyError as exc:
+                raise SpecError(
+                    f"a dose changes {exc.args[0]!r}, which is neither a dosing input "
+                    f"({', '.join(inputs) or 'none'}) nor a state of the model"
+                ) from None
+            ev_t = np.fromiter((c.time_h for c in changes), float, len(changes))
+            ev_d = np.fromiter((c.delta for c in changes), float, len(changes))
+            t = np.concatenate([times_h, ev_t])
+            kind = np.concatenate([np.zeros(n_out, np.int64), np.ones(len(changes), np.int64)])
+            keep = t <= times_h[-1]
+            order = np.lexsort((kind[keep], t[keep]))  # stable: changes at one time keep their order
+            row = (t[keep][order],
+                   np.concatenate([np.full(n_out, -1, np.int64), ev_tg])[keep][order],
+                   np.concatenate([np.zeros(n_out), ev_d])[keep][order],
+                   np.concatenate([np.arange(n_out, dtype=np.int64), np.full(len(changes), -1, np.int64)])[keep][order])
+            built[id(changes)] = row
+        rows.append(row)
+    m = max(len(r[0]) for r in rows)
 
-    def pad(rows: list[np.ndarray], fill: float, dtype: type) -> np.ndarray:
+    def pad(col: int, fill: float, dtype: type) -> np.ndarray:
         out: np.ndarray = np.full((n, m + 1), fill, dtype=dtype)
         for i, r in enumerate(rows):
-            out[i, : len(r)] = r
+            out[i, : len(r[col])] = r[col]
         return out
 
-    return _Schedule(pad(rows_t, np.inf, float), pad(rows_du, 0.0, float), pad(rows_b, 0.0, float),
-                     pad(rows_o, -1, int))
+    return _Schedule(pad(0, np.inf, float), pad(1, -1, np.int64), pad(2, 0.0, float), pad(3, -1, np.int64),
+                     len(inputs))
+
+
+def _apply_changes(sched: _Schedule, wi: np.ndarray, ki: np.ndarray, u: np.ndarray, y: np.ndarray) -> None:
+    """Apply the change at stop ``ki`` of each patient ``wi`` (distinct) to inputs ``u`` and states ``y``."""
+    tg = sched.target[wi, ki]
+    if not np.any(tg >= 0):
+        return
+    dl = sched.delta[wi, ki]
+    n_in = sched.n_inputs
+    rate = (tg >= 0) & (tg < n_in)
+    if rate.any():
+        u[tg[rate], wi[rate]] += dl[rate]
+    bolus = tg >= n_in
+    if bolus.any():
+        y[tg[bolus] - n_in, wi[bolus]] += dl[bolus]
 
 
 class _Subset:
@@ -269,7 +301,6 @@ def _integrate(
     rtol: float,
     atol: float,
     max_steps: int,
-    depot: int | None,
     record: tuple[str, ...],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Integrate every patient through its stops; return recorded states and inputs, status, steps, failure time.
@@ -310,14 +341,13 @@ def _integrate(
     h = np.full(n, 1e-3)
     hF = np.full(n, 1e-3)
     k = np.zeros(n, dtype=int)
-    u = np.zeros(n)
+    u = np.zeros((len(cm.inputs), n))  # dosing inputs, mg/h, in cm.inputs order
     steps = np.zeros(n, dtype=int)
     failed = np.zeros(n, dtype=bool)
     fail_t = np.full(n, np.nan)
     # only the requested variables are kept (memory: outputs x variables x patients)
     rec_v = np.full((n_out, len(record), n), np.nan)
     subset = _Subset(d, n)
-    inp = cm.inputs[0] if cm.inputs else None
     work = np.arange(n)
     while work.size:
         # pass every stop each working patient has reached: record outputs, switch inputs
@@ -336,11 +366,9 @@ def _integrate(
                 wr = wi[rec]
                 d_r = {key: v[wr] for key, v in subset.full.items()}
                 with np.errstate(all="ignore"):
-                    vals = cm.variables(record, y[:, wr], d_r, {inp: u[wr]} if inp else {})
+                    vals = cm.variables(record, y[:, wr], d_r, {name: u[q, wr] for q, name in enumerate(cm.inputs)})
                 rec_v[o[rec], :, wr] = np.stack([np.asarray(vals[name], float) for name in record], axis=1)
-            u[wi] += sched.du[wi, ki]
-            if depot is not None:
-                y[depot, wi] += sched.bolus[wi, ki]
+            _apply_changes(sched, wi, ki, u, y)
             k[wi] += 1
         work = work[np.isfinite(sched.t[work, k[work]])]
         if not work.size:
@@ -350,7 +378,7 @@ def _integrate(
         tw = t[work]
         hw = np.minimum(h[work], target - tw)
         lands = hw >= target - tw
-        uw = {inp: u[work]} if inp else {}
+        uw = {name: u[q, work] for q, name in enumerate(cm.inputs)}
         yS = y[iS][:, work]
         bad_driver = np.zeros(work.size, dtype=bool)
         with np.errstate(all="ignore"):
@@ -401,15 +429,14 @@ def _solver(cm: CompiledModel, backend: str):
             raise SpecError("the compiled backend needs a model with a linear driver block; use backend='numpy'")
         return _integrate
 
-    def solve(cm, d, y0, sched, n_out, *, rtol, atol, max_steps, depot, record):
+    def solve(cm, d, y0, sched, n_out, *, rtol, atol, max_steps, record):
         n = y0.shape[1]
         lin = _Linear.factors(cm, d, n)
         if lin is None or np.iscomplexobj(lin["__lin_lam"]):
             # oscillatory or singular linear part: the NumPy backend handles it
-            return _integrate(cm, d, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot,
-                              record=record)
+            return _integrate(cm, d, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, record=record)
         states, inputs, failed, steps, fail_t = _compiled.integrate(
-            cm, d, lin, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, depot=depot
+            cm, d, lin, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps
         )
         return _recorded(cm, record, states, inputs, d), failed, steps, fail_t
 
@@ -468,8 +495,8 @@ class CohortEngine(Engine):
             raise SpecError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.backend = backend
 
-    def compile(self, host: Host) -> CompiledModel:
-        return compile_host(host)
+    def compile(self, host: Host, drugs: tuple[str, ...] = (DEFAULT_DRUG,)) -> CompiledModel:
+        return compile_host(host, drugs)
 
     def parameter_ids(self, model: CompiledModel) -> tuple[str, ...]:
         return model.parameters
@@ -500,20 +527,19 @@ class CohortEngine(Engine):
                                empty.astype(int), empty.astype(object))
         d = model.derived(params)
         y0 = np.stack([np.asarray(states[s], dtype=float) for s in model.states])
-        depot = model.index(DOSE_DEPOT) if DOSE_DEPOT in model.states else None
-        sched = _schedule(schedule, times_h, model.inputs)
+        sched = _schedule(schedule, times_h, model.inputs, model.states)
         solve = _solver(model, self.backend)
         # the solvers record at least one variable (nothing asked: the first state, dropped below)
         asked = record or model.states[:1]
         rec_v, failed, steps, fail_t = solve(model, d, y0, sched, times_h.size, rtol=self.rtol, atol=self.atol,
-                                             max_steps=self.max_steps, depot=depot, record=asked)
+                                             max_steps=self.max_steps, record=asked)
         values = {name: np.ascontiguousarray(rec_v[:, i, :].T) for i, name in enumerate(asked) if name in record}
         said = np.where(failed, "step size collapsed or step limit reached", "").astype(object)
         return Integration(values, failed, fail_t, steps, said)
 
 
 def run_batch(
-    regimen: Regimen | str,
+    regimen: Therapy | Regimen | str | Sequence[Therapy],
     values: Mapping[str, Any],
     times_h: npt.ArrayLike,
     variables: Sequence[str],
@@ -524,6 +550,7 @@ def run_batch(
     max_steps: int = 500_000,
     backend: str = "auto",
     initial_state: Mapping[str, Any] | None = None,
+    drug: str | Sequence[str] = DEFAULT_DRUG,
 ) -> BatchTrajectory:
     """Simulate a batch of patients with the cohort engine (:class:`CohortEngine` through :meth:`Engine.run`).
 
@@ -543,6 +570,8 @@ def run_batch(
         As for :class:`CohortEngine`.
     initial_state
         States set at time 0 after equilibration.
+    drug
+        Drug of a regimen that names none, or the drugs of the model (see :meth:`Engine.run`).
 
     Returns
     -------
@@ -550,7 +579,7 @@ def run_batch(
         Variables of shape ``(n, T)`` and a status per patient.
     """
     engine = CohortEngine(rtol=rtol, atol=atol, max_steps=max_steps, backend=backend)
-    return engine.run(host, values, regimen, times_h, variables, initial_state=initial_state)
+    return engine.run(host, values, regimen, times_h, variables, initial_state=initial_state, drug=drug)
 
 
 def values_table(values: Sequence[Mapping[str, float]]) -> dict[str, np.ndarray]:
