@@ -273,3 +273,21 @@ def test_a_dose_by_dose_listing_reads_as_regimen_text():
         overlapping.to_regimen()
     with pytest.raises(DoseTableError, match="several food states"):
         DoseRecords.from_rows([{"time_h": 0, "amount": 1, "food": "fasted"}, {"time_h": 24, "amount": 1}]).to_regimen()
+
+
+def test_a_table_is_a_therapy_with_one_course_per_drug():
+    from cllsim.drugs import parse_therapy, therapy_warnings
+
+    table = DoseRecords.from_rows([
+        {"time_h": 0, "amount": 420, "ii_h": 24, "addl": 27},
+        {"time_h": 672, "amount": 420, "ii_h": 24, "addl": 9, "drug": "ibrutinib"},
+        {"time_h": 672, "amount": 400, "ii_h": 24, "addl": 9, "drug": "Venetoclax"},
+    ])
+    therapy = parse_therapy(table, "ibrutinib")
+    assert [c.drug for c in therapy.courses] == ["ibrutinib", "venetoclax"]
+    assert therapy.courses[0].regimen.n_doses(1e6) == 38 and therapy.courses[1].regimen.n_doses(1e6) == 10
+    assert therapy.n_doses(1e6) == 48
+    (ramp,) = [w for w in therapy_warnings(therapy, 24 * 60.0) if "ramp-up" in w]
+    assert ramp.startswith("venetoclax starts at 400 mg without the ramp-up")
+    only = parse_therapy(table.for_drug(None), "acalabrutinib")  # untagged rows are the given drug's
+    assert [c.drug for c in only.courses] == ["acalabrutinib"]
