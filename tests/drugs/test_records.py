@@ -287,6 +287,8 @@ def test_a_table_is_a_therapy_with_one_course_per_drug():
     assert [c.drug for c in therapy.courses] == ["ibrutinib", "venetoclax"]
     assert therapy.courses[0].regimen.n_doses(1e6) == 38 and therapy.courses[1].regimen.n_doses(1e6) == 10
     assert therapy.n_doses(1e6) == 48
+    assert therapy.describe() == ("ibrutinib 420 mg at 0 h, +27 every 24 h; 420 mg at 672 h, +9 every 24 h"
+                                  " + venetoclax 400 mg at 672 h, +9 every 24 h")
     (ramp,) = [w for w in therapy_warnings(therapy, 24 * 60.0) if "ramp-up" in w]
     assert ramp.startswith("venetoclax starts at 400 mg without the ramp-up")
     only = parse_therapy(table.for_drug(None), "acalabrutinib")  # untagged rows are the given drug's

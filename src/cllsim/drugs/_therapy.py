@@ -104,9 +104,10 @@ class Therapy(InputModel):
         (rows naming none are ``drug``'s)."""
         if isinstance(regimen, DoseRecords):
             names = dict.fromkeys(r.drug or drug for r in regimen.records)
+            # the course names the drug, so its rows carry none
             courses = tuple(
-                Course(drug=name, regimen=regimen.model_copy(
-                    update={"records": tuple(r for r in regimen.records if (r.drug or drug) == name)}))
+                Course(drug=name, regimen=regimen.model_copy(update={"records": tuple(
+                    r.model_copy(update={"drug": None}) for r in regimen.records if (r.drug or drug) == name)}))
                 for name in names
             )
             return cls(courses=courses, text=regimen.text)
