@@ -101,6 +101,7 @@ def test_grams_are_converted_exactly_and_durations_give_dose_counts():
         ("hold 7 fortnights; 420 mg qd", "'fortnights'", "is not a unit"),
         ("420 mg qd from day", "'from day'", "needs a day number"),
         ("banana", "'banana'", "starts no dose"),
+        ("420 mg qd x 28, venetoclax 400 mg qd", "'venetoclax'", "joins courses with ' + '"),
         ("1,000 mg qd", "'1'", "write 1000 mg, not 1,000 mg"),
         ("420 mg qd x 28 fed, 280 mg qd fasted", "'fed' and 'fasted'", "one food state"),
         ("420 mg qd, hold 7 d", "'420 mg qd' runs to the end", "cannot follow it"),

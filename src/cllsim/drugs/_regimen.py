@@ -564,7 +564,10 @@ def parse_regimen(text: str) -> Regimen:
         elif seg.words[0] in _HOLD_WORDS:
             new = _hold(seg)
         else:
-            raise seg.error(f"{shorten(seg.words[0])} starts no dose ('420 mg qd') or hold ('hold 7 d')")
+            # a drug name here is a combination written with a separator instead of ' + '
+            combo = " (a combination of drugs joins courses with ' + ': 'ibrutinib 420 mg qd + venetoclax 400 mg qd')"
+            hint = combo if segments and re.fullmatch(r"[a-z][a-z-]{3,}", seg.words[0]) else ""
+            raise seg.error(f"{shorten(seg.words[0])} starts no dose ('420 mg qd') or hold ('hold 7 d'){hint}")
         if segments and isinstance(segments[-1], DoseBlock) and segments[-1].n_doses is None:
             raise RegimenError(
                 f"{shorten(last_part)} runs to the end of the simulation, so {shorten(part)} cannot follow it; "
