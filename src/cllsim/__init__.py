@@ -5,6 +5,7 @@ Public surface::
     import cllsim
     result = cllsim.simulate("420 mg qd", cllsim.Patient(ighv="U"), days=365)
     result.wide(); result.plot()
+    cllsim.simulate(doses="doses.csv", days=180)     # a dose history as an event table
 
 The names below the errors are imported on first use (PEP 562), so that ``import cllsim`` and
 ``cllsim --help`` do not load libRoadRunner, pandas or SciPy.
@@ -30,8 +31,10 @@ from ._errors import SpecError as SpecError
 from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .drugs import DoseRecords as DoseRecords
     from .drugs import Regimen as Regimen
     from .drugs import parse_regimen as parse_regimen
+    from .drugs import read_dose_records as read_dose_records
     from .model import load_table as load_table
     from .report import plot_compare as plot_compare
     from .simulate import Patient as Patient
@@ -40,8 +43,10 @@ if TYPE_CHECKING:
     from .simulate import simulate as simulate
 
 _EXPORTS = {
+    "DoseRecords": ".drugs",
     "Regimen": ".drugs",
     "parse_regimen": ".drugs",
+    "read_dose_records": ".drugs",
     "load_table": ".model",
     "plot_compare": ".report",
     "Patient": ".simulate",
@@ -70,6 +75,7 @@ __all__ = [
     "RegimenError",
     "SolverError",
     "SpecError",
+    "DoseRecords",
     "Patient",
     "Regimen",
     "SimulationResult",
@@ -78,5 +84,6 @@ __all__ = [
     "load_table",
     "parse_regimen",
     "plot_compare",
+    "read_dose_records",
     "simulate",
 ]

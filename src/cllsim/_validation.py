@@ -49,7 +49,8 @@ class InputModel(BaseModel):
     """A pydantic model built from user input: invalid input raises ``input_error``, not pydantic's error.
 
     Subclasses set ``input_error`` to the :class:`~cllsim.InputError` subclass matching what they
-    describe (a regimen, a cohort spec, ...). Only construction (``Model(...)``) is converted.
+    describe (a regimen, a cohort spec, ...). Construction (``Model(...)``) and ``model_validate``
+    (``_json``) are converted.
     """
 
     input_error: ClassVar[type[InputError]] = SpecError
@@ -60,6 +61,23 @@ class InputModel(BaseModel):
         except ValidationError as exc:
             # ``from None``: the pydantic dump would repeat the message at length
             raise self.input_error(validation_message(exc)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> Any:
+        """As pydantic's, with ``input_error`` instead of a pydantic error (validating a dict or JSON
+        bypasses ``__init__``)."""
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.input_error(validation_message(exc)) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: Any, *args: Any, **kwargs: Any) -> Any:
+        """As :meth:`model_validate`, from JSON text."""
+        try:
+            return super().model_validate_json(json_data, *args, **kwargs)
+        except ValidationError as exc:
+            raise cls.input_error(validation_message(exc)) from None
 
 
 #: Least similarity (``difflib`` ratio) of a suggested name. Lower, ids sharing only a unit

@@ -314,10 +314,42 @@ def regimen_option(text: str, max_doses: int | None, drug: str = "ibrutinib"):
     return regimen
 
 
+DosesOpt = Annotated[
+    Path | None,
+    typer.Option("--doses", help="Dose history as a CSV event table (time_h or day, amt, ii, addl, drug; NONMEM "
+                 "TIME/AMT/II/ADDL/EVID accepted) instead of --regimen; see docs/regimens.md."),
+]
+DosesIdOpt = Annotated[
+    str | None, typer.Option("--doses-id", help="With --doses holding several patients (ID column): the one to use.")
+]
+#: ``--regimen`` where ``--doses`` may replace it (``None``: not given).
+RegimenOrDosesOpt = Annotated[
+    str | None,
+    typer.Option("--regimen", help='Regimen, e.g. "420 mg qd" (default), "420 mg qd x 28, hold 1 week, 280 mg qd", '
+                 '"acalabrutinib 100 mg bid", "none"; see docs/regimens.md.'),
+]
+
+
+def dosing_option(regimen: str | None, doses: Path | None, doses_id: str | None, max_doses: int | None,
+                  drug: str = "ibrutinib"):
+    """``--regimen`` as a therapy or the ``--doses`` table (not both), with the ``--max-doses`` limit if given."""
+    from .drugs import read_dose_records
+
+    if doses is None:
+        if doses_id is not None:
+            raise UsageError("--doses-id needs --doses (a dose table with an ID column)")
+        return regimen_option("420 mg qd" if regimen is None else regimen, max_doses, drug)
+    if regimen is not None:
+        raise UsageError("give either --regimen or --doses (a dose table), not both")
+    if max_doses is not None and max_doses < 1:
+        raise UsageError(f"--max-doses must be >= 1, got {max_doses}")
+    return read_dose_records(doses, id=doses_id, max_doses=max_doses)
+
+
 @app.command()
 def simulate(
     ighv: IGHVOpt = "U",
-    regimen: RegimenOpt = "420 mg qd",
+    regimen: RegimenOrDosesOpt = None,
     days: DaysOpt = 365.0,
     out: Annotated[Path, typer.Option("--out", parser=output_path, help="Output folder.")] = Path("cllsim_out"),
     sets: SetOpt = None,
@@ -328,6 +360,8 @@ def simulate(
     max_doses: MaxDosesOpt = None,
     times: TimesOpt = None,
     step: StepOpt = None,
+    doses: DosesOpt = None,
+    doses_id: DosesIdOpt = None,
 ) -> None:
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
@@ -340,7 +374,7 @@ def simulate(
         _check_days(days)
         grid = times_option(days, times, step)
         name = _drug(drug)
-        reg = regimen_option(regimen, max_doses, name)
+        reg = dosing_option(regimen, doses, doses_id, max_doses, name)
         reg.check_dose_count(days * 24.0)
         patient = _patient(ighv, sets)
         with staged_output(out) as stage:
@@ -369,11 +403,13 @@ def simulate(
 def export_sbml(
     file: Annotated[Path, typer.Argument(parser=output_path, help="SBML file to write.")],
     ighv: IGHVOpt = "U",
-    regimen: RegimenOpt = "420 mg qd",
+    regimen: RegimenOrDosesOpt = None,
     days: DaysOpt = 365.0,
     sets: SetOpt = None,
     drug: DrugOpt = "ibrutinib",
     max_doses: MaxDosesOpt = None,
+    doses: DosesOpt = None,
+    doses_id: DosesIdOpt = None,
 ) -> None:
     """Export the patient's model, with its dosing events, as SBML (libSBML-checked)."""
 
@@ -382,10 +418,10 @@ def export_sbml(
         from .simulate import host_regimen_warnings, prepare
 
         _check_days(days)
-        reg = regimen_option(regimen, max_doses, drug)
+        reg = dosing_option(regimen, doses, doses_id, max_doses, drug)
         reg.check_dose_count(days * 24.0)
         model = prepare(reg, _patient(ighv, sets), days=days, drug=_drug(drug))
-        for message in host_regimen_warnings(reg, PATIENT, days, model.values):
+        for message in host_regimen_warnings(reg, PATIENT, days, model.values, _drug(drug)):
             warn(message)
         try:
             file.parent.mkdir(parents=True, exist_ok=True)

@@ -39,9 +39,9 @@ def test_untreated():
         ("-420 mg qd", "dose must be positive"),
         ("0 mg qd", "dose must be positive"),
         ("420 mg sometimes", "cannot parse"),
-        ("420 g qd", "cannot parse"),
+        ("420 ug qd", "cannot parse regimen segment '420 ug qd': 'ug' after '420' is not a dose unit"),
         ("hold 0 d", "hold must last"),
-        ("420 mg qd; 280 mg qd", "only the last dosing block may be open-ended"),
+        ("420 mg qd; 280 mg qd", "'420 mg qd' runs to the end of the simulation, so '280 mg qd' cannot follow"),
         ("420 mg qd x 0", "number of doses"),
     ],
 )

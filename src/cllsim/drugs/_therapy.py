@@ -31,7 +31,8 @@ from pydantic import ConfigDict, model_validator
 
 from .._errors import RegimenError
 from .._validation import InputModel, did_you_mean, shorten
-from ._regimen import DoseBlock, Regimen, parse_regimen
+from ._records import DoseRecords
+from ._regimen import Hold, Regimen, parse_regimen
 from ._registry import DRUGS, get_drug
 
 #: Drug of a regimen that names none (the default of ``simulate`` and the CLI's ``--drug``).
@@ -44,12 +45,12 @@ _GRAMMAR_WORDS = {"none", "untreated", "vehicle", "hold", "pause", "interrupt", 
 
 
 class Course(InputModel):
-    """One drug on one regimen (the regimen's days count from the start of the therapy)."""
+    """One drug on one regimen or dose table (its days count from the start of the therapy)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     input_error = RegimenError
     drug: str
-    regimen: Regimen
+    regimen: Regimen | DoseRecords
 
     @model_validator(mode="after")
     def _known(self) -> Course:
@@ -98,8 +99,18 @@ class Therapy(InputModel):
         return parse_therapy(text, drug)
 
     @classmethod
-    def of(cls, regimen: Regimen, drug: str = DEFAULT_DRUG) -> Therapy:
-        """A therapy of one drug on ``regimen``."""
+    def of(cls, regimen: Regimen | DoseRecords, drug: str = DEFAULT_DRUG) -> Therapy:
+        """A therapy of one drug on ``regimen``; a dose table gives one course per drug it names
+        (rows naming none are ``drug``'s)."""
+        if isinstance(regimen, DoseRecords):
+            names = dict.fromkeys(r.drug or drug for r in regimen.records)
+            # the course names the drug, so its rows carry none
+            courses = tuple(
+                Course(drug=name, regimen=regimen.model_copy(update={"records": tuple(
+                    r.model_copy(update={"drug": None}) for r in regimen.records if (r.drug or drug) == name)}))
+                for name in names
+            )
+            return cls(courses=courses, text=regimen.text)
         return cls(courses=() if regimen.is_untreated else (Course(drug=drug, regimen=regimen),),
                    text=regimen.text)
 
@@ -115,7 +126,7 @@ class Therapy(InputModel):
             names += list(self.at_progression.drugs)
         return tuple(dict.fromkeys(names))
 
-    def regimen_of(self, drug: str) -> Regimen:
+    def regimen_of(self, drug: str) -> Regimen | DoseRecords:
         """The regimen of ``drug`` in this therapy's first phase (untreated if it is not given)."""
         return next((c.regimen for c in self.courses if c.drug == drug), Regimen.untreated())
 
@@ -145,13 +156,14 @@ class Therapy(InputModel):
         return first
 
 
-def parse_therapy(text: str | Regimen | Therapy, drug: str = DEFAULT_DRUG) -> Therapy:
+def parse_therapy(text: str | Regimen | DoseRecords | Therapy, drug: str = DEFAULT_DRUG) -> Therapy:
     """A :class:`Therapy` from its text form (or a regimen of ``drug``, or a therapy as is).
 
     Parameters
     ----------
     text
-        Therapy text (module docstring), a :class:`Regimen` or a :class:`Therapy`.
+        Therapy text (module docstring), a :class:`Regimen`, a dose table
+        (:class:`~cllsim.drugs.DoseRecords`: one course per drug it names) or a :class:`Therapy`.
     drug
         Drug of a course that names none.
 
@@ -163,7 +175,7 @@ def parse_therapy(text: str | Regimen | Therapy, drug: str = DEFAULT_DRUG) -> Th
     get_drug(drug)
     if isinstance(text, Therapy):
         return text
-    if isinstance(text, Regimen):
+    if isinstance(text, Regimen | DoseRecords):
         return Therapy.of(text, drug)
     if not isinstance(text, str) or not text.strip():
         raise RegimenError("empty regimen; use e.g. '420 mg qd', 'acalabrutinib 100 mg bid' or 'none'")
@@ -233,7 +245,8 @@ def therapy_warnings(therapy: Therapy, until_h: float, *, human: bool = True,
             out += [f"{c.drug}: {w}" for w in regimen_warnings(c.regimen, until_h, human=human,
                                                                 body_weight_kg=body_weight_kg)]
             steps = get_drug(c.drug).ramp_up
-            first = next((s for s in c.regimen.segments if isinstance(s, DoseBlock)), None)
+            segments = c.regimen.records if isinstance(c.regimen, DoseRecords) else c.regimen.segments
+            first = next((s for s in segments if not isinstance(s, Hold)), None)
             if steps and first is not None and first.amount > steps[0][0] and first.amount_unit == "mg":
                 out.append(
                     f"{c.drug} starts at {first.amount:g} mg without the ramp-up "

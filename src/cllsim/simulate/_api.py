@@ -1,12 +1,13 @@
-"""One entry point: ``simulate(regimen, patient, days=...)``."""
+"""One entry point: ``simulate(regimen, patient, days=...)`` (or ``simulate(doses=table, ...)``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,16 @@ from pydantic import ConfigDict, Field, field_validator
 from .. import __version__
 from .._errors import InputError, ParameterError, SpecError
 from .._validation import InputModel
-from ..drugs import DEFAULT_DRUG, Regimen, Therapy, drug_set, parse_therapy, therapy_warnings
+from ..drugs import (
+    DEFAULT_DRUG,
+    DoseRecords,
+    Regimen,
+    Therapy,
+    drug_set,
+    parse_therapy,
+    read_dose_records,
+    therapy_warnings,
+)
 from ..model import (
     CARRIED_STATES,
     PATIENT,
@@ -133,7 +143,7 @@ def patient_values(
 
 
 def prepare(
-    regimen: Therapy | Regimen | str,
+    regimen: Therapy | Regimen | DoseRecords | str,
     patient: Patient | None = None,
     *,
     days: float,
@@ -180,7 +190,7 @@ def _check_days(days: float) -> float:
 
 
 def _checked_therapy(
-    regimen: Therapy | Regimen | str, days: float, max_doses: int | None, drug: str = DEFAULT_DRUG
+    regimen: Therapy | Regimen | DoseRecords | str, days: float, max_doses: int | None, drug: str = DEFAULT_DRUG
 ) -> Therapy:
     """The therapy, with its dose limit raised to ``max_doses`` if given, refused if it has too many doses."""
     therapy = parse_therapy(regimen, drug)
@@ -191,7 +201,8 @@ def _checked_therapy(
 
 
 def host_regimen_warnings(
-    therapy: Therapy | Regimen | str, host: Host, days: float, values: dict[str, float], drug: str = DEFAULT_DRUG
+    therapy: Therapy | Regimen | DoseRecords | str, host: Host, days: float, values: dict[str, float],
+    drug: str = DEFAULT_DRUG,
 ) -> list[str]:
     """:func:`cllsim.drugs.therapy_warnings` for ``host`` (per-kg and dose-ceiling checks in people only)."""
     therapy = parse_therapy(therapy, drug)
@@ -284,8 +295,12 @@ def output_times(days: float, times: Sequence[float] | None = None, step: float 
     return grid
 
 
+#: What ``doses=`` accepts: an event table, or a CSV path / DataFrame that :func:`cllsim.drugs.read_dose_records` reads.
+DoseTable: TypeAlias = DoseRecords | str | os.PathLike[str] | pd.DataFrame
+
+
 def simulate(
-    regimen: Therapy | Regimen | str = "420 mg qd",
+    regimen: Therapy | Regimen | DoseRecords | str | None = None,
     patient: Patient | None = None,
     *,
     days: float = 365.0,
@@ -298,8 +313,9 @@ def simulate(
     rtol: float = 1e-8,
     atol: float = 1e-12,
     max_doses: int | None = None,
+    doses: DoseTable | None = None,
 ) -> SimulationResult:
-    """Simulate one patient (or animal) on a regimen.
+    """Simulate one patient (or animal) on a regimen, or on a dose history given as data.
 
     Parameters
     ----------
@@ -308,7 +324,8 @@ def simulate(
         (``"420 mg qd"``, ``"acalabrutinib 100 mg bid"``, ``"ibrutinib 420 mg qd x 420 +
         venetoclax ramp-up; 400 mg qd x 301 from day 84"``, ``"none"``). A switch at progression
         (``"... until progression then ..."``) needs the course's progression; run it with
-        :func:`cllsim.cohort.run_cohort` or ``cllsim compare``.
+        :func:`cllsim.cohort.run_cohort` or ``cllsim compare``. Also a dose table
+        (:class:`~cllsim.drugs.DoseRecords`). Default ``"420 mg qd"`` unless ``doses`` is given.
     patient
         IGHV status and parameter overrides; default: the typical U-CLL patient.
     days
@@ -334,6 +351,12 @@ def simulate(
     max_doses
         Most doses the regimen may have within ``days`` (default
         :data:`cllsim.drugs.MAX_DOSES`); more is refused before anything is allocated.
+    doses
+        Instead of ``regimen``: the doses as an event table, a :class:`~cllsim.drugs.DoseRecords`
+        or a CSV path or DataFrame read by :func:`cllsim.drugs.read_dose_records` (time, amt, ii,
+        addl, drug; NONMEM ``TIME``/``AMT``/``II``/``ADDL``/``EVID`` accepted). Rows naming no
+        drug are ``drug``'s; rows naming other drugs are their courses. The rows go into the
+        metadata (``doses``: source, rows, doses, hash, the rows).
 
     Returns
     -------
@@ -354,7 +377,12 @@ def simulate(
     requested = output_times(days, times, step)
     # the engines integrate from the baseline at time 0; it is dropped again when not asked for
     grid = requested if requested[0] == 0 else np.insert(requested, 0, 0.0)
-    therapy = _checked_therapy(regimen, days, max_doses, drug)
+    if doses is not None:
+        if regimen is not None:
+            raise SpecError("give either regimen or doses (a dose table), not both")
+        regimen = doses if isinstance(doses, DoseRecords) else read_dose_records(doses)
+    records = regimen if isinstance(regimen, DoseRecords) else None
+    therapy = _checked_therapy("420 mg qd" if regimen is None else regimen, days, max_doses, drug)
     if therapy.at_progression is not None:
         raise SpecError("a switch at progression needs the course's iwCLL progression: run it with "
                         "cllsim.cohort (or `cllsim compare`), which detects progression and switches")
@@ -373,6 +401,9 @@ def simulate(
                          values=values, obs=obs, engine=runner)
     if requested[0] > 0:
         result = dataclasses.replace(result, data=result.data[result.data[C.TIME] > 0].reset_index(drop=True))
+    if records is not None:
+        meta = {**result.metadata, "doses": records.metadata(days * 24.0)}
+        result = dataclasses.replace(result, metadata=meta)
     flagged = tuple(host_regimen_warnings(therapy, host, days, values))
     return dataclasses.replace(result, warnings=flagged + result.warnings) if flagged else result
 

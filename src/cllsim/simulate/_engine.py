@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
-from ..drugs import DEFAULT_DRUG, Regimen, Therapy, drug_set, get_drug, parse_therapy
+from ..drugs import DEFAULT_DRUG, DoseRecords, Regimen, Therapy, drug_set, get_drug, parse_therapy
 from ..model import Host, baseline_problems, baseline_rules, get_host, must_be_nonnegative
 from ._status import Status
 
@@ -100,7 +100,7 @@ class DoseSchedule:
         rows = []
         for i, th in enumerate(therapies):
             drugs = [c.drug for c in th.courses]
-            per_kg = any(getattr(s, "amount_unit", "mg") == "mg/kg" for c in th.courses for s in c.regimen.segments)
+            per_kg = any(c.regimen.per_kg for c in th.courses)
             used = [k for k in schedule_parameter_ids(drugs) if k != BODY_WEIGHT or per_kg]
             key = (id(th), *(float(values[k][i]) for k in used))
             if key not in cache:
@@ -120,13 +120,14 @@ def _changes(therapy: Therapy, values: Mapping[str, float], until_h: float) -> t
     out = []
     for course in therapy.courses:
         drug = get_drug(course.drug)
-        doses = course.regimen.doses(until_h, values[BODY_WEIGHT])
-        for t_on, d1, amount in drug.dose_inputs(doses, course.regimen.food, values):
-            if d1 > 0:  # zero-order input switched on, then off
-                rate = amount / d1
-                out += [DoseChange(t_on, drug.input_id, rate), DoseChange(t_on + d1, drug.input_id, -rate)]
-            else:  # bolus into the depot
-                out.append(DoseChange(t_on, drug.depot_id, amount))
+        # a dose table may give each dose its own food state; a regimen has one
+        for food, doses in course.regimen.doses_by_food(until_h, values[BODY_WEIGHT]):
+            for t_on, d1, amount in drug.dose_inputs(doses, food, values):
+                if d1 > 0:  # zero-order input switched on, then off
+                    rate = amount / d1
+                    out += [DoseChange(t_on, drug.input_id, rate), DoseChange(t_on + d1, drug.input_id, -rate)]
+                else:  # bolus into the depot
+                    out.append(DoseChange(t_on, drug.depot_id, amount))
     return tuple(sorted(out, key=lambda c: c.time_h))
 
 
@@ -309,7 +310,7 @@ class Engine(abc.ABC):
         self,
         host: Host | str,
         values: Mapping[str, Any],
-        regimen: Therapy | Regimen | str | Sequence[Therapy],
+        regimen: Therapy | Regimen | DoseRecords | str | Sequence[Therapy],
         times_h: npt.ArrayLike,
         variables: Sequence[str],
         *,
@@ -325,8 +326,8 @@ class Engine(abc.ABC):
         values
             Every model parameter (table units): a scalar (shared) or an array of shape ``(n,)``.
         regimen
-            Therapy, regimen or their text form, the same for every patient, or one therapy per
-            patient; day 0 = start of treatment.
+            Therapy, regimen, their text form or a dose table (:class:`~cllsim.drugs.DoseRecords`),
+            the same for every patient, or one therapy per patient; day 0 = start of treatment.
         drug
             The drug of a regimen that names none, or the drugs the model is built with (every
             drug of the therapy is added); the first is the one ``drug_plasma_ng_per_mL`` reads.
@@ -345,7 +346,7 @@ class Engine(abc.ABC):
         """
         host = get_host(host)
         default = drug_set(drug)
-        if isinstance(regimen, str | Regimen | Therapy):
+        if isinstance(regimen, str | Regimen | Therapy | DoseRecords):
             therapies: Therapy | list[Therapy] = parse_therapy(regimen, default[0])
             given_therapies = [therapies]
         else:
