@@ -30,7 +30,8 @@ def test_simulate_writes_tidy_tables_panel_and_metadata(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--regimen", "banana"], "cannot parse regimen"),
+        (["--regimen", "banana"], "unknown drug 'banana'"),
+        (["--regimen", "42 bananas qd"], "cannot parse regimen"),
         (["--regimen", "-420 mg qd"], "dose must be positive"),
         (["--days", "0"], "--days must be > 0"),
         (["--days", "-5"], "--days must be > 0"),

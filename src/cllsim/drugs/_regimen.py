@@ -661,67 +661,6 @@ def _record_warnings(records: DoseRecords, until_h: float, body_weight_kg: float
     return out
 
 
-def dose_inputs(
-    regimen: Regimen | DoseRecords, values: Mapping[str, float], until_h: float
-) -> list[tuple[float, float, float]]:
-    """Absorption inputs of each dose of ``regimen``: ``(start_h, duration_h, amount_mg)``.
-
-    Each dose enters the depot at a constant rate for the input duration after the lag
-    (sequential zero-/first-order absorption, PK1); fed doses carry the fed bioavailability
-    relative to the fasted reference of CL/F. A duration of 0 is a bolus into the depot. Both
-    engines build their dosing from this list.
-
-    Parameters
-    ----------
-    regimen
-        The regimen, or an event table (:class:`~cllsim.drugs.DoseRecords`, whose rows may each
-        give their food state).
-    values
-        Parameter values (``pk_lag_h``, ``pk_d1_fed_h``, ``pk_d1_fasted_h``,
-        ``pk_frel_fasted_vs_fed``, ``body_weight_kg``).
-    until_h
-        End of the simulation, h; later doses are omitted.
-    """
-    lag = values["pk_lag_h"]
-    if isinstance(regimen, Regimen):
-        doses: list[tuple[float, float, str]] = [
-            (t, a, regimen.food) for t, a in regimen.doses(until_h, values["body_weight_kg"])
-        ]
-    else:
-        doses = regimen.dose_list(until_h, values["body_weight_kg"])
-    d1 = {"fed": values["pk_d1_fed_h"], "fasted": values["pk_d1_fasted_h"]}
-    bioavailability = {"fed": 1.0 / values["pk_frel_fasted_vs_fed"], "fasted": 1.0}
-    return [(t + lag, d1[food], amount * bioavailability[food]) for t, amount, food in doses]
-
-
-def dosing_events(
-    regimen: Regimen | DoseRecords, values: Mapping[str, float], until_h: float
-) -> list[str]:
-    """Antimony event lines applying each dose of ``regimen`` at its time.
-
-    Arguments as for :func:`dose_inputs`; each zero-order input becomes an on/off event pair,
-    each bolus one event.
-    """
-    events = []
-    for k, (t_on, d1, absorbed) in enumerate(dose_inputs(regimen, values, until_h)):
-        if d1 > 0:
-            rate = absorbed / d1
-            events.append(
-                f"dose{k}_on: at time >= {t_on!r}, t0=false, persistent=true: "
-                f"pk_input_mg_per_h = pk_input_mg_per_h + {rate!r}"
-            )
-            events.append(
-                f"dose{k}_off: at time >= {t_on + d1!r}, t0=false, persistent=true: "
-                f"pk_input_mg_per_h = pk_input_mg_per_h - {rate!r}"
-            )
-        else:
-            events.append(
-                f"dose{k}: at time >= {t_on!r}, t0=false, persistent=true: "
-                f"drug_depot_mg = drug_depot_mg + {absorbed!r}"
-            )
-    return events
-
-
 def _parsable(text: str) -> str:
     parse_regimen(text)  # raises RegimenError naming the bad part
     return text

@@ -240,9 +240,10 @@ def therapy_warnings(therapy: Therapy, until_h: float, *, human: bool = True,
 
     out: list[str] = []
     phases = [therapy] + ([therapy.at_progression] if therapy.at_progression else [])
+    several = len(therapy.drugs) > 1
     for phase in phases:
         for c in phase.courses:
-            out += [f"{c.drug}: {w}" for w in regimen_warnings(c.regimen, until_h, human=human,
+            out += [f"{c.drug}: {w}" if several else w for w in regimen_warnings(c.regimen, until_h, human=human,
                                                                 body_weight_kg=body_weight_kg)]
             steps = get_drug(c.drug).ramp_up
             segments = c.regimen.records if isinstance(c.regimen, DoseRecords) else c.regimen.segments

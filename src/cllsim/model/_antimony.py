@@ -230,7 +230,7 @@ def antimony_model(
     values
         Value of every model parameter (``model_parameter_ids(host)``), in table units.
     dosing_events
-        Antimony event lines produced by :func:`cllsim.drugs.dosing_events`.
+        Antimony event lines (:func:`cllsim.simulate.dosing_event_lines` of a dose schedule).
     initial_states
         Initial values overriding the defaults of cell-carried states (``bcl2_<pool>``,
         ``cxcr4_expr_<pool>``), typically from pre-treatment equilibration.
