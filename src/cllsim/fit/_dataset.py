@@ -84,12 +84,16 @@ class PatientSet:
         ``"table"`` (visit table) or ``"nonmem"`` (NONMEM-style records).
     notes
         What the reader did that the user should know (ignored columns, dose records used).
+    by_id
+        Whether the file names its patients (an ``id`` column, or ``ID`` of a NONMEM dataset):
+        ``cllsim fit`` then writes one folder per patient, even for one patient.
     """
 
     patients: tuple[PatientData, ...]
     source: str
     layout: Literal["table", "nonmem"] = "table"
     notes: tuple[str, ...] = field(default=())
+    by_id: bool = False
 
     def __len__(self) -> int:
         return len(self.patients)
@@ -298,7 +302,7 @@ def _table(raw: pd.DataFrame, lines: list[int], source: str, regimen: Regimen, i
         except PatientDataError as exc:
             issues += [f"patient {pid}: {i}" if multi else i for i in exc.issues]
     issues.raise_if_any(source)
-    return PatientSet(tuple(patients), source, "table")
+    return PatientSet(tuple(patients), source, "table", by_id=multi)
 
 
 @dataclass(frozen=True)
@@ -455,7 +459,7 @@ def _nonmem(raw: pd.DataFrame, lines: list[int], source: str, regimen: Regimen, 
         except PatientDataError as exc:
             issues += [prefix + i for i in exc.issues]
     issues.raise_if_any(source)
-    return PatientSet(tuple(patients), source, "nonmem", tuple(notes))
+    return PatientSet(tuple(patients), source, "nonmem", tuple(notes), by_id=True)
 
 
 def _nonmem_patient(pid: str, doses: list[_Dose], observations: list[_Obs], regimen: Regimen, ighv: str | None,
