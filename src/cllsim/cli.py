@@ -307,10 +307,39 @@ def regimen_option(text: str, max_doses: int | None):
     return regimen
 
 
+DosesOpt = Annotated[
+    Path | None,
+    typer.Option("--doses", help="Dose history as a CSV event table (time_h or day, amt, ii, addl; NONMEM TIME/AMT/"
+                 "II/ADDL/EVID accepted) instead of --regimen; see docs/regimens.md."),
+]
+DosesIdOpt = Annotated[
+    str | None, typer.Option("--doses-id", help="With --doses holding several patients (ID column): the one to use.")
+]
+
+
+def dosing_option(regimen: str | None, doses: Path | None, doses_id: str | None, max_doses: int | None):
+    """``--regimen`` text or the ``--doses`` table (not both), with the ``--max-doses`` limit if given."""
+    from .drugs import read_dose_records
+
+    if doses is None:
+        if doses_id is not None:
+            raise UsageError("--doses-id needs --doses (a dose table with an ID column)")
+        return regimen_option("420 mg qd" if regimen is None else regimen, max_doses)
+    if regimen is not None:
+        raise UsageError("give either --regimen or --doses (a dose table), not both")
+    if max_doses is not None and max_doses < 1:
+        raise UsageError(f"--max-doses must be >= 1, got {max_doses}")
+    return read_dose_records(doses, id=doses_id, max_doses=max_doses)
+
+
 @app.command()
 def simulate(
     ighv: IGHVOpt = "U",
-    regimen: RegimenOpt = "420 mg qd",
+    regimen: Annotated[
+        str | None,
+        typer.Option("--regimen", help='Regimen, e.g. "420 mg qd", "420 mg qd x 28, hold 1 week, 280 mg qd", "none" '
+                     "(default 420 mg qd); see docs/regimens.md."),
+    ] = None,
     days: DaysOpt = 365.0,
     out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("cllsim_out"),
     sets: SetOpt = None,
@@ -321,6 +350,8 @@ def simulate(
     max_doses: MaxDosesOpt = None,
     times: TimesOpt = None,
     step: StepOpt = None,
+    doses: DosesOpt = None,
+    doses_id: DosesIdOpt = None,
 ) -> None:
     """Simulate one patient; write tidy Parquet + CSV, metadata.json and panel.png."""
 
@@ -332,7 +363,7 @@ def simulate(
 
         _check_days(days)
         grid = times_option(days, times, step)
-        reg = regimen_option(regimen, max_doses)
+        reg = dosing_option(regimen, doses, doses_id, max_doses)
         reg.check_dose_count(days * 24.0)
         patient = _patient(ighv, sets)
         name = _drug(drug)

@@ -25,12 +25,15 @@ import re
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field, model_validator
 
 from .._errors import RegimenError
 from .._validation import InputModel, shorten
+
+if TYPE_CHECKING:
+    from ._records import DoseRecords
 
 #: Most doses one simulation expands a regimen to (unless :meth:`Regimen.with_max_doses` says
 #: otherwise): bid dosing for 100 years is 73,000 doses; each dose costs two solver stops and,
@@ -145,6 +148,21 @@ class Regimen(InputModel):
     @property
     def is_untreated(self) -> bool:
         return not any(isinstance(s, DoseBlock) for s in self.segments)
+
+    @property
+    def per_kg(self) -> bool:
+        """Whether any dose is given per kg of body weight."""
+        return any(isinstance(s, DoseBlock) and s.amount_unit == "mg/kg" for s in self.segments)
+
+    def to_records(self, until_h: float) -> DoseRecords:
+        """The doses before ``until_h`` as an event table, one row per dosing block (time, amount, ii, addl).
+
+        The table gives the same doses at the same times (bit for bit) and has the same food state
+        and dose limit; ``text`` is this regimen's :meth:`describe`.
+        """
+        from ._records import regimen_to_records  # the records module builds on this one
+
+        return regimen_to_records(self, until_h)
 
     def describe(self) -> str:
         """Canonical text form; :func:`parse_regimen` reads it back to the same regimen (numbers exact)."""
@@ -330,7 +348,7 @@ def _unit(text: str) -> Literal["mg", "mg/kg"]:
 
 
 def regimen_warnings(
-    regimen: Regimen, until_h: float, *, human: bool = True, body_weight_kg: float = 80.4
+    regimen: Regimen | DoseRecords, until_h: float, *, human: bool = True, body_weight_kg: float = 80.4
 ) -> list[str]:
     """What looks wrong in a valid regimen, one sentence each (empty when nothing does).
 
@@ -342,7 +360,8 @@ def regimen_warnings(
     Parameters
     ----------
     regimen
-        The regimen.
+        The regimen, or an event table (:class:`~cllsim.drugs.DoseRecords`; its daily dose is
+        the total of each calendar day).
     until_h
         End of the simulation, h.
     human
@@ -358,25 +377,48 @@ def regimen_warnings(
             f"no dose of {shorten(regimen.describe())} falls within the simulated {until_h / 24:g} days "
             "(the result is untreated)"
         )
-    if human:
-        for seg in (s for s in regimen.segments if isinstance(s, DoseBlock)):
-            mg = seg.amount * (body_weight_kg if seg.amount_unit == "mg/kg" else 1.0)
-            if seg.amount_unit == "mg/kg":
-                out.append(
-                    f"{seg.amount:g} mg/kg is dosing per body weight, a convention of mouse studies; in this "
-                    f"patient ({body_weight_kg:g} kg) it is {mg:g} mg per dose (human doses are flat, e.g. 420 mg)"
-                )
-            per_day = mg * max(1.0, 24.0 / seg.interval_h)
-            if per_day > HUMAN_DAILY_DOSE_CEILING_MG:
-                out.append(
-                    f"{per_day:g} mg/day is above the highest BTK-inhibitor dose studied in people "
-                    f"(about {HUMAN_DAILY_DOSE_CEILING_MG:g} mg/day); the model is not calibrated there"
-                )
+    if not human:
+        return out
+    if not isinstance(regimen, Regimen):
+        return out + _record_warnings(regimen, until_h, body_weight_kg)
+    for seg in (s for s in regimen.segments if isinstance(s, DoseBlock)):
+        mg = seg.amount * (body_weight_kg if seg.amount_unit == "mg/kg" else 1.0)
+        if seg.amount_unit == "mg/kg":
+            out.append(
+                f"{seg.amount:g} mg/kg is dosing per body weight, a convention of mouse studies; in this "
+                f"patient ({body_weight_kg:g} kg) it is {mg:g} mg per dose (human doses are flat, e.g. 420 mg)"
+            )
+        per_day = mg * max(1.0, 24.0 / seg.interval_h)
+        if per_day > HUMAN_DAILY_DOSE_CEILING_MG:
+            out.append(
+                f"{per_day:g} mg/day is above the highest BTK-inhibitor dose studied in people "
+                f"(about {HUMAN_DAILY_DOSE_CEILING_MG:g} mg/day); the model is not calibrated there"
+            )
+    return out
+
+
+def _record_warnings(records: DoseRecords, until_h: float, body_weight_kg: float) -> list[str]:
+    """The per-kg and dose-ceiling warnings of :func:`regimen_warnings` for an event table."""
+    out = []
+    per_kg = sorted({r.amount for r in records.records if r.amount_unit == "mg/kg"})
+    if per_kg:
+        out.append(
+            f"{per_kg[0]:g} mg/kg is dosing per body weight, a convention of mouse studies; in this patient "
+            f"({body_weight_kg:g} kg) it is {per_kg[0] * body_weight_kg:g} mg per dose "
+            "(human doses are flat, e.g. 420 mg)"
+        )
+    daily = records.daily_doses_mg(until_h, body_weight_kg) if records.n_doses(until_h) <= records.max_doses else {}
+    if daily and max(daily.values()) > HUMAN_DAILY_DOSE_CEILING_MG:
+        day, mg = max(daily.items(), key=lambda kv: kv[1])
+        out.append(
+            f"{mg:g} mg on day {day} is above the highest BTK-inhibitor dose studied in people "
+            f"(about {HUMAN_DAILY_DOSE_CEILING_MG:g} mg/day); the model is not calibrated there"
+        )
     return out
 
 
 def dose_inputs(
-    regimen: Regimen, values: Mapping[str, float], until_h: float
+    regimen: Regimen | DoseRecords, values: Mapping[str, float], until_h: float
 ) -> list[tuple[float, float, float]]:
     """Absorption inputs of each dose of ``regimen``: ``(start_h, duration_h, amount_mg)``.
 
@@ -388,7 +430,8 @@ def dose_inputs(
     Parameters
     ----------
     regimen
-        The regimen.
+        The regimen, or an event table (:class:`~cllsim.drugs.DoseRecords`, whose rows may each
+        give their food state).
     values
         Parameter values (``pk_lag_h``, ``pk_d1_fed_h``, ``pk_d1_fasted_h``,
         ``pk_frel_fasted_vs_fed``, ``body_weight_kg``).
@@ -396,16 +439,19 @@ def dose_inputs(
         End of the simulation, h; later doses are omitted.
     """
     lag = values["pk_lag_h"]
-    d1 = values["pk_d1_fed_h"] if regimen.food == "fed" else values["pk_d1_fasted_h"]
-    bioavailability = 1.0 / values["pk_frel_fasted_vs_fed"] if regimen.food == "fed" else 1.0
-    return [
-        (t + lag, d1, amount * bioavailability)
-        for t, amount in regimen.doses(until_h, values["body_weight_kg"])
-    ]
+    if isinstance(regimen, Regimen):
+        doses: list[tuple[float, float, str]] = [
+            (t, a, regimen.food) for t, a in regimen.doses(until_h, values["body_weight_kg"])
+        ]
+    else:
+        doses = regimen.dose_list(until_h, values["body_weight_kg"])
+    d1 = {"fed": values["pk_d1_fed_h"], "fasted": values["pk_d1_fasted_h"]}
+    bioavailability = {"fed": 1.0 / values["pk_frel_fasted_vs_fed"], "fasted": 1.0}
+    return [(t + lag, d1[food], amount * bioavailability[food]) for t, amount, food in doses]
 
 
 def dosing_events(
-    regimen: Regimen, values: Mapping[str, float], until_h: float
+    regimen: Regimen | DoseRecords, values: Mapping[str, float], until_h: float
 ) -> list[str]:
     """Antimony event lines applying each dose of ``regimen`` at its time.
 

@@ -1,12 +1,13 @@
-"""One entry point: ``simulate(regimen, patient, days=...)``."""
+"""One entry point: ``simulate(regimen, patient, days=...)`` (or ``simulate(doses=table, ...)``)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -15,7 +16,7 @@ from pydantic import ConfigDict, Field, field_validator
 from .. import __version__
 from .._errors import InputError, ParameterError, SpecError
 from .._validation import InputModel
-from ..drugs import Regimen, dosing_events, parse_regimen, regimen_warnings
+from ..drugs import DoseRecords, Regimen, dosing_events, parse_regimen, read_dose_records, regimen_warnings
 from ..model import (
     CARRIED_STATES,
     PATIENT,
@@ -101,7 +102,7 @@ class PreparedModel:
 
     host: Host
     values: dict[str, float]
-    regimen: Regimen
+    regimen: Regimen | DoseRecords
     days: float
     sbml: str
     antimony: str
@@ -120,7 +121,7 @@ def patient_values(
 
 
 def prepare(
-    regimen: Regimen | str,
+    regimen: Regimen | DoseRecords | str,
     patient: Patient | None = None,
     *,
     days: float,
@@ -160,16 +161,22 @@ def _check_days(days: float) -> float:
     return float(days)
 
 
-def _checked_regimen(regimen: Regimen | str, days: float, max_doses: int | None) -> Regimen:
+def _checked_regimen(
+    regimen: Regimen | DoseRecords | str, days: float, max_doses: int | None
+) -> Regimen | DoseRecords:
     """The regimen, with its dose limit raised to ``max_doses`` if given, refused if it has too many doses."""
     regimen = parse_regimen(regimen) if isinstance(regimen, str) else regimen
+    if not isinstance(regimen, Regimen | DoseRecords):
+        raise SpecError(f"regimen must be a Regimen, DoseRecords or regimen text, got {type(regimen).__name__}")
     if max_doses is not None:
         regimen = regimen.with_max_doses(max_doses)
     regimen.check_dose_count(days * 24.0)  # before anything is built or allocated
     return regimen
 
 
-def host_regimen_warnings(regimen: Regimen, host: Host, days: float, values: dict[str, float]) -> list[str]:
+def host_regimen_warnings(
+    regimen: Regimen | DoseRecords, host: Host, days: float, values: dict[str, float]
+) -> list[str]:
     """:func:`cllsim.drugs.regimen_warnings` for ``host`` (per-kg and dose-ceiling checks in people only)."""
     human = host.extra.get("species", "human") == "human"
     return regimen_warnings(regimen, days * 24.0, human=human, body_weight_kg=values["body_weight_kg"])
@@ -260,8 +267,24 @@ def output_times(days: float, times: Sequence[float] | None = None, step: float 
     return grid
 
 
+#: What ``doses=`` accepts: an event table, or a CSV path / DataFrame that :func:`cllsim.drugs.read_dose_records` reads.
+DoseTable: TypeAlias = DoseRecords | str | os.PathLike[str] | pd.DataFrame
+
+
+def dose_table(doses: DoseTable, drug: str) -> DoseRecords:
+    """``doses`` as :class:`DoseRecords`, refused when it doses another drug than ``drug``."""
+    records = doses if isinstance(doses, DoseRecords) else read_dose_records(doses)
+    other = [d for d in records.drugs if d is not None and d != drug]
+    if other:
+        raise SpecError(
+            f"the dose table gives {', '.join(map(repr, other))}, but this simulation is of {drug!r}; "
+            f"keep that drug's rows (DoseRecords.for_drug) or simulate drug={other[0]!r}"
+        )
+    return records
+
+
 def simulate(
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str | None = None,
     patient: Patient | None = None,
     *,
     days: float = 365.0,
@@ -274,13 +297,16 @@ def simulate(
     rtol: float = 1e-8,
     atol: float = 1e-12,
     max_doses: int | None = None,
+    doses: DoseTable | None = None,
 ) -> SimulationResult:
-    """Simulate one patient (or animal) on a regimen.
+    """Simulate one patient (or animal) on a regimen, or on a dose history given as data.
 
     Parameters
     ----------
     regimen
-        :class:`~cllsim.drugs.Regimen` or its text form (``"420 mg qd"``, ``"none"``).
+        :class:`~cllsim.drugs.Regimen` or its text form (``"420 mg qd"``, ``"none"``), or an
+        event table (:class:`~cllsim.drugs.DoseRecords`). Default ``"420 mg qd"`` unless
+        ``doses`` is given.
     patient
         IGHV status and parameter overrides; default: the typical U-CLL patient.
     days
@@ -306,6 +332,11 @@ def simulate(
     max_doses
         Most doses the regimen may have within ``days`` (default
         :data:`cllsim.drugs.MAX_DOSES`); more is refused before anything is allocated.
+    doses
+        Instead of ``regimen``: the doses as an event table, a :class:`~cllsim.drugs.DoseRecords`
+        or a CSV path or DataFrame read by :func:`cllsim.drugs.read_dose_records` (time, amt, ii,
+        addl; NONMEM ``TIME``/``AMT``/``II``/``ADDL``/``EVID`` accepted). Its rows go into the
+        metadata (``doses``: rows, doses, hash).
 
     Returns
     -------
@@ -326,7 +357,13 @@ def simulate(
     requested = output_times(days, times, step)
     # the engines integrate from the baseline at time 0; it is dropped again when not asked for
     grid = requested if requested[0] == 0 else np.insert(requested, 0, 0.0)
-    regimen = _checked_regimen(regimen, days, max_doses)
+    if doses is not None:
+        if regimen is not None:
+            raise SpecError("give either regimen or doses (a dose table), not both")
+        regimen = dose_table(doses, drug)
+    elif isinstance(regimen, DoseRecords):
+        regimen = dose_table(regimen, drug)
+    regimen = _checked_regimen("420 mg qd" if regimen is None else regimen, days, max_doses)
     values = patient_values(patient, host, table, drug)
     obs = observables(host)
     if grid.size * len(obs) > MAX_OUTPUT_VALUES:
@@ -351,7 +388,7 @@ def make_result(
     *,
     host: Host,
     patient: Patient,
-    regimen: Regimen,
+    regimen: Regimen | DoseRecords,
     days: float,
     drug: str,
     values: dict[str, float],
@@ -386,6 +423,7 @@ def make_result(
         "days": days,
         "time_unit": "day",
         "parameter_hash": parameter_hash(values),
+        **({"doses": regimen.metadata(days * 24.0)} if isinstance(regimen, DoseRecords) else {}),
         "parameters": dict(values),
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }

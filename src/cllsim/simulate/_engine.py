@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
-from ..drugs import Regimen, dose_inputs, parse_regimen
+from ..drugs import DoseRecords, Regimen, dose_inputs, parse_regimen
 from ..model import Host, baseline_problems, baseline_rules, get_host, must_be_nonnegative
 from ._status import Status
 
@@ -76,10 +76,11 @@ class DoseSchedule:
         return cls(((),) * n)
 
     @classmethod
-    def of(cls, regimen: Regimen, values: Mapping[str, np.ndarray], n: int, until_h: float) -> DoseSchedule:
+    def of(
+        cls, regimen: Regimen | DoseRecords, values: Mapping[str, np.ndarray], n: int, until_h: float
+    ) -> DoseSchedule:
         """The schedule of ``regimen`` for each of ``n`` patients (computed once per distinct dosing values)."""
-        per_kg = any(getattr(s, "amount_unit", "mg") == "mg/kg" for s in regimen.segments)
-        used = [k for k in SCHEDULE_PARAMETERS if k != "body_weight_kg" or per_kg]
+        used = [k for k in SCHEDULE_PARAMETERS if k != "body_weight_kg" or regimen.per_kg]
         cache: dict[tuple[float, ...], tuple[DoseChange, ...]] = {}
         rows = []
         for i in range(n):
@@ -279,7 +280,7 @@ class Engine(abc.ABC):
         self,
         host: Host | str,
         values: Mapping[str, Any],
-        regimen: Regimen | str,
+        regimen: Regimen | DoseRecords | str,
         times_h: npt.ArrayLike,
         variables: Sequence[str],
         *,
