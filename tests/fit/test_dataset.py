@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from cllsim.drugs import DoseRecords
 from cllsim.fit import DEFAULT_CMT, PatientDataError, parse_cmt, read_patient_csv, read_patients
 
 
@@ -110,10 +111,14 @@ def test_nonmem_dataset_is_split_by_id_with_its_doses_as_the_regimen(tmp_path):
     assert p1.dosing == "dose records"
     assert list(p1.table["day"]) == [0, 7, 28]
     assert list(p1.table["ln_volume_cm3"].dropna()) == [210, 150]
+    assert isinstance(p1.regimen, DoseRecords)
     doses = p1.regimen.doses(2000 * 24.0)
     assert len(doses) == 28 + 101  # ADDL 27 and 100 additional doses, nothing after the last record
     assert doses[0] == (0.0, 420.0) and doses[27] == (27 * 24.0, 420.0) and doses[28] == (672.0, 280.0)
     assert doses[-1][0] == pytest.approx(672.0 + 100 * 24.0)
+    # overlapping records add up, as in NONMEM
+    ps = read_patients(write(tmp_path, NONMEM.replace("1,672,.,1,1,1,280", "1,600,.,1,1,1,280")))
+    assert len(ps.patients[0].regimen.doses(2000 * 24.0)) == 28 + 101
     # patient 2's first dose (TIME 24 h) is its day 0; CMT 3 is the spleen volume
     assert list(p2.table["day"]) == [0, 14, 28]
     assert p2.table["spleen_volume_cm3"].iloc[2] == 500
@@ -151,8 +156,7 @@ def test_nonmem_dates_take_day_0_from_the_first_dose_record(tmp_path):
         (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,0,27"), "line 2: ADDL 27 needs II > 0"),
         (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,-420,24,27"), "line 2: AMT must be a dose > 0"),
         (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,24,2.5"), "line 2: ADDL must be a whole number"),
-        (("1,672,.,1,1,1,280", "1,600,.,1,1,1,280"), "line 7: dose record falls inside the doses (ADDL) of the "
-                                                      "record on line 2"),
+        (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,24,27,70,1"), "line 2: 12 cells, more than the 10 columns of the header"),
         (("1,672,64000,1,0", "1,168,64000,1,0"), "patient 1: line 6: second alc_per_uL value on day 7 (also on line 5)"),
         (("2,24,30000,1,0", "2,0,30000,1,0"), "patient 2: line 10: observation TIME is before the patient's first "
                                               "dose (line 9)"),

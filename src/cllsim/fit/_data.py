@@ -17,6 +17,7 @@ like the wrong unit are refused with the unit they seem to be in.
 
 from __future__ import annotations
 
+import csv
 import datetime as _dt
 import io
 import math
@@ -31,7 +32,7 @@ import pandas as pd
 
 from .._errors import PatientDataError as _PatientDataError
 from .._errors import shorten
-from ..drugs import Regimen, parse_regimen
+from ..drugs import DoseRecords, Regimen, parse_regimen
 from ..simulate import MAX_DAYS
 
 DAY = "day"
@@ -94,7 +95,8 @@ class PatientData:
         Columns ``day`` (days since the first dose), ``alc_per_uL`` (1/µL), ``ln_volume_cm3``
         and ``spleen_volume_cm3`` (cm3); NaN where not measured; sorted by day.
     regimen
-        The BTK-inhibitor regimen the patient took (day 0 = first dose).
+        The BTK-inhibitor regimen the patient took (day 0 = first dose): a
+        :class:`~cllsim.drugs.Regimen`, or the doses as recorded (:class:`~cllsim.drugs.DoseRecords`).
     ighv
         ``"U"``, ``"M"``, or ``None`` when unknown.
     patient_id
@@ -110,7 +112,7 @@ class PatientData:
     """
 
     table: pd.DataFrame
-    regimen: Regimen
+    regimen: Regimen | DoseRecords
     ighv: Literal["U", "M"] | None = None
     patient_id: str = "patient"
     source: str = "patient data"
@@ -316,8 +318,14 @@ def read_raw_csv(path: str | Path) -> tuple[pd.DataFrame, list[int], str]:
         # whole-line comments only: pandas' comment= would also cut '70013#x' to 70013
         kept = [(i + 1, line) for i, line in enumerate(text.splitlines())
                 if line.strip() and not line.lstrip().startswith("#")]
+        # a row with more cells than the header would silently become pandas' index: refuse it
+        widths = [(n, len(cells)) for (n, _), cells in zip(kept, csv.reader(line for _, line in kept), strict=True)]
+        wrong = [(n, w) for n, w in widths[1:] if w > widths[0][1]]
+        if widths and wrong:
+            raise PatientDataError([f"line {n}: {w} cells, more than the {widths[0][1]} columns of the header"
+                                    for n, w in wrong[:5]], source)
         raw = pd.read_csv(io.StringIO("\n".join(line for _, line in kept)), dtype=str, keep_default_na=False,
-                          skipinitialspace=True, skip_blank_lines=False)
+                          skipinitialspace=True, skip_blank_lines=False, index_col=False)
     except FileNotFoundError:
         raise PatientDataError(["file not found"], source) from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -379,7 +387,7 @@ def read_patient_csv(
 def make_patient_data(
     table: pd.DataFrame,
     *,
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = None,
     patient_id: str = "patient",
     source: str = "patient data",

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import InputError, shorten
-from ..drugs import DoseBlock, Regimen, parse_regimen
+from ..drugs import DoseRecord, DoseRecords, Regimen, parse_regimen
 from ._data import (
     ALC,
     DATE,
@@ -492,8 +492,10 @@ def _nonmem_patient(pid: str, doses: list[_Dose], observations: list[_Obs], regi
         if day_of[ob.line] < 0:
             issues.append(f"line {ob.line}: observation {'DATE' if use_date else 'TIME'} is before the patient's "
                           f"first dose{first}; the fit starts at the first dose")
+    dosing_: Regimen | DoseRecords = regimen
     if doses:
-        regimen = _regimen_from_doses(doses, day_of, days_per_unit, regimen.max_doses, issues)
+        # the engines take an event table where they take a regimen: the doses exactly as recorded
+        dosing_ = _records_from_doses(doses, day_of, days_per_unit, regimen.max_doses, regimen.food)
         dosing = "dose records"
     issues.raise_if_any(source)
     rows: dict[float, dict[str, float]] = {}
@@ -511,32 +513,15 @@ def _nonmem_patient(pid: str, doses: list[_Dose], observations: list[_Obs], regi
     issues.raise_if_any(source)
     table = pd.DataFrame([{DAY: d, **{c: vals.get(c, np.nan) for c in MEASURED}} for d, vals in rows.items()],
                          columns=[DAY, *MEASURED])
-    return make_patient_data(table, regimen=regimen, ighv=ighv, patient_id=pid, source=source,
+    return make_patient_data(table, regimen=dosing_, ighv=ighv, patient_id=pid, source=source,
                              first_dose=first_dose, dosing=dosing, lines=[first_line[d] for d in rows])
 
 
-def _regimen_from_doses(doses: list[_Dose], day_of: dict[int, float], days_per_unit: float, max_doses: int,
-                        issues: list[str]) -> Regimen:
-    """The recorded doses as a regimen: each record's ADDL+1 doses, then nothing after the last."""
-    segments: list[DoseBlock] = []
-    for k, rec in enumerate(doses):
-        start_h = day_of[rec.line] * 24.0
-        interval_h = rec.interval * days_per_unit * 24.0
-        last_h = start_h + rec.addl * interval_h
-        nxt = doses[k + 1] if k + 1 < len(doses) else None
-        next_h = day_of[nxt.line] * 24.0 if nxt is not None else None
-        if next_h is not None and next_h <= last_h + 1e-9:
-            what = "is at the same time as" if next_h == start_h else "falls inside the doses (ADDL) of"
-            issues.append(f"line {nxt.line}: dose record {what} the record on line {rec.line}; "  # type: ignore[union-attr]
-                          "give each dose once")
-            continue
-        if rec.addl > 0:
-            segments.append(DoseBlock(amount=rec.amount_mg, interval_h=interval_h, n_doses=rec.addl))
-        # the record's last dose lasts until the next record (a regimen segment has no start time)
-        gap_h = (next_h - last_h) if next_h is not None else (interval_h or 24.0)
-        segments.append(DoseBlock(amount=rec.amount_mg, interval_h=gap_h, n_doses=1))
-    if issues:
-        return Regimen.untreated()
+def _records_from_doses(doses: list[_Dose], day_of: dict[int, float], days_per_unit: float, max_doses: int,
+                        food: Literal["fed", "fasted"]) -> DoseRecords:
+    """The recorded doses as an event table (time since the first dose, h): nothing after the last."""
+    records = [DoseRecord(time_h=day_of[d.line] * 24.0, amount=d.amount_mg, ii_h=d.interval * days_per_unit * 24.0,
+                          addl=d.addl) for d in doses]
     n = sum(d.addl + 1 for d in doses)
-    return Regimen(segments=tuple(segments), text=f"{n} doses from {len(doses)} dose records",
-                   max_doses=max(max_doses, n))
+    return DoseRecords(records=tuple(records), food=food, text=f"{len(doses)} dose records",
+                       max_doses=max(max_doses, n))

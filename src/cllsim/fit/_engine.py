@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
-from ..drugs import Regimen, parse_regimen
+from ..drugs import DoseRecords, Regimen, parse_regimen
 from ..model import DOSING_PARAMETER_IDS, PATIENT, Host, ParameterTable, get_host, unknown_parameter
 from ..simulate import CohortEngine, Patient, ReferenceEngine, Status, patient_values
 
@@ -53,7 +53,7 @@ class FitEngine:
     Parameters
     ----------
     regimen
-        Regimen (day 0 = first dose).
+        Regimen or dose records (day 0 = first dose).
     ighv
         IGHV status setting the IGHV condition values (``ighv.tsv``).
     days
@@ -68,7 +68,7 @@ class FitEngine:
 
     def __init__(
         self,
-        regimen: Regimen | str,
+        regimen: Regimen | DoseRecords | str,
         ighv: str = "U",
         days: float = 365.0,
         *,

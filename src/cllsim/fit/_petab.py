@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import SolverError
-from ..drugs import Regimen, parse_regimen
+from ..drugs import DoseRecords, Regimen, parse_regimen
 from ..model import DOSING_PARAMETER_IDS, ighv_conditions, load_table, write_sbml
 from ._data import ALC, DAY, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, estimated_parameters
@@ -51,7 +51,7 @@ EXAMPLE_DAYS = (0, 7, 14, 28, 56, 84, 112, 168, 252, 336)
 FILES = ("model.xml", "conditions.tsv", "observables.tsv", "measurements.tsv", "parameters.tsv", "problem.yaml")
 
 
-def _measurements(data: PatientData | None, regimen: Regimen, ighv: str) -> pd.DataFrame:
+def _measurements(data: PatientData | None, regimen: Regimen | DoseRecords, ighv: str) -> pd.DataFrame:
     if data is None:
         # the fit engine: same model as cllsim.simulate (tested), without 700 SBML dosing events
         from ._engine import FitEngine
@@ -74,7 +74,7 @@ def _measurements(data: PatientData | None, regimen: Regimen, ighv: str) -> pd.D
 
 
 def petab_tables(
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = "U",
     data: PatientData | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
@@ -128,7 +128,7 @@ def petab_tables(
 def export_petab(
     out: str | Path,
     *,
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = "U",
     data: PatientData | None = None,
     days: float | None = None,
