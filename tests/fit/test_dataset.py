@@ -156,8 +156,10 @@ def test_nonmem_dates_take_day_0_from_the_first_dose_record(tmp_path):
         (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,0,27"), "line 2: ADDL 27 needs II > 0"),
         (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,-420,24,27"), "line 2: AMT must be a dose > 0"),
         (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,24,2.5"), "line 2: ADDL must be a whole number"),
-        (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,24,27,70,1"), "line 2: 12 cells, more than the 10 columns of the header"),
-        (("1,672,64000,1,0", "1,168,64000,1,0"), "patient 1: line 6: second alc_per_uL value on day 7 (also on line 5)"),
+        (("1,0,.,1,1,1,420,24,27", "1,0,.,1,1,1,420,24,27,70,1"),
+         "line 2: 12 cells, more than the 10 columns of the header"),
+        (("1,672,64000,1,0", "1,168,64000,1,0"),
+         "patient 1: line 6: second alc_per_uL value on day 7 (also on line 5)"),
         (("2,24,30000,1,0", "2,0,30000,1,0"), "patient 2: line 10: observation TIME is before the patient's first "
                                               "dose (line 9)"),
         (("1,168,81000,1,0", "1,168,-81000,1,0"), "patient 1: line 5: alc_per_uL must not be negative"),

@@ -229,7 +229,7 @@ def check_table(table: pd.DataFrame, lines: Sequence[int] | None = None) -> list
     ``lines`` gives the file line of each row for the messages (default: row i on line i + 2).
     """
     issues: list[str] = []
-    lines = np.asarray(lines, dtype=int) if lines is not None else np.arange(len(table)) + 2
+    line_of = np.asarray(lines, dtype=int) if lines is not None else np.arange(len(table)) + 2
     for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
         if c not in table:
             issues.append(f"missing column {c!r}")
@@ -239,7 +239,7 @@ def check_table(table: pd.DataFrame, lines: Sequence[int] | None = None) -> list
         return ["no data rows"]
     for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
         vals = table[c].to_numpy(dtype=float)
-        for line, v in zip(lines, vals, strict=True):
+        for line, v in zip(line_of, vals, strict=True):
             if np.isfinite(v) and v < 0:
                 what = "day must be >= 0 (day 0 = first dose)" if c == DAY else f"{c} must not be negative"
                 issues.append(f"line {line}: {what}, got {v:g}")
@@ -250,7 +250,7 @@ def check_table(table: pd.DataFrame, lines: Sequence[int] | None = None) -> list
                 issues.append(f"line {line}: {c} must be positive, got 0 (give the detection limit instead)")
     days = table[DAY].to_numpy(dtype=float)
     seen: dict[float, int] = {}
-    for line, d in zip(lines, days, strict=True):
+    for line, d in zip(line_of, days, strict=True):
         if not np.isfinite(d):
             continue
         if d in seen:
@@ -264,7 +264,7 @@ def check_table(table: pd.DataFrame, lines: Sequence[int] | None = None) -> list
         issues.append(f"need at least {MIN_ALC_VALUES} alc_per_uL values to fit, got {n_alc}")
     empty_rows = [
         int(line)
-        for line, row in zip(lines, table[list(MEASURED)].to_numpy(dtype=float), strict=True)
+        for line, row in zip(line_of, table[list(MEASURED)].to_numpy(dtype=float), strict=True)
         if not np.isfinite(row).any()
     ]
     if empty_rows:

@@ -480,12 +480,14 @@ def _nonmem_patient(pid: str, doses: list[_Dose], observations: list[_Obs], regi
             raise PatientDataError(["no dose records to date the first dose: give --first-dose YYYY-MM-DD"], source)
         else:
             origin = _dt.datetime.combine(first_dose, _dt.time())
-        for rec in (*doses, *observations):
+        records: list[_Dose | _Obs] = [*doses, *observations]
+        for rec in records:
             assert rec.when is not None
             day_of[rec.line] = _days_between(rec.when, origin)
     else:
         t0 = doses[0].time if doses else 0.0
-        for rec in (*doses, *observations):
+        records = [*doses, *observations]
+        for rec in records:
             day_of[rec.line] = (rec.time - t0) * days_per_unit
     first = f" (line {doses[0].line})" if doses else ""
     for ob in observations:

@@ -463,7 +463,7 @@ def fit_patient(
         "source": data.source,
         "regimen": data.regimen.describe(),
         "dosing": data.dosing,
-        "first_dose": (start_date or data.first_dose).isoformat() if (start_date or data.first_dose) else None,
+        "first_dose": day0.isoformat() if (day0 := start_date or data.first_dose) is not None else None,
         "ighv": data.ighv or "unknown",
         "ighv_model": problem.ighv_model,
         "seed": seed,

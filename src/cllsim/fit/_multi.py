@@ -61,6 +61,10 @@ class _PatientTask:
             return PatientFailure(self.data.patient_id, kind, message)
 
 
+def _write_csv(path: Path, df: pd.DataFrame) -> None:
+    write_atomic(path, lambda p: df.to_csv(p, index=False))
+
+
 def _check_ids(patients: Sequence[PatientData]) -> None:
     seen: dict[str, str] = {}
     for p in patients:
@@ -170,7 +174,7 @@ def fit_patients(
 
     def write_summary() -> pd.DataFrame:
         df = summary_table(patients, outcomes)
-        write_atomic(out / "summary.csv", lambda p: df.to_csv(p, index=False))
+        _write_csv(out / "summary.csv", df)
         return df
 
     write_summary()
@@ -202,8 +206,7 @@ def fit_patients(
         est = pd.concat([o.estimates.assign(id=p.patient_id) for p, o in done], ignore_index=True)
         obs = pd.concat([o.observations.assign(id=p.patient_id) for p, o in done], ignore_index=True)
         for name, df in (("estimates", est), ("observations", obs)):
-            df = df[["id", *[c for c in df.columns if c != "id"]]]
-            write_atomic(out / f"{name}.csv", lambda p, df=df: df.to_csv(p, index=False))
+            _write_csv(out / f"{name}.csv", df[["id", *[c for c in df.columns if c != "id"]]])
     metadata = {
         "cllsim_version": __version__,
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
