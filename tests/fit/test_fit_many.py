@@ -116,8 +116,10 @@ def test_one_failing_patient_does_not_lose_the_other(tmp_path, monkeypatch):
     csv = tmp_path / "two.csv"
     table.to_csv(csv, index=False)
     seen: dict[str, object] = {}
+    calls: list[str] = []
 
     def flaky(data, **kwargs):
+        calls.append(data.patient_id)
         if data.patient_id == "B":
             # while B runs, A is published and the run is not marked complete
             seen["summary"] = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("id")["status"].to_dict()
@@ -128,8 +130,9 @@ def test_one_failing_patient_does_not_lose_the_other(tmp_path, monkeypatch):
         return result
 
     monkeypatch.setattr(multi, "fit_patient", flaky)
-    r = CliRunner().invoke(app, ["fit", str(csv), "--out", str(tmp_path / "out"), "--workers", "1", "--starts", "1",
-                                 "--uncertainty", "laplace", "--estimate", "baseline_alc_per_uL", "--band", "40"])
+    args = ["fit", str(csv), "--out", str(tmp_path / "out"), "--workers", "1", "--starts", "1",
+            "--uncertainty", "laplace", "--estimate", "baseline_alc_per_uL", "--band", "40"]
+    r = CliRunner().invoke(app, args)
     assert r.exit_code == 2, r.output
     assert "1 of 2 patients could not be fitted (B)" in flat(r.output) and "Traceback" not in r.output
     assert seen["summary"] == {"A": "fitted", "B": "pending"} and seen["marker"] is False
@@ -139,6 +142,16 @@ def test_one_failing_patient_does_not_lose_the_other(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "A" / "metadata.json").exists() and not (tmp_path / "out" / "B").exists()
     top = json.loads((tmp_path / "out" / "metadata.json").read_text())
     assert list(top["failed"]) == ["B"] and top["fitted"] == 1
+    # a rerun resumes: A is read back, only B is tried again; other settings would refit A
+    calls.clear()
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and calls == ["B"], (calls, r.output)
+    again = pd.read_csv(tmp_path / "out" / "summary.csv").set_index("id")
+    assert again.loc["A", "baseline_alc_per_uL"] == pytest.approx(summary.loc["A", "baseline_alc_per_uL"], rel=1e-12)
+    assert json.loads((tmp_path / "out" / "metadata.json").read_text())["resumed"] == ["A"]
+    a = read_patients(csv).patients[0]
+    assert multi.fit_key(a, {"n_band": 40}) == multi.fit_key(a, {"n_band": 40})
+    assert multi.fit_key(a, {"n_band": 40}) != multi.fit_key(a, {"n_band": 41})
     # the figure labels both bands
     fig = seen["result"].plot()  # type: ignore[attr-defined]
     labels = {t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()}

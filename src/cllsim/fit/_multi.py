@@ -10,11 +10,16 @@ Output folder (crash-safe, as every cllsim output): ``<out>/<id>/`` per patient 
 ``pending`` until then), ``estimates.csv`` and ``observations.csv`` (all patients, long form,
 with an ``id`` column), and ``metadata.json``, written last and only when every patient has
 been attempted: its presence marks the whole run complete.
+
+A rerun into the same folder resumes: a patient whose folder is complete and was fitted from the
+same data, dosing, IGHV status, settings, parameters table and cllsim version (``fit_key`` in its
+``metadata.json``) is read back instead of refitted; failed and unfinished patients are fitted.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import time
 import traceback
@@ -27,7 +32,8 @@ import pandas as pd
 
 from .. import __version__
 from .._errors import InputError
-from ..execution import Executor, invalidate, make_executor, staged_output, write_atomic, write_text_atomic
+from ..execution import MARKER, Executor, invalidate, make_executor, staged_output, write_atomic, write_text_atomic
+from ..model import load_table, parameter_hash
 from ._data import PatientData
 from ._fit import FitResult, fit_patient
 
@@ -42,6 +48,45 @@ class PatientFailure:
     patient_id: str
     kind: str
     message: str
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A patient fitted by an earlier run into the same folder (read back, not refitted)."""
+
+    row: dict[str, Any]
+    estimates: pd.DataFrame
+    observations: pd.DataFrame
+
+
+#: File of a patient's folder with its row of the summary (read back on resume).
+SUMMARY_ROW = "summary_row.json"
+
+
+def fit_key(data: PatientData, fit_kwargs: dict[str, Any]) -> str:
+    """Hash of what a patient's fit depends on: data, dosing, IGHV, settings, parameters, version."""
+    table = fit_kwargs.get("table") or load_table()
+    dosing = getattr(data.regimen, "sha256", None)
+    payload = {
+        "data": data.table.to_json(orient="split", double_precision=15),
+        "dosing": dosing() if callable(dosing) else data.regimen.describe(),
+        "ighv": data.ighv, "first_dose": str(data.first_dose), "version": __version__,
+        "parameters": parameter_hash(table.values()),
+        "settings": {k: repr(v) for k, v in sorted(fit_kwargs.items()) if k != "table"},
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _read_back(folder: Path, key: str) -> _Stored | None:
+    """The earlier fit in ``folder`` if it is complete and has ``key``; else None."""
+    try:
+        meta = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        if meta.get("fit_key") != key:
+            return None
+        row = json.loads((folder / SUMMARY_ROW).read_text(encoding="utf-8"))
+        return _Stored(row, pd.read_csv(folder / "estimates.csv"), pd.read_csv(folder / "observations.csv"))
+    except (OSError, ValueError, pd.errors.ParserError, pd.errors.EmptyDataError):
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,7 +121,9 @@ def _check_ids(patients: Sequence[PatientData]) -> None:
         seen[key] = p.patient_id
 
 
-def _summary_row(data: PatientData, outcome: FitResult | PatientFailure | None) -> dict[str, Any]:
+def _summary_row(data: PatientData, outcome: FitResult | PatientFailure | _Stored | None) -> dict[str, Any]:
+    if isinstance(outcome, _Stored):
+        return dict(outcome.row)
     row: dict[str, Any] = {"id": data.patient_id, "ighv": data.ighv or "unknown", "dosing": data.dosing,
                            "regimen": data.regimen.describe(), "n_measurements": len(data.measurements())}
     if outcome is None:
@@ -106,7 +153,7 @@ def _summary_row(data: PatientData, outcome: FitResult | PatientFailure | None) 
 
 
 def summary_table(patients: Sequence[PatientData],
-                  outcomes: Sequence[FitResult | PatientFailure | None]) -> pd.DataFrame:
+                  outcomes: Sequence[FitResult | PatientFailure | _Stored | None]) -> pd.DataFrame:
     """One row per patient: status, error, flags, estimates and quantities with 95% intervals.
 
     Columns: ``id, status`` (``fitted``, ``failed``, ``pending``), ``error``, ``ighv``,
@@ -169,7 +216,10 @@ def fit_patients(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     invalidate(out)  # the run is complete only when its marker is written again, last
-    outcomes: list[FitResult | PatientFailure | None] = [None] * len(patients)
+    keys = [fit_key(p, fit_kwargs) for p in patients]
+    outcomes: list[FitResult | PatientFailure | _Stored | None] = [
+        _read_back(out / p.patient_id, k) for p, k in zip(patients, keys, strict=True)]
+    todo = [i for i, o in enumerate(outcomes) if o is None]
     t0 = time.perf_counter()
 
     def write_summary() -> pd.DataFrame:
@@ -178,18 +228,23 @@ def fit_patients(
         return df
 
     write_summary()
-    tasks = [_PatientTask(p, tuple(sorted(fit_kwargs.items()))) for p in patients]
+    tasks = [_PatientTask(patients[i], tuple(sorted(fit_kwargs.items()))) for i in todo]
     with contextlib.ExitStack() as stack:
         if executor is None:
-            executor = stack.enter_context(make_executor(workers, n_tasks=len(tasks)))
+            executor = stack.enter_context(make_executor(workers, n_tasks=max(1, len(tasks))))
         bar = stack.enter_context(Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                            TimeElapsedColumn(), disable=not progress))
-        task = bar.add_task(f"patients ({executor.describe()})", total=len(tasks))
+        task = bar.add_task(f"patients ({executor.describe()})", total=len(patients),
+                            completed=len(patients) - len(todo))
         try:
-            for i, outcome in executor.execute_unordered(tasks):
+            for j, outcome in executor.execute_unordered(tasks):
+                i = todo[j]
                 if isinstance(outcome, FitResult):
                     try:
+                        outcome.metadata["fit_key"] = keys[i]
                         with staged_output(out / patients[i].patient_id) as stage:
+                            row = _summary_row(patients[i], outcome)
+                            (stage / SUMMARY_ROW).write_text(json.dumps(row, default=str), encoding="utf-8")
                             outcome.save(stage)
                     except InputError as exc:
                         outcome = PatientFailure(patients[i].patient_id, "output", str(exc))
@@ -201,7 +256,7 @@ def fit_patients(
             outcomes = [o if o is not None else PatientFailure(p.patient_id, "internal", message)
                         for p, o in zip(patients, outcomes, strict=True)]
     summary = write_summary()
-    done = [(p, o) for p, o in zip(patients, outcomes, strict=True) if isinstance(o, FitResult)]
+    done = [(p, o) for p, o in zip(patients, outcomes, strict=True) if isinstance(o, FitResult | _Stored)]
     if done:
         est = pd.concat([o.estimates.assign(id=p.patient_id) for p, o in done], ignore_index=True)
         obs = pd.concat([o.observations.assign(id=p.patient_id) for p, o in done], ignore_index=True)
@@ -212,6 +267,7 @@ def fit_patients(
         "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "patients": len(patients),
         "fitted": len(done),
+        "resumed": [p.patient_id for p, o in done if isinstance(o, _Stored)],
         "failed": {o.patient_id: o.message for o in outcomes if isinstance(o, PatientFailure)},
         "execution": executor.describe() if executor is not None else "",
         "fit_settings": {k: v for k, v in fit_kwargs.items() if k != "table"},
