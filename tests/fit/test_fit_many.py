@@ -191,3 +191,28 @@ def test_cli_fits_a_dated_multi_patient_file_in_two_worker_processes(tmp_path):
     assert meta["first_dose"] == "2024-01-15"
     r = CliRunner().invoke(app, ["fit", str(csv), "--out", str(tmp_path / "o2"), "--workers", "1"])
     assert r.exit_code == 2 and "--first-dose" in flat(r.output)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--cmt", "1=alc"], "--cmt: cmt map entry '1=alc': 'alc' is not a measured observable"),
+        (["--time-unit", "weeks"], "--time-unit must be h or day"),
+        (["--first-dose", "15/01/2024"], "--first-dose must be YYYY-MM-DD"),
+        (["--first-dose", "2024-01-15", "--start-date", "2024-01-16"], "older name of --first-dose"),
+    ],
+)
+def test_fit_data_options_are_refused_in_one_line(tmp_path, args, message):
+    csv = tmp_path / "p.csv"
+    csv.write_text("day,alc_per_uL\n0,52000\n7,81000\n28,64000\n")
+    r = CliRunner().invoke(app, ["fit", str(csv), "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code == 2 and message in flat(r.output), r.output
+    assert "Traceback" not in r.output and not (tmp_path / "o").exists()
+
+
+def test_cli_refuses_a_malformed_multi_patient_file_naming_patient_line_and_column(tmp_path):
+    csv = tmp_path / "many.csv"
+    csv.write_text("id,day,alc_per_uL\nA,0,52000\nA,7,81000\nA,28,64000\nB,0,30000\nB,7,3O000\nB,28,20000\n")
+    r = CliRunner().invoke(app, ["fit", str(csv), "--out", str(tmp_path / "o"), "--workers", "1"])
+    assert r.exit_code == 2 and "line 6: alc_per_uL '3O000' is not a number" in flat(r.output), r.output
+    assert not (tmp_path / "o").exists()  # nothing fitted, not even patient A
