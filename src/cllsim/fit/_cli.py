@@ -186,6 +186,13 @@ def fit_command(
             patient.regimen.check_dose_count(max(patient.last_day, days, 366.25) * 24.0)
             for message in host_regimen_warnings(patient.regimen, PATIENT, patient.last_day, values):
                 warn(f"patient {patient.patient_id}: {message}" if patients.by_id else message)
+            records = getattr(patient.regimen, "records", None)
+            if records:
+                last_dose_day = max(r.time_h + r.addl * r.ii_h for r in records) / 24.0
+                horizon = max(days, 366.25, patient.last_day)
+                if last_dose_day + 1.0 < horizon:
+                    warn(f"patient {patient.patient_id}: the dose records end on day {last_dose_day:g}; the prediction "
+                         f"to day {horizon:g} assumes no dose after it (add ADDL to continue the dosing)")
         settings = {"estimated": ids, "n_starts": starts, "seed": seed, "uncertainty": uncertainty,
                     "n_samples": samples, "n_band": band, "horizon_days": days,
                     "population_draws": PERSISTENCE_RESISTANCE if population else None}
