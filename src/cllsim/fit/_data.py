@@ -17,7 +17,6 @@ like the wrong unit are refused with the unit they seem to be in.
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import io
 import math
@@ -303,6 +302,19 @@ def _unit_issues(table: pd.DataFrame) -> list[str]:
     return issues
 
 
+def _cell_count(line: str) -> int:
+    """Cells of one CSV line: commas outside double quotes, plus one."""
+    if '"' not in line:
+        return line.count(",") + 1
+    count, quoted = 1, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            count += 1
+    return count
+
+
 def read_raw_csv(path: str | Path) -> tuple[pd.DataFrame, list[int], str]:
     """A CSV as string cells, the file line of each row (header = line 1) and the source label.
 
@@ -319,7 +331,10 @@ def read_raw_csv(path: str | Path) -> tuple[pd.DataFrame, list[int], str]:
         kept = [(i + 1, line) for i, line in enumerate(text.splitlines())
                 if line.strip() and not line.lstrip().startswith("#")]
         # a row with more cells than the header would silently become pandas' index: refuse it
-        widths = [(n, len(cells)) for (n, _), cells in zip(kept, csv.reader(line for _, line in kept), strict=True)]
+        # (each line on its own: a quote left open must not swallow the lines after it)
+        # (comma counting outside quotes, not csv.reader: its field-size limit would refuse huge cells
+        # that the reader below reports, shortened, as not a number)
+        widths = [(n, _cell_count(line)) for n, line in kept]
         wrong = [(n, w) for n, w in widths[1:] if w > widths[0][1]]
         if widths and wrong:
             raise PatientDataError([f"line {n}: {w} cells, more than the {widths[0][1]} columns of the header"
