@@ -194,3 +194,19 @@ def test_too_many_issues_are_cut_with_a_count(tmp_path):
     rows = "".join(f"1,{i},bad{i},1\n" for i in range(40))
     msg = refused(tmp_path, "ID,TIME,DV,CMT\n" + rows)
     assert "... and 20 more" in msg and "line 2: DV 'bad0'" in msg
+
+
+def test_shipped_nonmem_example_is_valid_and_matches_its_script(tmp_path):
+    """examples/patients_nonmem.csv reads cleanly and is what examples/make_synthetic_nonmem.py writes."""
+    import runpy
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    ps = read_patients(examples / "patients_nonmem.csv")
+    assert ps.ids == ["101", "102"] and all(p.dosing == "dose records" for p in ps)
+    interrupted = ps.patients[1].regimen.daily_doses_mg(400 * 24.0)
+    assert interrupted[55] == 420 and 58 not in interrupted and interrupted[63] == 280
+    shutil.copy(examples / "make_synthetic_nonmem.py", tmp_path)
+    runpy.run_path(str(tmp_path / "make_synthetic_nonmem.py"), run_name="__main__")
+    assert (tmp_path / "patients_nonmem.csv").read_text() == (examples / "patients_nonmem.csv").read_text()
