@@ -5,7 +5,8 @@ ALC 40,000/uL, 420 mg daily for 8 weeks, a one-week interruption, then 280 mg da
 (``EVID`` 1, ``AMT`` mg, ``II`` h, ``ADDL``) run past a year; observations (``EVID`` 0): ALC
 (``CMT`` 1, cells/uL) at the visits of a typical trial schedule, lymph-node CT volume (``CMT`` 2,
 cm3) at baseline, 8 and 24 weeks; ``TIME`` in hours since the first dose; log-normal noise at the
-SDs of the fit's noise model (seed 11). ``WT`` is a covariate the fit ignores. Fit them with::
+SDs of the fit's noise model (seed 11); ``IGHV`` per patient. ``WT`` is a covariate the fit
+ignores. Fit them with::
 
     cllsim fit examples/patients_nonmem.csv --out fits --uncertainty laplace
 """
@@ -40,14 +41,14 @@ def main() -> None:
             {"baseline_alc_per_uL": baseline}, days, ["alc_per_uL", "ln_volume_cm3"])
         for t, a, n in doses:
             rows.append({"ID": pid, "TIME": t, "DV": ".", "CMT": 1, "MDV": 1, "EVID": 1, "AMT": a, "II": 24,
-                         "ADDL": n, "WT": weight})
+                         "ADDL": n, "WT": weight, "IGHV": ighv})
         for cmt, obs, keep in ((1, "alc_per_uL", ALC_DAYS), (2, "ln_volume_cm3", CT_DAYS)):
             noisy = out.values[obs] * np.exp(NOISE_SD_LOG[obs] * rng.standard_normal(days.size))
             for d, v in zip(days, noisy, strict=True):
                 if d in keep:
                     dv = int(round(float(v))) if cmt == 1 else round(float(v), 1)
                     rows.append({"ID": pid, "TIME": d * 24.0, "DV": dv, "CMT": cmt, "MDV": 0, "EVID": 0,
-                                 "AMT": ".", "II": ".", "ADDL": ".", "WT": weight})
+                                 "AMT": ".", "II": ".", "ADDL": ".", "WT": weight, "IGHV": ighv})
     table = pd.DataFrame(rows).sort_values(["ID", "TIME", "EVID"], ascending=[True, True, False], kind="stable")
     path = Path(__file__).with_name("patients_nonmem.csv")
     table.to_csv(path, index=False)

@@ -205,6 +205,7 @@ def test_shipped_nonmem_example_is_valid_and_matches_its_script(tmp_path):
     examples = Path(__file__).resolve().parents[2] / "examples"
     ps = read_patients(examples / "patients_nonmem.csv")
     assert ps.ids == ["101", "102"] and all(p.dosing == "dose records" for p in ps)
+    assert [p.ighv for p in ps] == ["U", "M"]
     interrupted = ps.patients[1].regimen.daily_doses_mg(400 * 24.0)
     assert interrupted[55] == 420 and 58 not in interrupted and interrupted[63] == 280
     shutil.copy(examples / "make_synthetic_nonmem.py", tmp_path)
