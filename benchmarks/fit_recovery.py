@@ -15,7 +15,7 @@ simulated (the fit has no MRD noise model). Besides the estimated parameters, ea
 patient's persistence and resistance parameters are drawn from the population (as
 :mod:`cllsim.cohort` samples), so the truth is not the nominal patient the fit assumes. Scores:
 share of held-back observations inside the 95% interval of a new measurement
-(``obs_low``-``obs_high`` of the band), target >= 80% (exit code 1 below it), and the median
+(``pi_low``-``pi_high`` of the band: the 95% prediction interval), target >= 80% (exit code 1 below it), and the median
 absolute log error of the MAP forecast. ``--fixed-population`` keeps persistence and resistance
 at nominal in the band, for comparison. Default there: 5 patients, Laplace uncertainty, 40 band
 draws (about a minute on one core).
@@ -164,8 +164,8 @@ def forecast_one(index: int, args: argparse.Namespace) -> list[dict]:
         b = band.loc[(o, d)]
         rows.append({
             "patient": index, "ighv": ighv, "observable": o, "day": d, "observed": value, "map": b["map"],
-            "obs_low": b["obs_low"], "obs_high": b["obs_high"],
-            "inside": bool(b["obs_low"] <= value <= b["obs_high"]),
+            "pi_low": b["pi_low"], "pi_high": b["pi_high"],
+            "inside": bool(b["pi_low"] <= value <= b["pi_high"]),
             "abs_log_error": abs(math.log(b["map"] / value)), "seconds": seconds, "status": "fitted",
             "population_drawn": b["population_drawn"],
         })

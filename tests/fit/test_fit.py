@@ -80,7 +80,7 @@ def test_result_tables_are_complete(fits):
     b = res.band
     assert set(b["observable"]) == {"alc_per_uL", "ln_volume_cm3", "spleen_volume_cm3", "mrd_blood"}
     assert b["day"].max() >= 365.25
-    assert (b["low"] <= b["high"]).all()
+    assert (b["param_low"] <= b["param_high"]).all()
     assert res.metadata["seed"] == 11 and res.metadata["fixed_parameters"]
     assert "birth_niche_bcr_per_day" in res.summary()
 

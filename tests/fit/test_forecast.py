@@ -46,7 +46,7 @@ def early_fits():
 def _log_width(res, obs: str, day: float) -> float:
     b = res.band[res.band["observable"] == obs].set_index("day")
     row = b.loc[float(round(day))]
-    return float(np.log(row["high"] / row["low"]))
+    return float(np.log(row["param_high"] / row["param_low"]))
 
 
 @pytest.mark.parametrize("obs", [MRD_BLOOD, "ln_volume_cm3"])
@@ -70,7 +70,8 @@ def test_forecast_band_spans_month_24_with_mrd(early_fits):
     assert set(drawn.band["observable"]) == set(BANDED)
     mrd = drawn.band[drawn.band["observable"] == MRD_BLOOD]
     assert mrd["day"].max() >= MONTH_24_DAY
-    assert ((mrd["low"] <= mrd["map"] * (1 + 1e-9)) & (mrd["map"] <= mrd["high"] * (1 + 1e-9))).mean() > 0.95
+    inside = (mrd["param_low"] <= mrd["map"] * (1 + 1e-9)) & (mrd["map"] <= mrd["param_high"] * (1 + 1e-9))
+    assert inside.mean() > 0.95
     # the MAP course keeps the population parameters at nominal: same as without the draws
     np.testing.assert_allclose(drawn.band["map"], early_fits[1].band["map"], rtol=1e-12)
 
@@ -78,7 +79,7 @@ def test_forecast_band_spans_month_24_with_mrd(early_fits):
 def test_measurement_interval_contains_the_parameter_band(early_fits):
     drawn, _ = early_fits
     alc = drawn.band[drawn.band["observable"] == "alc_per_uL"]
-    assert (alc["obs_high"] - alc["obs_low"] >= 0.99 * (alc["high"] - alc["low"])).all()
+    assert (alc["pi_high"] - alc["pi_low"] >= 0.99 * (alc["param_high"] - alc["param_low"])).all()
 
 
 def test_unknown_population_parameter_is_refused():

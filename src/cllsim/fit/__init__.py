@@ -19,7 +19,14 @@ Example::
                              # from the population (fit_patient(population_draws=...))
     result.save("out/")
 
-Command line: ``cllsim fit patient.csv --regimen "420 mg qd" --ighv U --out DIR`` and
+    # several patients (an id column) or a NONMEM-style dataset (its dose records replace the regimen)
+    from cllsim.fit import fit_patients, read_patients
+
+    patients = read_patients("cohort.csv", first_dose="2024-01-15")
+    summary = fit_patients(patients, "out/", workers=4, n_starts=5)   # out/<id>/, out/summary.csv
+
+Command line: ``cllsim fit patient.csv --regimen "420 mg qd" --ighv U --out DIR`` (a file with
+an ``id`` column or a NONMEM dataset: ``DIR/<id>/`` per patient and ``DIR/summary.csv``) and
 ``cllsim export petab DIR --data patient.csv``.
 """
 
@@ -32,11 +39,18 @@ if TYPE_CHECKING:
     from ._data import PatientDataError as PatientDataError
     from ._data import make_patient_data as make_patient_data
     from ._data import read_patient_csv as read_patient_csv
+    from ._dataset import DEFAULT_CMT as DEFAULT_CMT
+    from ._dataset import PatientSet as PatientSet
+    from ._dataset import parse_cmt as parse_cmt
+    from ._dataset import read_patients as read_patients
     from ._engine import FitEngine as FitEngine
     from ._fit import PERSISTENCE_RESISTANCE as PERSISTENCE_RESISTANCE
     from ._fit import FitResult as FitResult
     from ._fit import clinical_quantities as clinical_quantities
     from ._fit import fit_patient as fit_patient
+    from ._multi import PatientFailure as PatientFailure
+    from ._multi import fit_patients as fit_patients
+    from ._multi import summary_table as summary_table
     from ._petab import PetabLintError as PetabLintError
     from ._petab import export_petab as export_petab
     from ._petab import lint_petab as lint_petab
@@ -57,12 +71,19 @@ _EXPORTS = {
     "PatientDataError": "._data",
     "make_patient_data": "._data",
     "read_patient_csv": "._data",
+    "DEFAULT_CMT": "._dataset",
+    "PatientSet": "._dataset",
+    "parse_cmt": "._dataset",
+    "read_patients": "._dataset",
     "FitEngine": "._engine",
     "FitResult": "._fit",
     "PERSISTENCE_RESISTANCE": "._fit",
     "clinical_quantities": "._fit",
     "fit_patient": "._fit",
     "PetabLintError": "._petab",
+    "PatientFailure": "._multi",
+    "fit_patients": "._multi",
+    "summary_table": "._multi",
     "export_petab": "._petab",
     "lint_petab": "._petab",
     "petab_problem": "._petab",

@@ -36,8 +36,45 @@ def _ighv(value: str | None) -> str | None:
     return v
 
 
+def _date_option(text: str | None, option: str) -> _dt.date | None:
+    from ..cli import UsageError
+
+    if text is None:
+        return None
+    try:
+        return _dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option} must be YYYY-MM-DD, got {text!r}") from None
+
+
+def _fit_many(patients, out: Path, settings: dict, n_workers: int | None, scheduler: str | None,
+              tls: tuple[Path | None, Path | None, Path | None]) -> None:
+    """``cllsim fit`` of a file with patient ids: one task per patient, ``out/<id>/``, ``out/summary.csv``."""
+    from ..cli import console, fail
+    from ..execution import executor_from_options
+    from ._multi import fit_patients
+
+    executor = executor_from_options(n_workers, scheduler, *tls, n_tasks=len(patients))
+    with executor:
+        summary = fit_patients(patients.patients, out, executor=executor, progress=True, **settings)
+    for r in summary.itertuples():
+        if r.status == "fitted":
+            flag = f", {r.n_outside_pi} of {r.n_measurements} measurements outside the 95% prediction interval"
+            console.print(f"patient {r.id}: fitted{flag}", highlight=False)
+        else:
+            console.print(f"patient {r.id}: FAILED: {r.error}", highlight=False)
+    console.print(f"wrote {out}/<id>/ for each fitted patient, {out}/summary.csv, estimates.csv, observations.csv, "
+                  "metadata.json", highlight=False)
+    failed = summary[summary["status"] != "fitted"]
+    if len(failed):
+        fail(f"{len(failed)} of {len(summary)} patients could not be fitted ({', '.join(failed['id'])}); "
+             f"the others are in {out}/ (see summary.csv)")
+
+
 def fit_command(
-    data: Annotated[Path, typer.Argument(help="CSV with day, alc_per_uL [, ln_volume_cm3, spleen_volume_cm3].")],
+    data: Annotated[Path, typer.Argument(
+        help="CSV with day (or date), alc_per_uL [, ln_volume_cm3, spleen_volume_cm3, id, ighv], or a NONMEM-style "
+             "dataset (ID, TIME or DATE, DV, CMT or DVID, MDV, EVID, AMT, II, ADDL); see docs/fitting.md.")],
     regimen: Annotated[str, typer.Option("--regimen", help='Regimen taken, day 0 = first dose, e.g. "420 mg qd".')] = (
         "420 mg qd"
     ),
@@ -71,8 +108,21 @@ def fit_command(
         str | None, typer.Option("--estimate", help="default (5, identifiable), extended (10) or comma-separated ids.")
     ] = None,
     start_date: Annotated[
-        str | None, typer.Option("--start-date", help="Calendar date of day 0 (YYYY-MM-DD), to date predictions.")
+        str | None, typer.Option("--start-date", help="Same as --first-dose (older name).")
     ] = None,
+    first_dose: Annotated[
+        str | None,
+        typer.Option("--first-dose", help="Date of the first dose (YYYY-MM-DD): day 0 of a date column; dates the "
+                                          "predictions. Default with dated dose records: the first record."),
+    ] = None,
+    cmt: Annotated[
+        str | None,
+        typer.Option("--cmt", help="NONMEM observation types (CMT or DVID codes), e.g. "
+                                   "'1=alc_per_uL,2=ln_volume_cm3,3=spleen_volume_cm3' (the default)."),
+    ] = None,
+    time_unit: Annotated[
+        str, typer.Option("--time-unit", help="Unit of a NONMEM dataset's TIME and II: h (default) or day.")
+    ] = "h",
     max_doses: MaxDosesOpt = None,
 ) -> None:
     """Fit the model to a patient's counts and CT volumes; estimates, intervals, predictions, figure."""
@@ -84,7 +134,7 @@ def fit_command(
         from ..execution import executor_from_options
         from ..model import PATIENT, load_table
         from ..simulate import host_regimen_warnings
-        from ._data import read_patient_csv
+        from ._dataset import TIME_UNITS, parse_cmt, read_patients
         from ._fit import PERSISTENCE_RESISTANCE, fit_patient
         from ._problem import parse_subset
 
@@ -109,21 +159,48 @@ def fit_command(
             )
         if not math.isfinite(days) or days < 1 or days > MAX_HORIZON_DAYS:
             raise UsageError(f"--days must be between 1 and {MAX_HORIZON_DAYS:g} days, got {days:g}")
-        date = None
-        if start_date is not None:
-            try:
-                date = _dt.date.fromisoformat(start_date)
-            except ValueError:
-                raise UsageError(f"--start-date must be YYYY-MM-DD, got {start_date!r}") from None
+        date = _date_option(first_dose, "--first-dose")
+        older = _date_option(start_date, "--start-date")
+        if date is not None and older is not None and date != older:
+            raise UsageError("--start-date is the older name of --first-dose: give one")
+        date = date or older
         try:
             ids = parse_subset(estimate)
         except InputError as exc:
             raise UsageError(f"--estimate: {exc}") from None
-        patient = read_patient_csv(data, regimen=regimen_option(regimen, max_doses), ighv=_ighv(ighv))
-        # doses up to the prediction horizon (at least 366 days: the 12-month quantities)
-        patient.regimen.check_dose_count(max(patient.last_day, days, 366.25) * 24.0)
-        for message in host_regimen_warnings(patient.regimen, PATIENT, patient.last_day, load_table().values()):
-            warn(message)
+        try:
+            cmt_map = parse_cmt(cmt)
+        except InputError as exc:
+            raise UsageError(f"--cmt: {exc}") from None
+        if time_unit not in TIME_UNITS:
+            raise UsageError(f"--time-unit must be h or day, got {time_unit!r}")
+        patients = read_patients(data, regimen=regimen_option(regimen, max_doses), ighv=_ighv(ighv),
+                                 first_dose=date, cmt=cmt_map, time_unit=time_unit)
+        for note in patients.notes:
+            warn(note)
+        if any(p.dosing == "dose records" for p in patients):
+            warn("dosing from the file's dose records (--regimen applies only to patients without any)")
+        values = load_table().values()
+        for patient in patients:
+            # doses up to the prediction horizon (at least 366 days: the 12-month quantities)
+            patient.regimen.check_dose_count(max(patient.last_day, days, 366.25) * 24.0)
+            for message in host_regimen_warnings(patient.regimen, PATIENT, patient.last_day, values):
+                warn(f"patient {patient.patient_id}: {message}" if patients.by_id else message)
+            records = getattr(patient.regimen, "records", None)
+            if records:
+                last_dose_day = max(r.time_h + r.addl * r.ii_h for r in records) / 24.0
+                horizon = max(days, 366.25, patient.last_day)
+                if last_dose_day + 1.0 < horizon:
+                    warn(f"patient {patient.patient_id}: the dose records end on day {last_dose_day:g}; the prediction "
+                         f"to day {horizon:g} assumes no dose after it (add ADDL to continue the dosing)")
+        settings = {"estimated": ids, "n_starts": starts, "seed": seed, "uncertainty": uncertainty,
+                    "n_samples": samples, "n_band": band, "horizon_days": days,
+                    "population_draws": PERSISTENCE_RESISTANCE if population else None}
+        if patients.by_id:
+            _fit_many(patients, out, settings, n_workers, scheduler, (scheduler_tls_ca, scheduler_tls_cert,
+                                                                       scheduler_tls_key))
+            return
+        patient = patients.patients[0]
         n_tasks = max(starts, len(ids) + (patient.ighv is None) if uncertainty == "profile" else 0)
         executor = executor_from_options(
             n_workers, scheduler, scheduler_tls_ca, scheduler_tls_cert, scheduler_tls_key, n_tasks=n_tasks
@@ -131,9 +208,7 @@ def fit_command(
         with executor, staged_output(out) as stage:
             try:
                 result = fit_patient(
-                    patient, estimated=ids, n_starts=starts, seed=seed, uncertainty=uncertainty,  # type: ignore[arg-type]
-                    n_samples=samples, n_band=band, progress=True, start_date=date, executor=executor,
-                    horizon_days=days, population_draws=PERSISTENCE_RESISTANCE if population else None,
+                    patient, progress=True, start_date=date, executor=executor, **settings,  # type: ignore[arg-type]
                 )
             except ModelError:
                 raise  # an engine failure is not the user's mistake (exit 1)
@@ -145,8 +220,8 @@ def fit_command(
         console.print(result.summary(), highlight=False)
         if result.non_identifiable:
             console.print(f"not identifiable from these data: {', '.join(result.non_identifiable)}", highlight=False)
-        console.print(f"wrote {out}/estimates.csv, quantities.csv, prediction_band.csv, starts.csv, fit.png, "
-                      "summary.txt, metadata.json")
+        console.print(f"wrote {out}/estimates.csv, quantities.csv, prediction_band.csv, observations.csv, starts.csv, "
+                      "fit.png, summary.txt, metadata.json")
 
     run_guarded(go)
 

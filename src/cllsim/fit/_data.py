@@ -17,9 +17,11 @@ like the wrong unit are refused with the unit they seem to be in.
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,7 +31,7 @@ import pandas as pd
 
 from .._errors import PatientDataError as _PatientDataError
 from .._errors import shorten
-from ..drugs import Regimen, parse_regimen
+from ..drugs import DoseRecords, Regimen, parse_regimen
 from ..simulate import MAX_DAYS
 
 DAY = "day"
@@ -92,20 +94,29 @@ class PatientData:
         Columns ``day`` (days since the first dose), ``alc_per_uL`` (1/µL), ``ln_volume_cm3``
         and ``spleen_volume_cm3`` (cm3); NaN where not measured; sorted by day.
     regimen
-        The BTK-inhibitor regimen the patient took (day 0 = first dose).
+        The BTK-inhibitor regimen the patient took (day 0 = first dose): a
+        :class:`~cllsim.drugs.Regimen`, or the doses as recorded (:class:`~cllsim.drugs.DoseRecords`).
     ighv
         ``"U"``, ``"M"``, or ``None`` when unknown.
     patient_id
         Identifier carried into results.
     source
         Where the data came from (file path), for messages and metadata.
+    first_dose
+        Calendar date of day 0 (the first dose) when known (a ``date`` column, dated dose
+        records or ``--first-dose``); dates the predictions.
+    dosing
+        Where the regimen came from: ``"regimen"`` (given) or ``"dose records"`` (the file's
+        NONMEM dose rows).
     """
 
     table: pd.DataFrame
-    regimen: Regimen
+    regimen: Regimen | DoseRecords
     ighv: Literal["U", "M"] | None = None
     patient_id: str = "patient"
     source: str = "patient data"
+    first_dose: _dt.date | None = None
+    dosing: str = "regimen"
 
     def __post_init__(self) -> None:
         issues = check_table(self.table)
@@ -136,7 +147,8 @@ def _number(raw: object) -> float | None:
     if raw is None:
         return None
     text = str(raw).strip()
-    if text == "" or text.lower() in {"na", "nan", "n/a", "nd", "-"}:
+    # "." is NONMEM's missing value
+    if text == "" or text.lower() in {"na", "nan", "n/a", "nd", "-", "."}:
         return None
     if _THOUSANDS.match(text):
         text = text.replace(",", "")
@@ -146,13 +158,29 @@ def _number(raw: object) -> float | None:
         return math.nan
 
 
-def check_columns(columns: list[str]) -> list[str]:
-    """Issues with the header: missing required columns, unknown or duplicate columns."""
+#: Columns of a patient file besides the measurements: patient id, calendar date, IGHV status.
+ID_COLUMN = "id"
+DATE = "date"
+IGHV_COLUMN = "ighv"
+FILE_COLUMNS = (ID_COLUMN, DATE, IGHV_COLUMN)
+
+
+def check_columns(columns: list[str], *, file_columns: bool = False) -> list[str]:
+    """Issues with the header: missing required columns, unknown or duplicate columns.
+
+    With ``file_columns``, the columns of a file (``id``, ``date`` instead of ``day``, ``ighv``)
+    are allowed too.
+    """
     issues = []
     norm = [c.strip() for c in columns]
     for c in sorted({c for c in norm if norm.count(c) > 1}):
         issues.append(f"column {shorten(c)} appears more than once")
+    has_date = file_columns and DATE in norm
+    if has_date and DAY in norm:
+        issues.append(f"give either a {DAY!r} or a {DATE!r} column, not both")
     for req in REQUIRED_COLUMNS:
+        if req == DAY and has_date:
+            continue
         if req not in norm:
             hint = [c for c in norm if c.lower() in _ALIASES and _ALIASES[c.lower()] != "time"] if req == ALC else []
             hint = hint or ([c for c in norm if _ALIASES.get(c.lower()) == "time"] if req == DAY else [])
@@ -161,25 +189,27 @@ def check_columns(columns: list[str]) -> list[str]:
                 extra += " and give counts per µL)"
             elif hint:
                 extra += ", days since the first dose)"
+            elif req == DAY and file_columns:
+                extra = f" (or {DATE!r}, YYYY-MM-DD, with the date of the first dose)"
             issues.append(f"missing required column {req!r}{extra}")
-    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
+    known = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS) | (set(FILE_COLUMNS) if file_columns else set())
     for c in norm:
         if c not in known and c.lower() not in _ALIASES:
-            issues.append(
-                f"unknown column {shorten(c)}; allowed: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)}"
-            )
+            allowed = REQUIRED_COLUMNS + OPTIONAL_COLUMNS + (FILE_COLUMNS if file_columns else ())
+            issues.append(f"unknown column {shorten(c)}; allowed: {', '.join(allowed)}")
     return issues
 
 
-def _parse_cells(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Numeric table from string cells; issues name the CSV line and column."""
+def _parse_cells(raw: pd.DataFrame, lines: Sequence[int] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """Numeric table from string cells; issues name the CSV line (``lines``: of each row) and column."""
     issues = []
+    lines = list(lines) if lines is not None else list(range(2, len(raw) + 2))
     cols = [c for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS) if c in raw.columns]
     out = {c: np.full(len(raw), np.nan) for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)}
     for c in cols:
         for i, cell in enumerate(raw[c].tolist()):
             v = _number(cell)
-            line = i + 2
+            line = lines[i]
             if v is None:
                 if c == DAY:
                     issues.append(f"line {line}: day is empty")
@@ -192,10 +222,13 @@ def _parse_cells(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return pd.DataFrame(out), issues
 
 
-def check_table(table: pd.DataFrame) -> list[str]:
-    """Every rule a numeric patient table must satisfy, as a list of issues (empty if fine)."""
+def check_table(table: pd.DataFrame, lines: Sequence[int] | None = None) -> list[str]:
+    """Every rule a numeric patient table must satisfy, as a list of issues (empty if fine).
+
+    ``lines`` gives the file line of each row for the messages (default: row i on line i + 2).
+    """
     issues: list[str] = []
-    lines = np.arange(len(table)) + 2
+    line_of = np.asarray(lines, dtype=int) if lines is not None else np.arange(len(table)) + 2
     for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
         if c not in table:
             issues.append(f"missing column {c!r}")
@@ -205,7 +238,7 @@ def check_table(table: pd.DataFrame) -> list[str]:
         return ["no data rows"]
     for c in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
         vals = table[c].to_numpy(dtype=float)
-        for line, v in zip(lines, vals, strict=True):
+        for line, v in zip(line_of, vals, strict=True):
             if np.isfinite(v) and v < 0:
                 what = "day must be >= 0 (day 0 = first dose)" if c == DAY else f"{c} must not be negative"
                 issues.append(f"line {line}: {what}, got {v:g}")
@@ -216,7 +249,7 @@ def check_table(table: pd.DataFrame) -> list[str]:
                 issues.append(f"line {line}: {c} must be positive, got 0 (give the detection limit instead)")
     days = table[DAY].to_numpy(dtype=float)
     seen: dict[float, int] = {}
-    for line, d in zip(lines, days, strict=True):
+    for line, d in zip(line_of, days, strict=True):
         if not np.isfinite(d):
             continue
         if d in seen:
@@ -230,7 +263,7 @@ def check_table(table: pd.DataFrame) -> list[str]:
         issues.append(f"need at least {MIN_ALC_VALUES} alc_per_uL values to fit, got {n_alc}")
     empty_rows = [
         int(line)
-        for line, row in zip(lines, table[list(MEASURED)].to_numpy(dtype=float), strict=True)
+        for line, row in zip(line_of, table[list(MEASURED)].to_numpy(dtype=float), strict=True)
         if not np.isfinite(row).any()
     ]
     if empty_rows:
@@ -269,31 +302,23 @@ def _unit_issues(table: pd.DataFrame) -> list[str]:
     return issues
 
 
-def read_patient_csv(
-    path: str | Path,
-    *,
-    regimen: Regimen | str = "420 mg qd",
-    ighv: str | None = None,
-    patient_id: str | None = None,
-) -> PatientData:
-    """Read and validate a patient's CSV (see the module docstring for the format).
+def _cell_count(line: str) -> int:
+    """Cells of one CSV line: commas outside double quotes, plus one."""
+    if '"' not in line:
+        return line.count(",") + 1
+    count, quoted = 1, False
+    for ch in line:
+        if ch == '"':
+            quoted = not quoted
+        elif ch == "," and not quoted:
+            count += 1
+    return count
 
-    Parameters
-    ----------
-    path
-        CSV file with columns ``day, alc_per_uL`` and optionally ``ln_volume_cm3``,
-        ``spleen_volume_cm3``.
-    regimen
-        Regimen the patient took, day 0 = first dose (text form as in :func:`cllsim.parse_regimen`).
-    ighv
-        ``"U"``, ``"M"`` or ``None`` when unknown.
-    patient_id
-        Identifier for results; default: the file name without extension.
 
-    Raises
-    ------
-    PatientDataError
-        Listing every problem with the file, each naming its line or column.
+def read_raw_csv(path: str | Path) -> tuple[pd.DataFrame, list[int], str]:
+    """A CSV as string cells, the file line of each row (header = line 1) and the source label.
+
+    Whole-line comments (``#``) and blank lines are skipped; line numbers stay those of the file.
     """
     path = Path(path)
     source = str(path) if len(str(path)) <= 200 else str(path)[:200] + "..."
@@ -303,8 +328,19 @@ def read_patient_csv(
             raise PatientDataError([f"{size:,} bytes is not one patient's visits (at most {MAX_FILE_BYTES:,})"], source)
         text = path.read_text(encoding="utf-8-sig")
         # whole-line comments only: pandas' comment= would also cut '70013#x' to 70013
-        rows = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-        raw = pd.read_csv(io.StringIO(rows), dtype=str, keep_default_na=False, skipinitialspace=True)
+        kept = [(i + 1, line) for i, line in enumerate(text.splitlines())
+                if line.strip() and not line.lstrip().startswith("#")]
+        # a row with more cells than the header would silently become pandas' index: refuse it
+        # (each line on its own: a quote left open must not swallow the lines after it)
+        # (comma counting outside quotes, not csv.reader: its field-size limit would refuse huge cells
+        # that the reader below reports, shortened, as not a number)
+        widths = [(n, _cell_count(line)) for n, line in kept]
+        wrong = [(n, w) for n, w in widths[1:] if w > widths[0][1]]
+        if widths and wrong:
+            raise PatientDataError([f"line {n}: {w} cells, more than the {widths[0][1]} columns of the header"
+                                    for n, w in wrong[:5]], source)
+        raw = pd.read_csv(io.StringIO("\n".join(line for _, line in kept)), dtype=str, keep_default_na=False,
+                          skipinitialspace=True, skip_blank_lines=False, index_col=False)
     except FileNotFoundError:
         raise PatientDataError(["file not found"], source) from None
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -312,26 +348,73 @@ def read_patient_csv(
         reason = reason if len(reason) <= 200 else reason[:200] + "..."
         raise PatientDataError([f"cannot be read as CSV ({reason})"], source) from None
     raw.columns = [str(c).strip() for c in raw.columns]
-    issues = check_columns(list(raw.columns))
-    if issues:
-        raise PatientDataError(issues, source)
-    table, issues = _parse_cells(raw)
-    if issues:
-        raise PatientDataError(issues, source)
-    return make_patient_data(
-        table, regimen=regimen, ighv=ighv, patient_id=patient_id or path.stem, source=source
-    )
+    lines = [n for n, _ in kept[1:]]
+    if len(lines) != len(raw):  # a quoted cell spanning lines: fall back to row counting
+        lines = list(range(2, len(raw) + 2))
+    return raw, lines, source
+
+
+def read_patient_csv(
+    path: str | Path,
+    *,
+    regimen: Regimen | str = "420 mg qd",
+    ighv: str | None = None,
+    patient_id: str | None = None,
+    first_dose: _dt.date | str | None = None,
+) -> PatientData:
+    """Read and validate one patient's CSV (see the module docstring for the format).
+
+    Files with several patients (an ``id`` column) and NONMEM-style datasets are read by
+    :func:`cllsim.fit.read_patients`; this reads the same formats and requires one patient.
+
+    Parameters
+    ----------
+    path
+        CSV file with columns ``day`` (or ``date``), ``alc_per_uL`` and optionally
+        ``ln_volume_cm3``, ``spleen_volume_cm3``, ``id``, ``ighv``.
+    regimen
+        Regimen the patient took, day 0 = first dose (text form as in :func:`cllsim.parse_regimen`).
+    ighv
+        ``"U"``, ``"M"`` or ``None`` when unknown.
+    patient_id
+        Identifier for results; default: the ``id`` column, else the file name without extension.
+    first_dose
+        Date of the first dose (``datetime.date`` or ``YYYY-MM-DD``): day 0 of a ``date`` column.
+
+    Raises
+    ------
+    PatientDataError
+        Listing every problem with the file, each naming its line or column.
+    """
+    from ._dataset import read_patients
+
+    patients = read_patients(path, regimen=regimen, ighv=ighv, first_dose=first_dose)
+    if len(patients) != 1:
+        ids = ", ".join(p.patient_id for p in patients.patients[:5])
+        raise PatientDataError([f"holds {len(patients)} patients ({ids}{', ...' if len(patients) > 5 else ''}); "
+                                "read it with read_patients (cllsim fit fits each)"], patients.source)
+    data = patients.patients[0]
+    if patient_id is not None and patient_id != data.patient_id:
+        data = PatientData(data.table, data.regimen, data.ighv, patient_id, data.source, data.first_dose, data.dosing)
+    return data
 
 
 def make_patient_data(
     table: pd.DataFrame,
     *,
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = None,
     patient_id: str = "patient",
     source: str = "patient data",
+    first_dose: _dt.date | None = None,
+    dosing: str = "regimen",
+    lines: Sequence[int] | None = None,
 ) -> PatientData:
-    """Validate an in-memory numeric table (same columns as the CSV) into :class:`PatientData`."""
+    """Validate an in-memory numeric table (same columns as the CSV) into :class:`PatientData`.
+
+    ``lines`` (file line of each row) makes the messages name the lines of the file it came from;
+    ``first_dose`` and ``dosing``: see :class:`PatientData`.
+    """
     table = table.copy()
     for c in OPTIONAL_COLUMNS:
         if c not in table:
@@ -349,8 +432,8 @@ def make_patient_data(
     if reg.is_untreated:
         raise PatientDataError(["regimen is 'none': a fit needs the BTK-inhibitor regimen taken"], source)
     table = table[[*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS]].astype(float)
-    issues = check_table(table)
+    issues = check_table(table, lines)
     if issues:
         raise PatientDataError(issues, source)
     table = table.sort_values(DAY).reset_index(drop=True)
-    return PatientData(table, reg, ighv, patient_id, source)  # type: ignore[arg-type]
+    return PatientData(table, reg, ighv, patient_id, source, first_dose, dosing)  # type: ignore[arg-type]

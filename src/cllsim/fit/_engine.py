@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .._errors import ParameterError, SpecError
-from ..drugs import Regimen, Therapy, parse_therapy
+from ..drugs import DoseRecords, Regimen, Therapy, parse_therapy
 from ..model import DOSING_PARAMETER_IDS, PATIENT, Host, ParameterTable, get_host, unknown_parameter
 from ..simulate import CohortEngine, Patient, ReferenceEngine, Status, model_drugs, patient_values
 
@@ -53,7 +53,7 @@ class FitEngine:
     Parameters
     ----------
     regimen
-        Regimen (day 0 = first dose).
+        Regimen or dose records (day 0 = first dose).
     ighv
         IGHV status setting the IGHV condition values (``ighv.tsv``).
     days
@@ -68,7 +68,7 @@ class FitEngine:
 
     def __init__(
         self,
-        regimen: Therapy | Regimen | str,
+        regimen: Therapy | Regimen | DoseRecords | str,
         ighv: str = "U",
         days: float = 365.0,
         *,

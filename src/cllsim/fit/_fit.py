@@ -123,12 +123,14 @@ class FitResult:
     quantities
         Clinician quantities with 95% intervals (see :func:`clinical_quantities`).
     band
-        Prediction: ``day, observable, map, low, high`` (95% band from parameter uncertainty,
-        and from the between-patient spread of the parameters in
-        ``metadata["population_drawn"]``), ``obs_low, obs_high`` (95% interval of a new
-        measurement: the band's draws with the measurement noise of the noise model; equal to
-        ``low, high`` for observables without one, e.g. ``mrd_blood``), and ``population_drawn``
-        (the drawn parameters, comma-separated; empty when none). Observables: :data:`BANDED`.
+        Prediction: ``day, observable, map``; ``param_low, param_high``: the 95% *parameter
+        band*, where the model course lies (parameter uncertainty, and the between-patient
+        spread of the parameters in ``metadata["population_drawn"]``); ``pi_low, pi_high``: the
+        95% *prediction interval*, where a new measurement falls (the band's draws with the
+        residual noise of the noise model, :data:`~cllsim.fit.NOISE_SD_LOG`; equal to the band
+        for observables without a noise model, e.g. ``mrd_blood``: flagged by
+        ``has_noise_model``); and ``population_drawn`` (the drawn parameters, comma-separated;
+        empty when none). Observables: :data:`BANDED`.
     starts
         One row per optimizer start: final objective, exit flag, message, evaluations, seconds,
         whether it reached the best optimum, whether it failed.
@@ -157,8 +159,21 @@ class FitResult:
     def failed_starts(self) -> int:
         return int(self.starts["failed"].sum())
 
+    @property
+    def observations(self) -> pd.DataFrame:
+        """Each measured value against the fit: ``day, observable, value, map, param_low,
+        param_high, pi_low, pi_high, outside_pi`` (True when the value lies outside the 95%
+        prediction interval; about 1 in 20 measurements of a well-fitting model do)."""
+        m = self.data.measurements()
+        b = self.band.set_index(["day", "observable"])
+        cols = ["map", "param_low", "param_high", "pi_low", "pi_high"]
+        at = b.reindex(pd.MultiIndex.from_frame(m[["day", "observable"]]))[cols].reset_index(drop=True)
+        out = pd.concat([m.reset_index(drop=True), at], axis=1)
+        out["outside_pi"] = (out["value"] < out["pi_low"]) | (out["value"] > out["pi_high"])
+        return out
+
     def summary(self) -> str:
-        """Plain-text report of estimates, quantities, identifiability and starts."""
+        """Plain-text report of estimates, quantities, identifiability, starts and outlying data."""
         lines = [f"patient {self.data.patient_id}: {len(self.starts)} starts, {self.failed_starts} failed, "
                  f"{int(self.starts['converged'].sum())} reached the best optimum"]
         lines.append("estimates (MAP, 95% interval):")
@@ -176,6 +191,12 @@ class FitResult:
                         if drawn else "; persistence and resistance fixed at nominal"))
         for pid, why in self.metadata.get("fixed_parameters", {}).items():
             lines.append(f"fixed: {pid} ({why})")
+        obs = self.observations
+        outside = obs[obs["outside_pi"]]
+        lines.append(f"measurements outside the 95% prediction interval (residual noise included): "
+                     f"{len(outside)} of {len(obs)}" + ("" if outside.empty else ":"))
+        for r in outside.itertuples():
+            lines.append(f"  day {r.day:g} {r.observable} = {r.value:.4g}, interval [{r.pi_low:.4g}, {r.pi_high:.4g}]")
         return "\n".join(lines)
 
     def plot(self) -> Figure:
@@ -185,13 +206,14 @@ class FitResult:
         return plot_fit(self)
 
     def save(self, out: str | Path) -> list[Path]:
-        """Write estimates, quantities, band, starts (CSV), figure (PNG) and metadata (JSON)."""
+        """Write estimates, quantities, band, observations, starts (CSV), figure (PNG) and metadata (JSON)."""
         import matplotlib.pyplot as plt
 
         out = Path(out)
         paths = []
         for name, df in (("estimates", self.estimates), ("quantities", self.quantities),
-                         ("prediction_band", self.band), ("starts", self.starts)):
+                         ("prediction_band", self.band), ("observations", self.observations),
+                         ("starts", self.starts)):
             p = out / f"{name}.csv"
             df.to_csv(p, index=False)
             paths.append(p)
@@ -327,7 +349,8 @@ def fit_patient(
     progress
         Show rich progress bars.
     start_date
-        Calendar date of day 0; adds the calendar date of ALC normalisation to the metadata.
+        Calendar date of day 0; adds the calendar date of ALC normalisation to the metadata
+        (default: ``data.first_dose``).
     workers
         Local worker processes for the multistart starts and the profiles (tasks of a
         :class:`cllsim.execution.ProcessExecutor`; processes because libRoadRunner and the
@@ -439,6 +462,8 @@ def fit_patient(
         "patient_id": data.patient_id,
         "source": data.source,
         "regimen": data.regimen.describe(),
+        "dosing": data.dosing,
+        "first_dose": day0.isoformat() if (day0 := start_date or data.first_dose) is not None else None,
         "ighv": data.ighv or "unknown",
         "ighv_model": problem.ighv_model,
         "seed": seed,
@@ -451,6 +476,11 @@ def fit_patient(
         "population_drawn": {pid: f"log-normal, median = nominal, SD of ln = {_iiv_sd(pid, table):g}, "
                                   "inside the table bounds" for pid in drawn},
         "noise_model": {k: f"log-normal, SD of ln = {v}" for k, v in NOISE_SD_LOG.items() if k in data.observed},
+        "bands": {"param_low/param_high": "95% parameter band: the model course under parameter uncertainty "
+                                          "(and the population draws)",
+                  "pi_low/pi_high": "95% prediction interval: a new measurement, the parameter band's draws "
+                                    f"with log-normal residual noise ({NOISE_DRAWS_PER_VECTOR} per draw); equal "
+                                    "to the parameter band where there is no noise model"},
         "priors": "log-normal, median = nominal (IGHV), SD = iivSD of the parameters table",
         "estimated_parameters": list(problem.ids),
         "fixed_parameters": dict(NOT_ESTIMATED_REASONS),
@@ -469,10 +499,15 @@ def fit_patient(
         "seconds_total": time.perf_counter() - t_start,
         "n_simulations": problem.n_evaluations + remote.count,
     }
+    start_date = start_date or data.first_dose
     nd = quantities.set_index("quantity").loc["alc_normalisation_day", "estimate"]
     if start_date is not None and np.isfinite(nd):
         metadata["alc_normalisation_date"] = (start_date + _dt.timedelta(days=float(nd))).isoformat()
-    return FitResult(estimates, quantities, band, starts.drop(columns="x"), data, metadata)
+    result = FitResult(estimates, quantities, band, starts.drop(columns="x"), data, metadata)
+    obs = result.observations
+    metadata["n_outside_pi"] = int(obs["outside_pi"].sum())
+    metadata["n_measurements"] = len(obs)
+    return result
 
 
 def _optimizer(max_nfev: int):
@@ -715,10 +750,13 @@ def _band_table(map_traj, trajs, days, drawn: Sequence[str], rng: np.random.Gene
         obs_lo, obs_hi = lo, hi
         if obs in NOISE_SD_LOG:
             # log-normal measurement error on every draw: the interval a new measurement falls in
-            noise = np.exp(NOISE_SD_LOG[obs] * rng.standard_normal((NOISE_DRAWS_PER_VECTOR, *stack.shape)))
+            # the same draws on every day (common random numbers): each day's interval has the same
+            # distribution as with independent draws, and the edges are smooth curves, not sampling noise
+            noise = np.exp(NOISE_SD_LOG[obs] * rng.standard_normal((NOISE_DRAWS_PER_VECTOR, stack.shape[0], 1)))
             obs_lo, obs_hi = np.percentile((stack[None] * noise).reshape(-1, stack.shape[1]), [2.5, 97.5], axis=0)
-        frames.append(pd.DataFrame({"day": days, "observable": obs, "map": map_traj[obs], "low": lo, "high": hi,
-                                    "obs_low": obs_lo, "obs_high": obs_hi, "population_drawn": ",".join(drawn)}))
+        frames.append(pd.DataFrame({"day": days, "observable": obs, "map": map_traj[obs],
+                                    "param_low": lo, "param_high": hi, "pi_low": obs_lo, "pi_high": obs_hi,
+                                    "has_noise_model": obs in NOISE_SD_LOG, "population_drawn": ",".join(drawn)}))
     return pd.concat(frames, ignore_index=True)
 
 

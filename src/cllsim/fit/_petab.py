@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import ModelBuildError, SolverError
-from ..drugs import Regimen, parse_regimen
+from ..drugs import DoseRecords, Regimen, parse_regimen
 from ..model import DOSING_PARAMETER_IDS, ighv_conditions, load_table
 from ._data import ALC, DAY, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, estimated_parameters
@@ -70,7 +70,7 @@ class PetabLintError(ModelBuildError):
     """A PEtab problem that ``petab.v1.lint_problem`` refuses; the message carries petab's complaints."""
 
 
-def _measurements(data: PatientData | None, regimen: Regimen, ighv: str) -> pd.DataFrame:
+def _measurements(data: PatientData | None, regimen: Regimen | DoseRecords, ighv: str) -> pd.DataFrame:
     from petab.v1 import C
 
     if data is None:
@@ -95,7 +95,7 @@ def _measurements(data: PatientData | None, regimen: Regimen, ighv: str) -> pd.D
 
 
 def petab_tables(
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = "U",
     data: PatientData | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
@@ -296,7 +296,7 @@ def petab_problem(
 def export_petab(
     out: str | Path,
     *,
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = "U",
     data: PatientData | None = None,
     days: float | None = None,

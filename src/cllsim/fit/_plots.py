@@ -19,7 +19,11 @@ _PANELS = (
 
 
 def plot_fit(result: FitResult) -> Figure:
-    """Data points, MAP course and 95% band (parameter uncertainty) for ALC and CT volumes.
+    """Data points, MAP course, 95% parameter band and 95% prediction interval for ALC and CT volumes.
+
+    The parameter band is where the model course lies; the wider prediction interval adds the
+    residual measurement noise and is where a new measurement falls. Data outside the
+    prediction interval are circled in red.
 
     The part after the last measurement is the prediction; a dotted line marks the last data day.
     A :class:`~matplotlib.figure.Figure` made without pyplot (the caller's backend is left alone).
@@ -30,13 +34,22 @@ def plot_fit(result: FitResult) -> Figure:
     axes = fig.subplots(1, 3)
     table = result.data.table
     last = result.data.last_day
+    obs_table = result.observations
+    flagged = obs_table[obs_table["outside_pi"]]
     for ax, (obs, title, ylabel, logy) in zip(axes, _PANELS, strict=True):
         b = result.band[result.band["observable"] == obs]
-        ax.fill_between(b["day"], b["low"], b["high"], color="tab:blue", alpha=0.25, label="95% band")
+        ax.fill_between(b["day"], b["pi_low"], b["pi_high"], color="tab:blue", alpha=0.12,
+                        label="95% prediction interval (with residual noise)")
+        ax.fill_between(b["day"], b["param_low"], b["param_high"], color="tab:blue", alpha=0.3,
+                        label="95% parameter band")
         ax.plot(b["day"], b["map"], color="tab:blue", lw=1.8, label="best fit (MAP)")
         measured = table[[DAY, obs]].dropna()
         if not measured.empty:
             ax.plot(measured[DAY], measured[obs], "o", color="black", ms=5, label="data")
+            out = flagged[flagged["observable"] == obs]
+            if not out.empty:
+                ax.plot(out["day"], out["value"], "o", mfc="none", mec="tab:red", ms=10, mew=1.5,
+                        label="outside the prediction interval")
         else:
             title += " — not measured"
         ax.axvline(last, color="grey", ls=":", lw=1, label="last data day")
@@ -55,7 +68,7 @@ def plot_fit(result: FitResult) -> Figure:
     fig.suptitle(
         f"Patient {result.data.patient_id} on {result.data.regimen.describe()} "
         f"(IGHV {result.metadata.get('ighv', '?')}): data, fit and prediction "
-        f"(band: 95%, {result.metadata.get('uncertainty', '')} parameter uncertainty)",
+        f"(parameter band: 95%, {result.metadata.get('uncertainty', '')} parameter uncertainty)",
         fontsize=11,
     )
     return fig
