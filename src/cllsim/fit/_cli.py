@@ -36,6 +36,25 @@ def _ighv(value: str | None) -> str | None:
     return v
 
 
+DrugOpt = Annotated[str, typer.Option(
+    "--drug", help="Drug of a regimen that names none: ibrutinib, acalabrutinib, zanubrutinib, pirtobrutinib.")]
+
+
+def _one_drug(text: str, max_doses: int | None, drug: str):
+    """The regimen of ``--regimen`` and its drug: a fit takes one drug (a course may name it)."""
+    from ..cli import UsageError, regimen_option
+
+    therapy = regimen_option(text, max_doses, drug)
+    if len(therapy.courses) > 1 or therapy.at_progression is not None:
+        raise UsageError("fit takes one drug's regimen (dose records may name several drugs); "
+                         f"got {therapy.describe()!r}")
+    if not therapy.courses:
+        from ..drugs import Regimen
+
+        return Regimen.untreated(), drug
+    return therapy.courses[0].regimen, therapy.courses[0].drug
+
+
 def _date_option(text: str | None, option: str) -> _dt.date | None:
     from ..cli import UsageError
 
@@ -124,9 +143,10 @@ def fit_command(
         str, typer.Option("--time-unit", help="Unit of a NONMEM dataset's TIME and II: h (default) or day.")
     ] = "h",
     max_doses: MaxDosesOpt = None,
+    drug: DrugOpt = "ibrutinib",
 ) -> None:
     """Fit the model to a patient's counts and CT volumes; estimates, intervals, predictions, figure."""
-    from ..cli import UsageError, console, regimen_option, run_guarded, warn
+    from ..cli import UsageError, console, run_guarded, warn
     from ..execution import staged_output
 
     def go() -> None:
@@ -174,7 +194,8 @@ def fit_command(
             raise UsageError(f"--cmt: {exc}") from None
         if time_unit not in TIME_UNITS:
             raise UsageError(f"--time-unit must be h or day, got {time_unit!r}")
-        patients = read_patients(data, regimen=regimen_option(regimen, max_doses), ighv=_ighv(ighv),
+        reg, drug_name = _one_drug(regimen, max_doses, drug)
+        patients = read_patients(data, regimen=reg, ighv=_ighv(ighv),
                                  first_dose=date, cmt=cmt_map, time_unit=time_unit)
         for note in patients.notes:
             warn(note)
@@ -195,7 +216,7 @@ def fit_command(
                          f"to day {horizon:g} assumes no dose after it (add ADDL to continue the dosing)")
         settings = {"estimated": ids, "n_starts": starts, "seed": seed, "uncertainty": uncertainty,
                     "n_samples": samples, "n_band": band, "horizon_days": days,
-                    "population_draws": PERSISTENCE_RESISTANCE if population else None}
+                    "population_draws": PERSISTENCE_RESISTANCE if population else None, "drug": drug_name}
         if patients.by_id:
             _fit_many(patients, out, settings, n_workers, scheduler, (scheduler_tls_ca, scheduler_tls_cert,
                                                                        scheduler_tls_key))
@@ -232,19 +253,20 @@ def export_petab_command(
     regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
     ighv: Annotated[str | None, typer.Option("--ighv", help="IGHV status U or M; omit when unknown.")] = None,
     max_doses: MaxDosesOpt = None,
+    drug: DrugOpt = "ibrutinib",
 ) -> None:
     """Export a PEtab problem (model, conditions, observables, measurements, parameters with priors)."""
-    from ..cli import console, regimen_option, run_guarded
+    from ..cli import console, run_guarded
 
     def go() -> None:
         from ._data import read_patient_csv
         from ._petab import export_petab
 
         status = _ighv(ighv)
-        reg = regimen_option(regimen, max_doses)
+        reg, drug_name = _one_drug(regimen, max_doses, drug)
         patient = read_patient_csv(data, regimen=reg, ighv=status) if data is not None else None
         # export_petab lints the problem with petab and stages its files itself
-        export_petab(out, regimen=reg, ighv=status, data=patient)
+        export_petab(out, regimen=reg, ighv=status, data=patient, drug=drug_name)
         console.print(f"wrote PEtab problem {out}/problem.yaml (checked with petab's lint)")
 
     run_guarded(go)

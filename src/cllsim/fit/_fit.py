@@ -58,8 +58,10 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..drugs import parse_therapy
 from ..execution import Executor, make_executor
 from ..model import ParameterTable, load_table, parameter_hash
+from ..simulate import model_drugs
 from ._data import ALC, LN_VOLUME, SPLEEN_VOLUME, PatientData
 from ._problem import DEFAULT_ESTIMATED, NOISE_SD_LOG, NOT_ESTIMATED_REASONS, FitProblem
 
@@ -296,6 +298,7 @@ def fit_patient(
     table: ParameterTable | None = None,
     rtol: float = 3e-6,
     atol: float = 3e-8,
+    drug: str = "ibrutinib",
     progress: bool = False,
     start_date: _dt.date | None = None,
     workers: int | None = 1,
@@ -341,7 +344,10 @@ def fit_patient(
     max_nfev
         Most objective evaluations per start (excluding finite-difference Jacobians).
     table
-        Parameters table (default: packaged).
+        Parameters table (default: packaged, with the tables of the drugs taken).
+    drug
+        Drug of a regimen that names none (``"acalabrutinib"`` for ``"100 mg bid"``); a regimen
+        may also name its drugs (``"zanubrutinib 160 mg bid"``).
     rtol, atol
         Solver tolerances of the fit engine. At rtol 3e-6 the residuals agree with rtol 1e-9 to
         ~5e-7 noise SDs and the finite-difference Jacobian to ~1e-7 relative (measured on the
@@ -376,7 +382,9 @@ def fit_patient(
         # IGHV unknown: the BCR drive is estimated with a prior spanning U- and M-CLL values
         estimated = (*estimated, "bcr_strength")
     horizon = max(float(horizon_days), MONTH_12_DAY + 1.0, data.last_day)
-    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol)
+    if table is None:  # the tables of every drug the patient took
+        table = load_table(drug=model_drugs(parse_therapy(data.regimen, drug), drug))
+    problem = FitProblem(data, estimated, horizon, table, rtol=rtol, atol=atol, drug=drug)
     drawn = _population_drawn(population_draws, estimated, table)
     ss = np.random.SeedSequence(seed)
     rng_start, rng_mcmc, rng_band = (np.random.default_rng(s) for s in ss.spawn(3))

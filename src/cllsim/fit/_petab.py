@@ -70,7 +70,8 @@ class PetabLintError(ModelBuildError):
     """A PEtab problem that ``petab.v1.lint_problem`` refuses; the message carries petab's complaints."""
 
 
-def _measurements(data: PatientData | None, regimen: Regimen | DoseRecords, ighv: str) -> pd.DataFrame:
+def _measurements(data: PatientData | None, regimen: Regimen | DoseRecords, ighv: str,
+                  drug: str = "ibrutinib") -> pd.DataFrame:
     from petab.v1 import C
 
     if data is None:
@@ -78,7 +79,8 @@ def _measurements(data: PatientData | None, regimen: Regimen | DoseRecords, ighv
         from ._engine import FitEngine
 
         days = np.asarray(EXAMPLE_DAYS, dtype=float)
-        out = FitEngine(regimen, ighv, days=float(days[-1])).simulate({}, days, [ALC, LN_VOLUME, SPLEEN_VOLUME])
+        out = FitEngine(regimen, ighv, days=float(days[-1]), drug=drug).simulate(
+            {}, days, [ALC, LN_VOLUME, SPLEEN_VOLUME])
         if not out.ok:
             raise SolverError(f"example course could not be simulated: {out.detail}")
         table = pd.DataFrame({DAY: days, **{k: v for k, v in out.values.items()}})
@@ -99,6 +101,7 @@ def petab_tables(
     ighv: str | None = "U",
     data: PatientData | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
+    drug: str = "ibrutinib",
 ) -> dict[str, pd.DataFrame]:
     """The PEtab tables as DataFrames with petab's column names (``petab.v1.C``), not yet indexed.
 
@@ -109,7 +112,7 @@ def petab_tables(
     from petab.v1 import C
 
     reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    table = load_table()
+    table = load_table(drug=drug)
     if ighv is None and "bcr_strength" not in estimated:
         estimated = (*estimated, "bcr_strength")
     nominal = table.with_values(ighv_conditions()[ighv or "U"]).values()
@@ -145,7 +148,7 @@ def petab_tables(
     return {
         "conditions": conditions,
         "observables": observables,
-        "measurements": _measurements(data, reg, ighv or "U"),
+        "measurements": _measurements(data, reg, ighv or "U", drug),
         "parameters": pd.DataFrame(rows),
     }
 
@@ -275,6 +278,7 @@ def petab_problem(
     data: PatientData | None = None,
     days: float | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
+    drug: str = "ibrutinib",
 ) -> Any:
     """The patient's ``petab.v1.Problem`` (see :func:`export_petab` for the arguments); not yet linted."""
     from ..simulate import Patient, prepare
@@ -283,13 +287,13 @@ def petab_problem(
         regimen = data.regimen
         ighv = data.ighv if data.ighv is not None else ighv
     reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    tables = petab_tables(reg, ighv, data, estimated)
+    tables = petab_tables(reg, ighv, data, estimated, drug)
     from petab.v1 import C
 
     times = tables["measurements"][C.TIME]
     last = float(times.max()) / 24.0 if len(times) else 0.0
     horizon = float(days) if days is not None else max(365.0, last + 1.0)
-    model = prepare(reg, Patient(ighv=ighv or "U"), days=horizon)
+    model = prepare(reg, Patient(ighv=ighv or "U"), days=horizon, drug=drug)
     return problem_from_tables(model.sbml, tables)
 
 
@@ -301,6 +305,7 @@ def export_petab(
     data: PatientData | None = None,
     days: float | None = None,
     estimated: Sequence[str] = DEFAULT_ESTIMATED,
+    drug: str = "ibrutinib",
 ) -> list[Path]:
     """Write a PEtab v1 problem for one patient into the folder ``out``, checked by petab's lint.
 
@@ -317,6 +322,8 @@ def export_petab(
         Horizon of the dosing events, days (default: last measurement, at least 365).
     estimated
         Parameters marked for estimation.
+    drug
+        Drug of the regimen (its PK table and block in the model).
 
     Returns
     -------
@@ -332,7 +339,7 @@ def export_petab(
         regimen = data.regimen
         ighv = data.ighv if data.ighv is not None else ighv
     reg = parse_regimen(regimen) if isinstance(regimen, str) else regimen
-    problem = petab_problem(regimen=reg, ighv=ighv, data=data, days=days, estimated=estimated)
+    problem = petab_problem(regimen=reg, ighv=ighv, data=data, days=days, estimated=estimated, drug=drug)
     readme = (
         "PEtab v1 problem written by cllsim with the petab library, checked by petab's lint.\n"
         f"Regimen: {reg.describe()}; IGHV: {ighv or 'unknown (model: U; bcr_strength estimated)'}.\n"

@@ -179,6 +179,8 @@ class FitProblem:
         Parameters table (default: packaged).
     rtol, atol
         Solver tolerances.
+    drug
+        Drug of a regimen that names none (its PK table is used).
     """
 
     data: PatientData
@@ -187,6 +189,7 @@ class FitProblem:
     table: ParameterTable | None = None
     rtol: float = 3e-6
     atol: float = 3e-8
+    drug: str = "ibrutinib"
     n_evaluations: int = field(default=0, init=False)
     n_failures: int = field(default=0, init=False)
 
@@ -196,7 +199,8 @@ class FitProblem:
         self.parameters = estimated_parameters(list(self.estimated), self.data.ighv, self.table)
         self.ids = [p.id for p in self.parameters]
         self.engine = FitEngine(
-            self.data.regimen, self.ighv_model, self.horizon_days, table=self.table, rtol=self.rtol, atol=self.atol
+            self.data.regimen, self.ighv_model, self.horizon_days, table=self.table, rtol=self.rtol, atol=self.atol,
+            drug=self.drug,
         )
         m = self.data.measurements()
         self.obs_names = list(self.data.observed)
