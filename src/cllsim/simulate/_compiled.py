@@ -181,7 +181,9 @@ def integrate(
         idx_drn, pos_lin, pos_nl,
         c("__lin_lam", (k,)), c("__lin_V", (k, k)), c("__lin_Vinv", (k, k)), c("__lin_A", (k, k)),
         c("__lin_B", (k, m))[:, :, :n_in].copy(), c("__lin_b0", (k,)), c("__lin_AinvB", (k, m))[:, :, :n_in].copy(),
-        c("__lin_Ainvb0", (k,)), float(rtol), float(atol), int(max_steps),
+        c("__lin_Ainvb0", (k,)),
+        np.ascontiguousarray(np.broadcast_to(np.asarray(lin["__lin_expm"], dtype=np.bool_), (n,))),
+        float(rtol), float(atol), int(max_steps),
         status, steps, fail_t,
     ))
     return rec.transpose(1, 2, 0), recu.transpose(1, 2, 0), status != OK, steps, fail_t

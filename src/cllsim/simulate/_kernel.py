@@ -16,6 +16,8 @@ control as :mod:`._vectorized`.
 
 # ruff: noqa: F821 -- the generated block functions are defined by the text this file is appended to
 
+from math import factorial
+
 import numpy as np
 
 from cllsim.simulate import _rosenbrock as _ros
@@ -34,6 +36,19 @@ N_TARGETS = len(TARGET_FRACS)
 STAGE_ROW = _ros.as_tuples(_ros.STAGE_ROW)
 _STEP_EXPONENT = -1.0 / _ros.ERROR_ORDER
 DRIVER_TOL = _ros.DRIVER_TOLERANCE_FACTOR
+
+
+#: Degrees of the Pade approximants of :func:`_expm` and the largest 1-norm of the (scaled)
+#: matrix each is accurate to double precision for (theta_m of Higham 2005, SIAM J. Matrix Anal.
+#: Appl. 26:1179, Table 2.3).
+PADE_DEGREES = (3, 5, 7, 9, 13)
+PADE_THETA = (1.495585217958292e-2, 2.539398330063230e-1, 9.504178996162932e-1, 2.097847961257068, 5.371920351148152)
+# b_0..b_m of the [m/m] approximant (b_0 = 1), zero-padded to one length (numba indexes them at run time)
+PADE_COEFFS = tuple(
+    tuple([factorial(2 * m - j) * factorial(m) / (factorial(2 * m) * factorial(j) * factorial(m - j))
+           for j in range(m + 1)] + [0.0] * (13 - m))
+    for m in PADE_DEGREES
+)
 
 #: Status codes returned by the kernel.
 OK, FAILED = 0, 1
@@ -126,6 +141,147 @@ def _lin_propagate(lam, vec, modes, star, tau, out, scratch):
         out[a] = v
 
 
+def _matmul(a, b, out):
+    """out = a @ b for square matrices (small: plain loops beat a BLAS call)."""
+    k = a.shape[0]
+    for i in range(k):
+        for j in range(k):
+            v = 0.0
+            for q in range(k):
+                v += a[i, q] * b[q, j]
+            out[i, j] = v
+
+
+def _solve_square(m, rhs):
+    """Overwrite ``rhs`` with m^-1 rhs (Gaussian elimination, partial pivoting); ``m`` is destroyed."""
+    k = m.shape[0]
+    for c in range(k):
+        piv = c
+        for i in range(c + 1, k):
+            if abs(m[i, c]) > abs(m[piv, c]):
+                piv = i
+        if piv != c:
+            for j in range(k):
+                m[c, j], m[piv, j] = m[piv, j], m[c, j]
+                rhs[c, j], rhs[piv, j] = rhs[piv, j], rhs[c, j]
+        for i in range(c + 1, k):
+            f = m[i, c] / m[c, c]
+            if f != 0.0:
+                for j in range(c + 1, k):
+                    m[i, j] -= f * m[c, j]
+                for j in range(k):
+                    rhs[i, j] -= f * rhs[c, j]
+    for c in range(k - 1, -1, -1):
+        for j in range(k):
+            v = rhs[c, j]
+            for i in range(c + 1, k):
+                v -= m[c, i] * rhs[i, j]
+            rhs[c, j] = v / m[c, c]
+
+
+def _expm(amat, tau, out, ew):
+    """out = exp(amat tau): scaling and squaring with a diagonal Pade approximant (Higham 2005).
+
+    The degree (3, 5, 7, 9 or 13) is the lowest whose backward-error bound ``PADE_THETA`` covers
+    the 1-norm of ``amat tau``; beyond the degree-13 bound the matrix is scaled by 2^-s and the
+    result squared s times. Works for any matrix, defective ones (Jordan blocks, transit chains
+    of equal rates) included. ``ew``: work array (9, k, k).
+    """
+    k = amat.shape[0]
+    x, x2, x4, x6, x8, uu, vv, tmp = ew[0], ew[1], ew[2], ew[3], ew[4], ew[5], ew[6], ew[7]
+    norm = 0.0
+    for j in range(k):
+        v = 0.0
+        for i in range(k):
+            v += abs(amat[i, j])
+        norm = max(norm, v)
+    norm *= abs(tau)
+    deg = 4
+    for q in range(4):
+        if norm <= PADE_THETA[q]:
+            deg = q
+            break
+    s = 0
+    if deg == 4 and norm > PADE_THETA[4]:
+        s = int(np.ceil(np.log2(norm / PADE_THETA[4])))
+    scale = tau / 2.0**s
+    for i in range(k):
+        for j in range(k):
+            x[i, j] = amat[i, j] * scale
+    _matmul(x, x, x2)
+    b = PADE_COEFFS[deg]
+    if deg < 4:
+        # U = X sum_i b[2i+1] X^(2i), V = sum_i b[2i] X^(2i), powers X^2 .. X^(m-1)
+        if deg >= 1:
+            _matmul(x2, x2, x4)
+        if deg >= 2:
+            _matmul(x4, x2, x6)
+        if deg >= 3:
+            _matmul(x4, x4, x8)
+        for i in range(k):
+            for j in range(k):
+                ev = b[0] if i == j else 0.0
+                od = b[1] if i == j else 0.0
+                ev += b[2] * x2[i, j]
+                od += b[3] * x2[i, j]
+                if deg >= 1:
+                    ev += b[4] * x4[i, j]
+                    od += b[5] * x4[i, j]
+                if deg >= 2:
+                    ev += b[6] * x6[i, j]
+                    od += b[7] * x6[i, j]
+                if deg >= 3:
+                    ev += b[8] * x8[i, j]
+                    od += b[9] * x8[i, j]
+                vv[i, j] = ev
+                tmp[i, j] = od
+        _matmul(x, tmp, uu)
+    else:
+        _matmul(x2, x2, x4)
+        _matmul(x4, x2, x6)
+        # degree 13 (Higham's nesting): U = X [X6 (b13 X6 + b11 X4 + b9 X2) + b7 X6 + b5 X4 + b3 X2 + b1 I],
+        # V = X6 (b12 X6 + b10 X4 + b8 X2) + b6 X6 + b4 X4 + b2 X2 + b0 I
+        for i in range(k):
+            for j in range(k):
+                tmp[i, j] = b[13] * x6[i, j] + b[11] * x4[i, j] + b[9] * x2[i, j]
+        _matmul(x6, tmp, uu)
+        for i in range(k):
+            for j in range(k):
+                uu[i, j] += b[7] * x6[i, j] + b[5] * x4[i, j] + b[3] * x2[i, j] + (b[1] if i == j else 0.0)
+                tmp[i, j] = b[12] * x6[i, j] + b[10] * x4[i, j] + b[8] * x2[i, j]
+        _matmul(x6, tmp, vv)
+        for i in range(k):
+            for j in range(k):
+                vv[i, j] += b[6] * x6[i, j] + b[4] * x4[i, j] + b[2] * x2[i, j] + (b[0] if i == j else 0.0)
+        for i in range(k):
+            for j in range(k):
+                tmp[i, j] = uu[i, j]
+        _matmul(x, tmp, uu)
+    # r = (V - U)^-1 (V + U)
+    for i in range(k):
+        for j in range(k):
+            tmp[i, j] = vv[i, j] - uu[i, j]
+            out[i, j] = vv[i, j] + uu[i, j]
+    _solve_square(tmp, out)
+    for _ in range(s):
+        for i in range(k):
+            for j in range(k):
+                tmp[i, j] = out[i, j]
+        _matmul(tmp, tmp, out)
+
+
+def _lin_propagate_expm(amat, dev, star, tau, out, ew):
+    """Exact linear states after ``tau`` h for any A (defective too): star + exp(A tau) dev, dev = lv - star."""
+    k = dev.shape[0]
+    e = ew[8]
+    _expm(amat, tau, e, ew)
+    for a in range(k):
+        v = star[a]
+        for b in range(k):
+            v += e[a, b] * dev[b]
+        out[a] = v
+
+
 def _lin_derivative(amat, bmat, b0, lv, u, out):
     for a in range(lv.shape[0]):
         v = b0[a]
@@ -140,19 +296,21 @@ def _driver_workspace(nl, k):
     """Work arrays of :func:`_advance_driver` (allocated once per patient, not once per step)."""
     return (np.empty(nl), np.empty(k), np.empty(k), np.empty((N_TARGETS + 1, k)), np.empty(k), np.empty(k),
             np.empty(FACTOR_SIZE_drivernl), np.empty((STAGES, nl)), np.empty(nl), np.empty(nl), np.empty(nl),
-            np.empty(nl))
+            np.empty(nl), np.empty((9, k, k)))
 
 
 def _advance_driver(
     y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_sub, xs_out, work,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol, atol, max_sub, xs_out, work,
 ):
     """Integrate the driver from 0 through the driven step's stage times, one row of ``xs_out`` per target.
 
-    Linear driver states are propagated in closed form; the others are integrated with their own
-    Rosenbrock steps as a non-autonomous system. Returns (ok, new driver step size).
+    Linear driver states are propagated in closed form (``use_expm``: exp(A tau) by
+    :func:`_expm`, for any A; otherwise through the eigendecomposition ``lam``, ``vec``,
+    ``vinv``); the others are integrated with their own Rosenbrock steps as a non-autonomous
+    system. Returns (ok, new driver step size).
     """
-    y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew = work
+    y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew, ew = work
     nl = pos_nl.shape[0]
     k = pos_lin.shape[0]
     for a in range(nl):
@@ -171,9 +329,15 @@ def _advance_driver(
         lands = step >= tgt - t
         # row 0 is the current point; the other stage times are propagated from it in closed form
         xs[0, :] = lv
-        _lin_modes(vinv, lv, star, w)
-        for row in range(1, N_TARGETS + 1):
-            _lin_propagate(lam, vec, w, star, TARGET_FRACS[row - 1] * step, xs[row], xdot)  # xdot: scratch until set
+        if use_expm:
+            for a in range(k):
+                w[a] = lv[a] - star[a]
+            for row in range(1, N_TARGETS + 1):
+                _lin_propagate_expm(amat, w, star, TARGET_FRACS[row - 1] * step, xs[row], ew)
+        else:
+            _lin_modes(vinv, lv, star, w)
+            for row in range(1, N_TARGETS + 1):
+                _lin_propagate(lam, vec, w, star, TARGET_FRACS[row - 1] * step, xs[row], xdot)  # xdot: scratch
         _lin_derivative(amat, bmat, b0, lv, u, xdot)
         err = _ros_step(False, y, xs, xdot, p, u, step, rtol, atol, F, K, ftv, yi, r, ynew)
         accepted = err <= 1.0
@@ -197,7 +361,7 @@ def _advance_driver(
 
 def _integrate_one(
     p, y, st, stg, sdl, so, rec, recu, idx_drv, idx_drn, pos_lin, pos_nl,
-    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol, atol, max_steps,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol, atol, max_steps,
 ):
     """Integrate one patient through its stops (dose changes, outputs); returns (status, steps, failure time h).
 
@@ -251,7 +415,7 @@ def _integrate_one(
             y_drn[a] = y[idx_drn[a]]
         ok_drv, h_drv = _advance_driver(
             y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, rtol * DRIVER_TOL, atol * DRIVER_TOL, 100_000, xs, work,
+            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol * DRIVER_TOL, atol * DRIVER_TOL, 100_000, xs, work,
         )
         rhs_driver(y_drv, no_ext, p, u, xdot)
         err = np.inf
@@ -275,14 +439,14 @@ def _integrate_one(
 
 def run(
     P, Y, ST, STG, SDL, SO, REC, RECU, idx_drv, idx_drn, pos_lin, pos_nl,
-    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, rtol, atol, max_steps,
+    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, EXPM, rtol, atol, max_steps,
     status, steps, fail_t,
 ):
     """Integrate every patient (rows of the batch arrays) with :func:`_integrate_one`."""
     for i in range(P.shape[0]):
         status[i], steps[i], fail_t[i] = _integrate_one(
             P[i], Y[i], ST[i], STG[i], SDL[i], SO[i], REC[i], RECU[i], idx_drv, idx_drn, pos_lin, pos_nl,
-            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], rtol, atol, max_steps,
+            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], EXPM[i], rtol, atol, max_steps,
         )
 
 

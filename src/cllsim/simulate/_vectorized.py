@@ -38,6 +38,7 @@ import numpy.typing as npt
 from .._errors import SpecError
 from ..drugs import DEFAULT_DRUG, Regimen, Therapy
 from ..model import PATIENT, Host
+from . import _kernel
 from . import _rosenbrock as _ros
 from ._codegen import CompiledModel, compile_host
 from ._engine import BatchTrajectory, DoseSchedule, Engine, Integration
@@ -175,13 +176,48 @@ def _new_h(h, err, acc):
     return h * np.where(acc, fac, np.minimum(fac, 0.5))
 
 
+def _expm_batch(m: np.ndarray) -> np.ndarray:
+    """exp of each matrix of a stack ``(..., k, k)``: scaling and squaring with the degree-13 Pade approximant.
+
+    Each matrix gets its own scaling 2^-s (Higham 2005, the same bound ``PADE_THETA`` as the
+    compiled kernel's ``_expm``), so one large matrix does not cost the others accuracy. Works for
+    any matrix, defective ones (Jordan blocks, transit chains of equal rates) included.
+    """
+    theta, b = _kernel.PADE_THETA[-1], _kernel.PADE_COEFFS[-1]
+    norm = np.max(np.sum(np.abs(m), axis=-2), axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(norm > theta, np.ceil(np.log2(norm / theta)), 0.0)
+    s = np.where(np.isfinite(s), s, 0.0).astype(np.int64)
+    x = m * np.ldexp(1.0, -s)[..., None, None]
+    eye = np.eye(m.shape[-1])
+    x2 = x @ x
+    x4 = x2 @ x2
+    x6 = x4 @ x2
+    uu = x @ (x6 @ (b[13] * x6 + b[11] * x4 + b[9] * x2) + b[7] * x6 + b[5] * x4 + b[3] * x2 + b[1] * eye)
+    vv = x6 @ (b[12] * x6 + b[10] * x4 + b[8] * x2) + b[6] * x6 + b[4] * x4 + b[2] * x2 + b[0] * eye
+    r = np.linalg.solve(vv - uu, vv + uu)
+    for q in range(int(s.max(initial=0))):
+        sq = s > q
+        r = np.where(sq[..., None, None], r @ r, r)
+    return r
+
+
+#: Condition number of the eigenvector matrix above which a patient's linear states are propagated
+#: with the matrix exponential instead of the eigendecomposition (whose error grows with it).
+_EIGEN_MAX_COND = 1e6
+
+
 @dataclass(frozen=True)
 class _Linear:
     """Closed-form propagation of the linear driver states (e.g. linear PK) between input switches.
 
     With constant input u, dL/dt = A L + B u + b0 has the steady state L* = -A^-1 (B u + b0) and
-    L(t + tau) = L* + V exp(Lambda tau) V^-1 (L(t) - L*). The per-patient factors live in the
-    derived-parameter dict under ``__lin_*`` keys so that batch subsets slice them too.
+    L(t + tau) = L* + exp(A tau) (L(t) - L*). Where A has real eigenvalues and well-conditioned
+    eigenvectors, exp(A tau) = V exp(Lambda tau) V^-1 (cheap: one exponential per eigenvalue);
+    otherwise (``__lin_expm`` set: a defective A, e.g. a transit chain of equal rates, or complex
+    eigenvalues) it is computed by scaling and squaring (:func:`_expm_batch`), with V = V^-1 = I
+    and Lambda = 0 stored so that both kinds of patient share the arrays. The per-patient factors
+    live in the derived-parameter dict under ``__lin_*`` keys so that batch subsets slice them too.
     """
 
     pos_linear: np.ndarray  # positions of the linear states in the driver vector
@@ -190,26 +226,32 @@ class _Linear:
 
     @staticmethod
     def factors(cm: CompiledModel, d: Mapping[str, np.ndarray], n: int) -> dict[str, np.ndarray] | None:
+        """Per-patient factors, or None where A is not finite or singular (no steady state: integrate)."""
         a, b, b0 = cm._fns["linear_system"](d)
         a = np.broadcast_to(a, (n,) + a.shape[-2:])
         b = np.broadcast_to(b, (n,) + b.shape[-2:])
         b0 = np.broadcast_to(b0, (n,) + b0.shape[-1:])
         if not np.all(np.isfinite(a)) or np.any(np.abs(np.linalg.det(a)) < 1e-300):
             return None
+        k = a.shape[-1]
         lam, vec = np.linalg.eig(a)
-        # a chain of equal first-order rates (transit compartments, PK6/PK9) makes A defective:
-        # its eigenvectors are (numerically) dependent, the closed form is useless, so integrate
-        if not np.all(np.isfinite(vec)) or np.any(np.linalg.cond(vec) > 1e8):
-            return None
-        try:
-            vinv = np.linalg.inv(vec)
-        except np.linalg.LinAlgError:
-            return None
-        if np.all(np.isreal(lam)):
-            lam, vec, vinv = lam.real, vec.real, vinv.real
+        with np.errstate(all="ignore"):
+            cond = np.linalg.cond(vec)
+        # a chain of equal first-order rates (transit compartments) makes A defective: its
+        # eigenvectors are (numerically) dependent and V exp(Lambda tau) V^-1 loses all accuracy
+        use_expm = ~(np.all(np.isfinite(vec), axis=(1, 2)) & (cond <= _EIGEN_MAX_COND)
+                     & np.all(lam.imag == 0.0, axis=1))
+        eye = np.broadcast_to(np.eye(k), (n, k, k))
+        lam_r = np.where(use_expm[:, None], 0.0, lam.real)
+        vec_r = np.where(use_expm[:, None, None], eye, vec.real)
+        vinv = np.array(eye)
+        eig = ~use_expm
+        if eig.any():
+            vinv[eig] = np.linalg.inv(vec_r[eig])
         return {
-            "__lin_A": a, "__lin_B": b, "__lin_b0": b0, "__lin_lam": lam, "__lin_V": vec, "__lin_Vinv": vinv,
+            "__lin_A": a, "__lin_B": b, "__lin_b0": b0, "__lin_lam": lam_r, "__lin_V": vec_r, "__lin_Vinv": vinv,
             "__lin_AinvB": np.linalg.solve(a, b), "__lin_Ainvb0": np.linalg.solve(a, b0[..., None])[..., 0],
+            "__lin_expm": use_expm,
         }
 
     def _u(self, u: Mapping[str, np.ndarray], n: int) -> np.ndarray:
@@ -227,10 +269,22 @@ class _Linear:
                 + d["__lin_b0"].T)
 
     @staticmethod
-    def propagate(d: Mapping[str, np.ndarray], lin: np.ndarray, star: np.ndarray, tau: np.ndarray) -> np.ndarray:
-        w = np.einsum("nij,jn->in", d["__lin_Vinv"], lin - star)
-        out = star + np.einsum("nij,jn->in", d["__lin_V"], np.exp(d["__lin_lam"].T * tau) * w)
-        return np.real(out)
+    def propagate(d: Mapping[str, np.ndarray], lin: np.ndarray, star: np.ndarray, step: np.ndarray,
+                  fracs: np.ndarray) -> list[np.ndarray]:
+        """Linear states ``(k, n)`` at times ``fracs[r] * step`` (h, per patient) after the current ones ``lin``."""
+        dev = lin - star
+        w = np.einsum("nij,jn->in", d["__lin_Vinv"], dev)
+        outs = [star + np.einsum("nij,jn->in", d["__lin_V"], np.exp(d["__lin_lam"].T * (f * step)) * w)
+                for f in fracs]
+        mask = d["__lin_expm"]
+        if mask.any():
+            idx = np.nonzero(mask)[0]
+            tau = fracs[:, None] * step[idx][None, :]  # (r, m)
+            e = _expm_batch(d["__lin_A"][idx][None] * tau[..., None, None])  # (r, m, k, k)
+            moved = star[:, idx][None] + np.einsum("rmij,jm->rim", e, dev[:, idx])
+            for r, out in enumerate(outs):
+                out[:, idx] = moved[r]
+        return outs
 
 
 def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub, lin: _Linear | None = None):
@@ -268,7 +322,7 @@ def _advance_driver(fns, yF, hF, targets, d, u, rtol, atol, max_sub, lin: _Linea
         with np.errstate(all="ignore"):
             if lin is not None:
                 la, sa = lv[:, act], star[:, act]
-                xs = [la] + [lin.propagate(da, la, sa, a * step) for a in _ros.TARGETS]
+                xs = [la, *lin.propagate(da, la, sa, step, _ros.TARGETS)]
                 ynew, err = _ros_step(fns, ya, xs, lin.derivative(da, la, ua), da, ua, step, rtol, atol)
             else:
                 ynew, err = _ros_step(fns, ya, None, None, da, ua, step, rtol, atol)
@@ -436,8 +490,8 @@ def _solver(cm: CompiledModel, backend: str):
     def solve(cm, d, y0, sched, n_out, *, rtol, atol, max_steps, record):
         n = y0.shape[1]
         lin = _Linear.factors(cm, d, n)
-        if lin is None or np.iscomplexobj(lin["__lin_lam"]):
-            # oscillatory or singular linear part: the NumPy backend handles it
+        if lin is None:
+            # singular linear part (no steady state): the NumPy backend integrates it
             return _integrate(cm, d, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps, record=record)
         states, inputs, failed, steps, fail_t = _compiled.integrate(
             cm, d, lin, y0, sched, n_out, rtol=rtol, atol=atol, max_steps=max_steps
