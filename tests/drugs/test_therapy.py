@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import cllsim
 from cllsim import SpecError
 from cllsim.drugs import DRUGS, RegimenError, Therapy, get_drug, parse_therapy, therapy_warnings
 from cllsim.model import load_table
@@ -131,3 +132,19 @@ def test_per_patient_therapies_give_per_patient_schedules():
 def test_therapy_object_validates():
     with pytest.raises(RegimenError):
         Therapy(courses=({"drug": "nodrug", "regimen": {}},))
+
+
+def test_switch_at_progression_stops_the_first_drug_and_starts_the_second():
+    th = parse_therapy("ibrutinib 420 mg qd until progression then pirtobrutinib 200 mg qd")
+    switched = cllsim.drugs.switched_at(th, 100.0, 200 * 24.0)
+    assert switched.at_progression is None and switched.drugs == ("ibrutinib", "pirtobrutinib")
+    ibr = switched.regimen_of("ibrutinib").doses(200 * 24.0)
+    pirto = switched.regimen_of("pirtobrutinib").doses(200 * 24.0)
+    assert len(ibr) == 100 and ibr[-1][0] == 99 * 24.0  # no ibrutinib from the switch on
+    assert len(pirto) == 100 and pirto[0] == (100 * 24.0, 200.0)
+    # a drug in both phases keeps one course (dose change at progression)
+    again = cllsim.drugs.switched_at(parse_therapy("420 mg qd until progression then 560 mg qd"), 10.0, 20 * 24.0)
+    doses = again.regimen_of("ibrutinib").doses(20 * 24.0)
+    assert [a for _, a in doses] == [420.0] * 10 + [560.0] * 10
+    with pytest.raises(RegimenError, match="outside the simulated"):
+        cllsim.drugs.switched_at(th, 300.0, 200 * 24.0)

@@ -43,6 +43,7 @@ from ._therapy import DEFAULT_DRUG as DEFAULT_DRUG
 from ._therapy import Course as Course
 from ._therapy import Therapy as Therapy
 from ._therapy import parse_therapy as parse_therapy
+from ._therapy import switched_at as switched_at
 from ._therapy import therapy_warnings as therapy_warnings
 
 __all__ = [
@@ -50,7 +51,7 @@ __all__ = [
     "Course", "DoseBlock", "DoseRecord", "DoseRecords", "DoseTableError", "Drug", "Hold", "Regimen", "RegimenError",
     "RegimenText", "Therapy",
     "drug_set", "get_drug", "parse_regimen", "parse_therapy", "read_dose_records", "regimen_warnings",
-    "split_dose_records", "therapy_warnings",
+    "split_dose_records", "switched_at", "therapy_warnings",
     # PK models (_pk)
     "PK_MODELS", "MetaboliteModel", "PKModel", "pk_antimony", "pk_depot_id", "pk_dose_inputs",
     "pk_dosing_events", "pk_dosing_parameter_ids", "pk_input_id", "pk_parameter_ids", "pk_states",

@@ -31,7 +31,7 @@ from pydantic import ConfigDict, model_validator
 
 from .._errors import RegimenError
 from .._validation import InputModel, did_you_mean, shorten
-from ._records import DoseRecords
+from ._records import DoseRecord, DoseRecords
 from ._regimen import Hold, Regimen, parse_regimen
 from ._registry import DRUGS, get_drug
 
@@ -266,3 +266,52 @@ def doses_by_drug(
         bw = body_weight_kg if isinstance(body_weight_kg, float | int) else body_weight_kg[c.drug]
         out[c.drug] = c.regimen.doses(until_h, float(bw))
     return out
+
+
+def switched_at(therapy: Therapy, day: float, until_h: float) -> Therapy:
+    """``therapy`` as given to a patient who progresses on day ``day``: the switch applied.
+
+    Every course of the first phase stops before ``day`` (doses from then on are dropped); the
+    therapy at progression starts on ``day`` (its days counted from the switch). The result has
+    no switch left and gives each drug one course (a dose table when a drug is in both phases).
+
+    Parameters
+    ----------
+    therapy
+        A therapy with ``at_progression``.
+    day
+        Day of the switch (iwCLL progression), days after the start of treatment.
+    until_h
+        End of the simulation, h (the doses listed run up to it).
+    """
+    if therapy.at_progression is None:
+        return therapy
+    switch_h = float(day) * 24.0
+    if not 0 <= switch_h <= until_h:
+        raise RegimenError(f"switch day {day:g} is outside the simulated {until_h / 24:g} days")
+    rows: dict[str, list[DoseRecord]] = {}
+    foods: dict[str, str] = {}
+
+    def records(regimen: Regimen | DoseRecords, span_h: float) -> DoseRecords:
+        return regimen if isinstance(regimen, DoseRecords) else regimen.to_records(span_h)
+
+    for c in therapy.courses:
+        recs = records(c.regimen, until_h)
+        for r in recs.records:
+            kept = r.count(switch_h)  # doses before the switch
+            if kept:
+                rows.setdefault(c.drug, []).append(
+                    r.model_copy(update={"addl": kept - 1, "food": r.food or recs.food}))
+        foods[c.drug] = recs.food
+    for c in therapy.at_progression.courses:
+        recs = records(c.regimen, max(until_h - switch_h, 0.0))
+        for r in recs.records:
+            rows.setdefault(c.drug, []).append(
+                r.model_copy(update={"time_h": r.time_h + switch_h, "food": r.food or recs.food}))
+        foods.setdefault(c.drug, recs.food)
+    courses = tuple(
+        Course(drug=d, regimen=DoseRecords(records=tuple(rs), food=foods[d],  # type: ignore[arg-type]
+                                           text=f"{d} switched on day {day:g}"))
+        for d, rs in rows.items()
+    )
+    return Therapy(courses=courses, text=f"{therapy.describe()} (switched on day {day:g})")
