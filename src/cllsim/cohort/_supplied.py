@@ -204,14 +204,22 @@ def _number(cell: str) -> float:
 
 
 @lru_cache(maxsize=2)
+def _parsed(path: str, sha256: str) -> Population:
+    return read_population(path)
+
+
 def _load(path: str, sha256: str) -> Population:
-    pop = read_population(path)
-    if pop.spec.sha256 != sha256:
+    """The population file of a spec, refused if its content is no longer the one the spec was made with."""
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise SpecError(f"population {_source(Path(path))} cannot be read ({exc.strerror or exc})") from None
+    if digest != sha256:
         raise SpecError(
             f"population {_source(Path(path))} changed since the cohort was set up (its SHA-256 differs); "
             "restore it, or start a new --out folder with the new file"
         )
-    return pop
+    return _parsed(path, sha256)
 
 
 def supplied_chunk(spec: SuppliedPopulation, start: int, stop: int, table: ParameterTable | None = None
