@@ -168,8 +168,10 @@ def test_a_supplied_patient_takes_nominal_values_for_what_the_file_leaves_out(tm
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("id,ighv,body_weigth_kg\nA,U,70\n", "column 3 'body_weigth_kg' is not a parameter id.*did you mean 'body_weight_kg'"),
-        ("id,ighv,body_weight_kg\nA,U,70\nB,M,250\n", "line 3, column 'body_weight_kg': 250 is above the upper bound 200 kg"),
+        ("id,ighv,body_weigth_kg\nA,U,70\n",
+         "column 3 'body_weigth_kg' is not a parameter id.*did you mean 'body_weight_kg'"),
+        ("id,ighv,body_weight_kg\nA,U,70\nB,M,250\n",
+         "line 3, column 'body_weight_kg': 250 is above the upper bound 200 kg"),
         ("id,ighv,baseline_alc_per_uL\nA,U,lots\n", "line 2, column 'baseline_alc_per_uL': 'lots' is not a number"),
         ("id,ighv,body_weight_kg\nA,U,inf\n", "line 2, column 'body_weight_kg': 'inf' is not finite"),
         ("id,ighv\n# a comment\nA,U\nA,M\n", "line 4, column 'id': 'A' repeats the id of line 3"),

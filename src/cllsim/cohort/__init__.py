@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from ._population import COVARIATES as COVARIATES
     from ._population import CohortSpec as CohortSpec
     from ._population import LogNormal as LogNormal
-    from ._population import SuppliedPopulation as SuppliedPopulation
-    from ._population import redraw_patients as redraw_patients
-    from ._population import sample_patients as sample_patients
     from ._population import PopulationChunk as PopulationChunk
+    from ._population import SuppliedPopulation as SuppliedPopulation
     from ._population import draw_lognormal_within_bounds as draw_lognormal_within_bounds
+    from ._population import redraw_patients as redraw_patients
     from ._population import sample_chunk as sample_chunk
+    from ._population import sample_patients as sample_patients
     from ._response import ResponseCriteria as ResponseCriteria
     from ._response import patient_responses as patient_responses
     from ._run import BaselineDrawError as BaselineDrawError
