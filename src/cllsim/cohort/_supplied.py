@@ -48,9 +48,13 @@ class PopulationError(SpecError):
     """A population file that cannot be used; the message names each bad line and column."""
 
     def __init__(self, source: str, issues: list[str]):
-        self.issues = issues
+        self.source, self.issues = source, issues
         more = f"; and {len(issues) - MAX_ISSUES} more" if len(issues) > MAX_ISSUES else ""
         super().__init__(f"population {source}: " + "; ".join(issues[:MAX_ISSUES]) + more)
+
+    def __reduce__(self) -> tuple[type[PopulationError], tuple[str, list[str]]]:
+        # raised in a worker process, it must unpickle with its two arguments
+        return (type(self), (self.source, self.issues))
 
 
 @dataclass(frozen=True)
@@ -208,10 +212,18 @@ def _parsed(path: str, sha256: str) -> Population:
     return read_population(path)
 
 
+#: (path, size, modification time) of files whose hash was checked, and that hash: a resumed cohort
+#: verifies each chunk's ids, and must not hash a 10 MB file for every one.
+_CHECKED: dict[tuple[str, int, int], str] = {}
+
+
 def _load(path: str, sha256: str) -> Population:
     """The population file of a spec, refused if its content is no longer the one the spec was made with."""
     try:
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        st = Path(path).stat()
+        key = (path, st.st_size, st.st_mtime_ns)
+        digest = _CHECKED.get(key) or hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        _CHECKED[key] = digest
     except OSError as exc:
         raise SpecError(f"population {_source(Path(path))} cannot be read ({exc.strerror or exc})") from None
     if digest != sha256:
