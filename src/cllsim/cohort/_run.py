@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -268,26 +269,27 @@ class ChunkTrajectories:
     values: dict[str, np.ndarray]
     units: dict[str, str]
 
-    def tables(self) -> list[pa.Table]:
-        """One tidy table per observable (``id, time, observable, value, unit``; categories as dictionaries)."""
+    def tables(self) -> Iterator[pa.Table]:
+        """One tidy table per observable (``id, time, observable, value, unit``; categories as dictionaries).
+
+        Made one at a time, so a writer holds one observable's rows (28 bytes a patient-time) at once.
+        """
         names = list(self.values)
         unit_names = sorted(set(self.units.values()))
         n, t = len(self.ids), self.time_day.size
         id_dict = pa.array([str(i) for i in self.ids], pa.string())
         id_col = pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(n, dtype=np.int32), t)), id_dict)
         time_col = pa.array(np.tile(self.time_day.astype(float), n))
-        out = []
         for j, name in enumerate(names):
             obs = pa.DictionaryArray.from_arrays(pa.array(np.full(n * t, j, dtype=np.int32)), pa.array(names))
             unit = pa.DictionaryArray.from_arrays(
                 pa.array(np.full(n * t, unit_names.index(self.units[name]), dtype=np.int32)), pa.array(unit_names))
-            out.append(pa.table([id_col, time_col, obs, pa.array(self.values[name].reshape(-1)), unit],
-                                names=list(TRAJECTORY_COLUMNS)))
-        return out
+            yield pa.table([id_col, time_col, obs, pa.array(self.values[name].reshape(-1)), unit],
+                           names=list(TRAJECTORY_COLUMNS))
 
     def to_df(self) -> pd.DataFrame:
         """The tidy table in memory (as written to ``chunks/trajectories-*.parquet``)."""
-        return pa.concat_tables(self.tables()).to_pandas()
+        return pa.concat_tables(list(self.tables())).to_pandas()
 
 
 def _simulate(spec: CohortSpec, pop: PopulationChunk, index: np.ndarray | None = None) -> dict[str, Any]:
@@ -342,8 +344,9 @@ def simulate_chunk_tidy(spec: CohortSpec, chunk: int) -> tuple[ChunkTrajectories
     # endpoints on the daily grid whatever the output grid, so --times/--step never change them
     daily, shown = np.isin(run_days, days), np.isin(run_days, out_days)
     reported = {k: v[:, daily] for k, v in everything.items()}
-    trajectories = ChunkTrajectories(pop.ids, out_days, {k: v[:, shown] for k, v in everything.items()},
-                                     run["units"])
+    # no copy on the default grid (every integration time is shown)
+    trajectories = ChunkTrajectories(pop.ids, out_days, {k: v if shown.all() else v[:, shown]
+                                                         for k, v in everything.items()}, run["units"])
     ok = run["status"] == "success"
     ends = patient_endpoints(
         days,
@@ -380,14 +383,15 @@ def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataF
 
 def _write_trajectories(trajectories: ChunkTrajectories, path: Path, meta: dict[str, Any]) -> None:
     """One row group per observable, so a chunk never holds its whole tidy table in memory."""
-    tables = trajectories.tables()
-    schema = tables[0].schema.with_metadata({b"cllsim": json.dumps(meta, default=str).encode()})
 
     def write(tmp: Path) -> None:
+        tables = trajectories.tables()
+        first = next(tables)
+        schema = first.schema.with_metadata({b"cllsim": json.dumps(meta, default=str).encode()})
         # zstd with the floats' bytes split by significance: 78 bytes a patient-day instead of 131
         with pq.ParquetWriter(tmp, schema, compression="zstd", use_byte_stream_split=[C.TIME, C.VALUE],
                               use_dictionary=[C.ID, C.OBSERVABLE, C.UNIT]) as writer:
-            for t in tables:
+            for t in itertools.chain([first], tables):  # one observable's rows in memory at a time
                 writer.write_table(t.replace_schema_metadata(schema.metadata))
 
     write_atomic(path, write)
