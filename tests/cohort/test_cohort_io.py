@@ -271,3 +271,18 @@ def test_cohort_cli_exits_2_on_bad_population_or_covariates(tmp_path, args, mess
     assert res.exit_code == 2, res.output
     assert message in " ".join(res.output.split()) and "Traceback" not in res.output
     assert not Path(tmp_path / "x").exists()
+
+
+def test_a_supplied_patient_with_an_infeasible_baseline_is_reported_not_redrawn(tmp_path):
+    from cllsim.cohort._run import _simulate
+
+    first = sample_chunk(REDRAWN, 0)
+    status = _simulate(REDRAWN, first)["status"]
+    bad, good = int(np.flatnonzero(status == "infeasible_baseline")[0]), int(np.flatnonzero(status == "success")[0])
+    rows = pd.DataFrame({"id": first.ids[[bad, good]], "ighv": first.ighv[[bad, good]],
+                         **{pid: first.values[pid][[bad, good]] for pid in first.varied}})
+    path = write_population(rows, tmp_path / "pop.csv")
+    result = run_cohort(CohortSpec(population=path, days=2), tmp_path / "out", progress=False)
+    assert list(result.patients["status"]) == ["infeasible_baseline", "success"]
+    assert result.metadata["baseline_redraws"] == 0
+    assert result.summary.loc["n_not_evaluable", "overall"] == 1
