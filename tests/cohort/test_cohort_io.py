@@ -286,3 +286,23 @@ def test_a_supplied_patient_with_an_infeasible_baseline_is_reported_not_redrawn(
     assert list(result.patients["status"]) == ["infeasible_baseline", "success"]
     assert result.metadata["baseline_redraws"] == 0
     assert result.summary.loc["n_not_evaluable", "overall"] == 1
+
+
+def test_cohort_cli_reads_a_spec_file_and_the_options_given_override_it(tmp_path):
+    first = tmp_path / "first"
+    res = CliRunner().invoke(app, ["cohort", "--n", "2", "--days", "2", "--seed", "4", "--workers", "1",
+                                   "--covariate", "body_weight_kg=60:0.1", "--out", str(first)])
+    assert res.exit_code == 0, res.output
+    again = tmp_path / "again"
+    res = CliRunner().invoke(app, ["cohort", "--spec", str(first / "cohort.json"), "--regimen", "280 mg qd",
+                                   "--workers", "1", "--out", str(again)])
+    assert res.exit_code == 0, res.output
+    old = json.loads((first / "cohort.json").read_text())["spec"]
+    new = json.loads((again / "cohort.json").read_text())["spec"]
+    assert new["regimen"] == "280 mg qd" and old["regimen"] == "420 mg qd"
+    assert {k: v for k, v in new.items() if k != "regimen"} == {k: v for k, v in old.items() if k != "regimen"}
+    bad = tmp_path / "bad.json"
+    for text, message in (("[1]", "expected a JSON object"), ("{", "is not JSON"), ('{"n": 2, "wieght": 1}', "wieght")):
+        bad.write_text(text)
+        res = CliRunner().invoke(app, ["cohort", "--spec", str(bad), "--out", str(tmp_path / "x")])
+        assert res.exit_code == 2 and message in " ".join(res.output.split()), res.output

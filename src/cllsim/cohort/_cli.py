@@ -40,11 +40,73 @@ def parse_covariates(items: list[str]) -> dict[str, dict[str, float]]:
     return out
 
 
+def read_spec_file(path: Path) -> dict[str, Any]:
+    """The spec fields of ``--spec FILE``: a JSON object of :class:`CohortSpec` fields, or a ``cohort.json``."""
+    import json
+
+    from ..cli import UsageError
+
+    try:
+        if path.stat().st_size > 10_000_000:
+            raise UsageError(f"--spec {str(path)!r} is over 10 MB; a cohort spec is a few hundred bytes")
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--spec {str(path)!r}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--spec {str(path)!r} cannot be read ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--spec {str(path)!r} is not JSON ({exc})") from None
+    if isinstance(data, dict) and isinstance(data.get("spec"), dict):
+        data = data["spec"]  # the cohort.json (or metadata.json) of an earlier run
+    if not isinstance(data, dict):
+        raise UsageError(f"--spec {str(path)!r}: expected a JSON object of cohort spec fields")
+    return data
+
+
+def given_options(ctx: typer.Context) -> set[str]:
+    """Parameters of the command given on its command line (not left at their defaults)."""
+    # by name: typer may carry its own copy of click, whose ParameterSource is another enum
+    return {k for k in ctx.params if getattr(ctx.get_parameter_source(k), "name", None) == "COMMANDLINE"}
+
+
+def merge_spec(base: dict[str, Any], options: dict[str, Any], given: set[str]) -> dict[str, Any]:
+    """Spec fields of ``--spec`` with those of the options given on the command line (``given``) on top."""
+    fields = dict(base)
+    for name in ("ighv_u_fraction", "regimen", "days", "seed", "chunk_size", "max_doses"):
+        if name in given:
+            fields[name] = options[name]
+    if "n" in given:
+        fields["n"] = options["n"]
+    if "population" in given:
+        fields["population"] = options["population"]
+        if "n" not in given:
+            fields.pop("n", None)  # the new file's rows
+    if "rtol" in given:
+        fields["rtol"], fields["atol"] = options["rtol"], options["atol"]
+    if {"times", "step"} & given:
+        fields["times"], fields["step"] = options["times"], options["step"]
+    for key, value in options.items():
+        if key.startswith(("body_weight_", "baseline_")) and "covariate" in given and isinstance(value, dict):
+            fields[key] = value
+    alc = {"baseline_alc": "median", "baseline_alc_sd_log": "sd_log"}
+    if set(alc) & given:
+        merged = dict(fields.get("baseline_alc_per_uL") or {})
+        from ._population import table_covariates
+
+        merged = {**table_covariates()["baseline_alc_per_uL"], **merged}
+        for opt, key in alc.items():
+            if opt in given:
+                merged[key] = options[opt]
+        fields["baseline_alc_per_uL"] = merged
+    return fields
+
+
 def register(app: typer.Typer) -> None:
     """Attach the ``cohort`` command to the cllsim app."""
 
     @app.command()
     def cohort(
+        ctx: typer.Context,
         n: Annotated[
             int | None,
             typer.Option("--n", help="Number of evaluable virtual patients (infeasible baselines are drawn again); "
@@ -64,6 +126,11 @@ def register(app: typer.Typer) -> None:
         max_doses: Annotated[
             int | None,
             typer.Option("--max-doses", help="Most doses the regimen may have in the simulated time (default 100000)."),
+        ] = None,
+        spec_file: Annotated[
+            Path | None,
+            typer.Option("--spec", help="JSON of cohort spec fields (or an earlier run's cohort.json); options given "
+                         "on the command line override it."),
         ] = None,
         ighv_u_fraction: Annotated[
             float, typer.Option("--ighv-u-fraction", help="Share of U-CLL (unmutated IGHV) patients, 0-1.")
@@ -126,14 +193,23 @@ def register(app: typer.Typer) -> None:
             if rtol is not None and not 0 < rtol < 1:
                 raise UsageError(f"--rtol must be between 0 and 1, got {rtol:g}")  # atol follows from it
             tolerances = {} if rtol is None else {"rtol": rtol, "atol": rtol * 1e-4}
-            times_option(days, times, step)  # a malformed grid is refused in one line before anything runs
+            base = read_spec_file(spec_file) if spec_file is not None else None
+            grid_days = days if base is None or "days" in given_options(ctx) else base.get("days", days)
+            if isinstance(grid_days, int | float):
+                times_option(grid_days, times, step)  # a malformed grid is refused in one line before anything runs
             grid_times = tuple(parse_times(times) or ()) or None
             fields: dict[str, Any] = {
                 "n": n if n is not None or population is not None else DEFAULT_N, "ighv_u_fraction": ighv_u_fraction,
                 "regimen": regimen, "days": days, "seed": seed, "chunk_size": chunk_size, "times": grid_times,
                 "step": step, "max_doses": max_doses, "population": population, **covariates, **tolerances,
             }
-            if baseline_alc is not None or baseline_alc_sd_log is not None:
+            if base is not None:
+                options = {**fields, "rtol": rtol, "atol": None if rtol is None else rtol * 1e-4, "n": n,
+                           "baseline_alc": baseline_alc, "baseline_alc_sd_log": baseline_alc_sd_log}
+                fields = merge_spec(base, options, given_options(ctx))
+                if "n" not in fields and fields.get("population") is None:
+                    fields["n"] = DEFAULT_N
+            elif baseline_alc is not None or baseline_alc_sd_log is not None:
                 fields |= {"baseline_alc_median_per_uL": baseline_alc, "baseline_alc_sd_log": baseline_alc_sd_log}
             spec = CohortSpec(**fields)
             executor = executor_from_options(
