@@ -248,7 +248,7 @@ _option_value = st.one_of(
 _COMMAND_OPTIONS = {
     "simulate": ["--ighv", "--regimen", "--days", "--set", "--drug", "--engine", "--max-doses"],
     "cohort": ["--n", "--ighv-u-fraction", "--regimen", "--days", "--seed", "--chunk-size", "--rtol",
-               "--baseline-alc", "--baseline-alc-sd-log"],
+               "--baseline-alc", "--baseline-alc-sd-log", "--max-doses", "--covariate", "--population"],
     "fit": ["--regimen", "--ighv", "--starts", "--uncertainty", "--samples", "--band", "--seed", "--estimate",
             "--start-date", "--max-doses"],
 }

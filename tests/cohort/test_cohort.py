@@ -102,7 +102,8 @@ def test_cohort_cli_resumes_after_sigkill(tmp_path):
     patients = pd.read_parquet(out / "patients.parquet")
     assert sorted(patients["id"]) == [f"p{i:07d}" for i in range(16)]
     traj = pd.concat([pd.read_parquet(p) for p in sorted((out / "chunks").glob("trajectories-*.parquet"))])
-    assert len(traj) == 16 * 11 and not traj.duplicated(["id", "time_day"]).any()
+    n_obs = traj["observable"].nunique()
+    assert n_obs > 5 and len(traj) == 16 * 11 * n_obs and not traj.duplicated(["id", "time", "observable"]).any()
     for name in ("summary.csv", "bands.csv", "alc_tissue_bands.png", "lymphocytosis_resolution_km.png"):
         assert (out / name).stat().st_size > 0
     summary = pd.read_csv(out / "summary.csv", index_col=0)
@@ -129,8 +130,8 @@ def test_dask_local_cluster_gives_results_identical_to_serial(tmp_path):
     pd.testing.assert_frame_equal(serial.patients, dask_patients)
     dask_traj = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "dask" / "chunks").glob("traj*.parquet"))])
     pd.testing.assert_frame_equal(
-        serial.trajectories().sort_values(["id", "time_day"], ignore_index=True),
-        dask_traj.sort_values(["id", "time_day"], ignore_index=True),
+        serial.trajectories().sort_values(["id", "observable", "time"], ignore_index=True),
+        dask_traj.sort_values(["id", "observable", "time"], ignore_index=True),
     )
     import json
 

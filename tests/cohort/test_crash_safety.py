@@ -114,19 +114,19 @@ def test_leftovers_of_a_killed_run_are_removed_and_its_unfinished_chunk_redone(t
     result = run_cohort(SPEC, out, progress=False)
     assert result.metadata["resumed_chunks"] == 1
     assert not any(p.exists() for p in stale)
-    assert len(result.trajectories()) == SPEC.n * 4
+    assert len(result.trajectories(wide=True)) == SPEC.n * 4
 
 
 def test_a_cohort_in_which_every_patient_failed_exits_nonzero_and_says_so(tmp_path, monkeypatch):
     import cllsim.cohort._run as run
 
-    real = run.simulate_chunk
+    real = run.simulate_chunk_tidy
 
     def all_fail(spec, chunk):
         trajectories, patients = real(spec, chunk)
         return trajectories, patients.assign(status="solver_failure", detail="CVODE error test failed")
 
-    monkeypatch.setattr(run, "simulate_chunk", all_fail)
+    monkeypatch.setattr(run, "simulate_chunk_tidy", all_fail)
     out = tmp_path / "trial"
     result = CliRunner().invoke(app, ["cohort", "--n", "2", "--days", "2", "--workers", "1", "--out", str(out)])
     assert result.exit_code == 1, result.output

@@ -46,13 +46,16 @@ def test_clipped_share_follows_the_log_normal_tails():
 
 def test_a_table_spread_that_clips_is_refused():
     table = load_table()
-    wide = table.rows["baseline_alc_per_uL"].model_copy(update={"iivSD": 40.0})
-    table = type(table)({**table.rows, "baseline_alc_per_uL": wide})
-    with pytest.raises(SpecError, match="baseline_alc_per_uL: a log-normal spread of SD 40"):
+    # a model parameter's spread comes from the table (the covariates' from the spec, tested below)
+    wide = table.rows["death_max_per_day"].model_copy(update={"iivSD": 40.0})
+    table = type(table)({**table.rows, "death_max_per_day": wide})
+    with pytest.raises(SpecError, match="death_max_per_day: a log-normal spread of SD 40"):
         check_population(CohortSpec(n=3), table)
     with pytest.raises(SpecError, match="at the bounds"):
         sample_chunk(CohortSpec(n=3), 0, table)
     check_population(CohortSpec(n=3))  # the packaged table is fine
+    with pytest.raises(SpecError, match="baseline_alc_per_uL: a log-normal spread of SD 40"):
+        check_population(CohortSpec(n=3, baseline_alc_per_uL={"median": 5e4, "sd_log": 40.0}))
 
 
 def test_cost_is_estimated_and_refused_above_the_ceiling_unless_forced(tmp_path):
@@ -94,7 +97,7 @@ def test_a_chunk_reports_the_asked_times_and_the_same_endpoints_as_the_daily_def
 
     traj_daily, pat_daily = simulate_chunk(CohortSpec(n=2, days=3), 0)
     traj_fine, pat_fine = simulate_chunk(CohortSpec(n=2, days=3, step=0.125), 0)
-    np.testing.assert_allclose(np.unique(traj_fine["time_day"]), np.arange(25) * 0.125)
-    np.testing.assert_array_equal(np.unique(traj_daily["time_day"]), [0.0, 1.0, 2.0, 3.0])
+    np.testing.assert_allclose(np.unique(traj_fine["time"]), np.arange(25) * 0.125)
+    np.testing.assert_array_equal(np.unique(traj_daily["time"]), [0.0, 1.0, 2.0, 3.0])
     numeric = pat_daily.select_dtypes("number").columns.drop("n_steps")
     pd.testing.assert_frame_equal(pat_fine[numeric], pat_daily[numeric], rtol=1e-4)

@@ -19,7 +19,8 @@ _LABELS = {"alc_per_uL": ("ALC", "ALC (/µL)"), "cells_tissue_1e9": ("tissue CLL
 
 def _caption(meta: Mapping[str, Any]) -> str:
     spec = meta.get("spec", {})
-    return f"n = {spec.get('n')}, {spec.get('regimen')}, seed {spec.get('seed')}"
+    drawn = "supplied population" if spec.get("population") else f"seed {spec.get('seed')}"
+    return f"n = {spec.get('n')}, {spec.get('regimen')}, {drawn}"
 
 
 def plot_bands(bands: pd.DataFrame, meta: Mapping[str, Any]) -> Figure:

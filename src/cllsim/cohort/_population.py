@@ -1,4 +1,4 @@
-"""Virtual populations: between-patient variability from the parameters table, IGHV mix, baseline ALC.
+"""Virtual populations: between-patient variability from the parameters table, IGHV mix, covariates.
 
 Each row of the parameters table with ``iivSD > 0`` varies between patients log-normally around
 its nominal value (the median), with the row's SD on the natural-log scale; draws outside the
@@ -6,23 +6,33 @@ row's bounds are redrawn (then clipped after 50 tries), so every patient is insi
 bounds; a spread so wide (or a median so far outside the bounds) that more than
 :data:`MAX_CLIPPED_SHARE` of the draws would end clipped is refused, not silently clipped. IGHV
 status is drawn first and sets the IGHV condition values (``ighv.tsv``), on which the
-variability then acts. The cohort is cut into chunks; chunk ``c`` draws from the ``c``-th child
-of ``numpy.random.SeedSequence(seed)`` (made directly, ``spawn_key=(c,)``), so a chunk can be
-regenerated alone (resume, workers) and a seed with the same ``n`` and ``chunk_size`` gives an
-identical cohort.
+variability then acts. The baseline covariates (:data:`COVARIATES`: body weight, baseline ALC,
+node, spleen and marrow burden) are stated in the spec (:class:`LogNormal`, defaults: the
+table's nominal value and ``iivSD``), so a cohort says what population it drew.
+
+Patients are drawn in blocks of :data:`DRAW_BLOCK`: block ``b`` draws from the ``b``-th child of
+``numpy.random.SeedSequence(seed)`` (made directly, ``spawn_key=(b,)``), whatever the chunk size,
+so a chunk can be regenerated alone (resume, workers) and a seed with the same ``n`` gives an
+identical cohort for every ``chunk_size`` and worker count. A patient whose draw has no feasible
+untreated baseline is drawn again (:func:`redraw_patients`) from a stream of its own (seed,
+patient index, attempt), keeping its IGHV status, so a cohort of ``n`` has ``n`` evaluable
+baselines whatever the chunking.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 from pydantic import ConfigDict, Field, model_validator
 
 from .._errors import SpecError
 from .._validation import InputModel
-from ..drugs import RegimenText, parse_regimen
+from ..drugs import Regimen, RegimenText, parse_regimen
 from ..model import ParameterTable, ighv_conditions, load_table
 
 #: Redraws of an out-of-bounds sample before it is clipped to the bound.
@@ -35,6 +45,59 @@ MAX_CLIPPED_SHARE = 0.01
 MAX_CHUNK_PATIENT_DAYS = 7_500_000
 #: Largest cohort, patients, whatever ``force`` says (ids, task lists and files scale with it).
 MAX_PATIENTS = 100_000_000
+#: Patients drawn from one random stream (the chunk size of earlier versions' default, so cohorts
+#: with ``chunk_size`` 2000, or one chunk of at most 2000, keep their patients).
+DRAW_BLOCK = 2000
+#: Most draws of one patient (the first and its redraws) before an infeasible baseline is an error.
+MAX_BASELINE_DRAWS = 10
+#: First word of the spawn key of a redraw stream (block streams have one-word keys ``(b,)``).
+REDRAW_STREAM = 2**32 - 1
+#: Baseline covariates stated in the spec: parameter id -> what it is (unit in the id).
+COVARIATES = {
+    "body_weight_kg": "body weight, kg",
+    "baseline_alc_per_uL": "baseline absolute lymphocyte count, 1/uL",
+    "baseline_ln_volume_cm3": "baseline lymph-node volume, cm3",
+    "baseline_spleen_volume_cm3": "baseline spleen volume, cm3",
+    "baseline_bm_infiltration_pct": "baseline bone-marrow infiltration, %",
+}
+
+
+class LogNormal(InputModel):
+    """A covariate's between-patient distribution: log-normal, truncated to the table's bounds.
+
+    Attributes
+    ----------
+    median
+        Median, in the covariate's unit (the unit is in its id, e.g. ``body_weight_kg``).
+    sd_log
+        SD of the natural log (0: every patient at the median).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error = SpecError
+    median: float = Field(gt=0, allow_inf_nan=False)
+    sd_log: float = Field(ge=0, allow_inf_nan=False)
+
+
+@lru_cache(maxsize=1)
+def table_covariates() -> dict[str, dict[str, float]]:
+    """Default covariate distributions: the packaged table's nominal value and ``iivSD`` of each."""
+    rows = load_table().rows
+    return {pid: {"median": rows[pid].nominalValue, "sd_log": rows[pid].iivSD} for pid in COVARIATES}
+
+
+class SuppliedPopulation(InputModel):
+    """A population file in a spec: where it is, its content hash and its number of patients.
+
+    Build it with :func:`cllsim.cohort.read_population` (or give ``CohortSpec(population=path)``),
+    which validates the file; workers read the file again and refuse it if the hash changed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    input_error = SpecError
+    path: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    n: int = Field(gt=0, le=MAX_PATIENTS)
 
 
 class CohortSpec(InputModel):
@@ -43,11 +106,26 @@ class CohortSpec(InputModel):
     Attributes
     ----------
     n
-        Number of virtual patients.
+        Number of virtual patients with an evaluable (feasible) baseline: sampled patients whose
+        baseline is infeasible are drawn again (at most :data:`MAX_BASELINE_DRAWS` times each).
+        With ``population``: the number of rows of the file (filled in when not given).
     ighv_u_fraction
         Share of U-CLL (unmutated IGHV) patients, 0-1.
+    body_weight_kg, baseline_alc_per_uL, baseline_ln_volume_cm3, baseline_spleen_volume_cm3,
+    baseline_bm_infiltration_pct
+        Distributions of the baseline covariates (:class:`LogNormal`: median in the unit of the
+        id, SD of its log; truncated to the table's bounds). Default: the table's nominal value and
+        ``iivSD``. ``baseline_alc_median_per_uL=`` and ``baseline_alc_sd_log=`` (earlier names)
+        set the ALC one.
+    population
+        A supplied population (:class:`SuppliedPopulation`, or the path of its CSV, see
+        :func:`cllsim.cohort.read_population`) instead of sampling: one patient per row, no
+        redraws (an infeasible baseline is reported); ``seed``, ``ighv_u_fraction`` and the
+        covariate distributions are then not used.
     regimen
         Regimen text, e.g. ``"420 mg qd"``.
+    max_doses
+        Most doses the regimen may have in ``days`` (default: the regimen's limit, 100 000).
     days
         Follow-up after treatment start, days.
     times, step
@@ -57,11 +135,7 @@ class CohortSpec(InputModel):
     seed
         Seed of the population draw.
     chunk_size
-        Patients per chunk (one task, one Parquet file each).
-    baseline_alc_median_per_uL
-        Median baseline ALC, /uL; ``None``: the table's nominal value.
-    baseline_alc_sd_log
-        Between-patient SD of log baseline ALC; ``None``: the table's ``iivSD``.
+        Patients per chunk (one task, one Parquet file each); the patients do not depend on it.
     rtol, atol
         Cohort-engine tolerances (relative; absolute in model units). The default keeps every
         observable within 1e-4 (relative) of the reference engine.
@@ -71,14 +145,23 @@ class CohortSpec(InputModel):
     input_error = SpecError
     n: int = Field(gt=0, le=MAX_PATIENTS)
     ighv_u_fraction: float = Field(default=0.55, ge=0, le=1)
+    body_weight_kg: LogNormal = Field(default_factory=lambda: LogNormal(**table_covariates()["body_weight_kg"]))
+    baseline_alc_per_uL: LogNormal = Field(
+        default_factory=lambda: LogNormal(**table_covariates()["baseline_alc_per_uL"]))
+    baseline_ln_volume_cm3: LogNormal = Field(
+        default_factory=lambda: LogNormal(**table_covariates()["baseline_ln_volume_cm3"]))
+    baseline_spleen_volume_cm3: LogNormal = Field(
+        default_factory=lambda: LogNormal(**table_covariates()["baseline_spleen_volume_cm3"]))
+    baseline_bm_infiltration_pct: LogNormal = Field(
+        default_factory=lambda: LogNormal(**table_covariates()["baseline_bm_infiltration_pct"]))
+    population: SuppliedPopulation | None = None
     regimen: RegimenText = "420 mg qd"
+    max_doses: int | None = Field(default=None, gt=0)
     days: float = Field(default=365.0, gt=0, le=3650)
     times: tuple[float, ...] | None = None
     step: float | None = None
     seed: int = Field(default=0, ge=0)
     chunk_size: int = Field(default=2000, gt=0)
-    baseline_alc_median_per_uL: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    baseline_alc_sd_log: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # 1e-5 keeps the cohort engine (RODAS4) within 1e-4 of the reference over a year on every
     # observable with a 10x margin (benchmarks/verify_agreement.py, 50 patients: 1.1e-5 at 1e-5,
     # 3.3e-5 at 2e-5, 1.4e-4 at 1e-4); atol in model units (1e9 cells, mg)
@@ -102,6 +185,42 @@ class CohortSpec(InputModel):
         """Every time each patient is integrated to: assessment and output grids together, days."""
         return np.union1d(self.assessment_days(), self.output_days())
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inputs(cls, data: Any) -> Any:
+        """Earlier ALC options into ``baseline_alc_per_uL``; a population path read, ``n`` from it."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        median, sd = data.pop("baseline_alc_median_per_uL", None), data.pop("baseline_alc_sd_log", None)
+        if median is not None or sd is not None:
+            if "baseline_alc_per_uL" in data:
+                raise ValueError("give baseline_alc_per_uL or baseline_alc_median_per_uL/baseline_alc_sd_log, not both")
+            alc = table_covariates()["baseline_alc_per_uL"]
+            data["baseline_alc_per_uL"] = {"median": alc["median"] if median is None else median,
+                                           "sd_log": alc["sd_log"] if sd is None else sd}
+        pop = data.get("population")
+        if isinstance(pop, str | Path):
+            from ._supplied import read_population
+
+            pop = data["population"] = read_population(pop).spec
+        if pop is not None:
+            rows = pop.n if isinstance(pop, SuppliedPopulation) else (pop.get("n") if isinstance(pop, dict) else None)
+            if data.get("n") is None:
+                data["n"] = rows
+            elif rows is not None and data["n"] != rows:
+                raise ValueError(f"n is {data['n']} but the population has {rows} patients (give one or the other)")
+        return data
+
+    def covariates(self) -> dict[str, LogNormal]:
+        """The covariate distributions, by parameter id (see :data:`COVARIATES`)."""
+        return {pid: getattr(self, pid) for pid in COVARIATES}
+
+    def parsed_regimen(self) -> Regimen:
+        """The regimen, with ``max_doses`` as its dose limit when given."""
+        reg = parse_regimen(self.regimen)
+        return reg if self.max_doses is None else reg.with_max_doses(self.max_doses)
+
     @model_validator(mode="after")
     def _bounded(self) -> CohortSpec:
         n_times = self.run_days().size + 1  # output_times refuses a malformed grid (SpecError)
@@ -113,7 +232,7 @@ class CohortSpec(InputModel):
                 f"patient-times, more than {MAX_CHUNK_PATIENT_DAYS:,} in memory at once; give a chunk size of "
                 f"at most {fits:,}"
             )
-        parse_regimen(self.regimen).check_dose_count(self.days * 24.0)
+        self.parsed_regimen().check_dose_count(self.days * 24.0)
         return self
 
     @property
@@ -141,50 +260,105 @@ class PopulationChunk:
     values
         Every model parameter (table units) as an array over the chunk's patients.
     varied
-        Ids of the parameters that vary between patients.
+        Ids of the parameters that vary between patients (or that the population file gives).
+    draws
+        Per patient, how many times it was drawn (1: the first draw; more after infeasible baselines).
     """
 
     ids: np.ndarray
     ighv: np.ndarray
     values: dict[str, np.ndarray]
     varied: tuple[str, ...]
+    draws: np.ndarray | None = None
 
 
 def patient_ids(start: int, stop: int) -> np.ndarray:
     return np.array([f"p{i:07d}" for i in range(start, stop)])
 
 
-def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = None) -> PopulationChunk:
-    """Draw the patients of ``chunk`` (deterministic in ``spec.seed``, ``spec.n``, ``spec.chunk_size``)."""
-    table = table or load_table()
-    check_population(spec, table)
-    start, stop = spec.chunk_range(chunk)
-    m = stop - start
-    # the chunk-th child of SeedSequence(seed), made without spawning every other child first
-    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(chunk,)))
-    is_u = rng.random(m) < spec.ighv_u_fraction
+def _draw(spec: CohortSpec, is_u: np.ndarray, rng: np.random.Generator, table: ParameterTable,
+          cond: dict[str, dict[str, float]]) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Every parameter of ``is_u.size`` patients of known IGHV, drawn from ``rng`` (sorted ids)."""
+    m = is_u.size
     values = {pid: np.full(m, row.nominalValue) for pid, row in table.rows.items()}
-    cond = ighv_conditions()
     for pid in sorted(set(cond["U"]) | set(cond["M"])):
         u_val = cond["U"].get(pid, table.rows[pid].nominalValue)
         m_val = cond["M"].get(pid, table.rows[pid].nominalValue)
         values[pid] = np.where(is_u, u_val, m_val)
+    covariates = spec.covariates()
     varied = []
     for pid in sorted(table.rows):
         row = table.rows[pid]
         sd = row.iivSD
         median = values[pid]
-        if pid == "baseline_alc_per_uL":
-            if spec.baseline_alc_median_per_uL is not None:
-                median = np.full(m, spec.baseline_alc_median_per_uL)
-            if spec.baseline_alc_sd_log is not None:
-                sd = spec.baseline_alc_sd_log
+        if pid in covariates:
+            median, sd = np.full(m, covariates[pid].median), covariates[pid].sd_log
         if sd <= 0:
             values[pid] = np.clip(median, row.lowerBound, row.upperBound)
             continue
         varied.append(pid)
         values[pid] = draw_lognormal_within_bounds(median, sd, row.lowerBound, row.upperBound, rng)
-    return PopulationChunk(patient_ids(start, stop), np.where(is_u, "U", "M"), values, tuple(varied))
+    return values, tuple(varied)
+
+
+def sample_patients(spec: CohortSpec, start: int, stop: int, table: ParameterTable | None = None) -> PopulationChunk:
+    """First draws of patients ``start``..``stop - 1`` (deterministic in ``spec.seed`` and ``spec.n`` only).
+
+    The blocks of :data:`DRAW_BLOCK` patients that overlap the range are drawn whole and cut, so
+    a patient is the same whatever range (chunk) it is asked in.
+    """
+    table = table or load_table()
+    cond = ighv_conditions()
+    parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
+    varied: tuple[str, ...] = ()
+    for block in range(start // DRAW_BLOCK, (stop - 1) // DRAW_BLOCK + 1):
+        b0, b1 = block * DRAW_BLOCK, min(spec.n, (block + 1) * DRAW_BLOCK)
+        # the block-th child of SeedSequence(seed), made without spawning every other child first
+        rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(block,)))
+        is_u = rng.random(b1 - b0) < spec.ighv_u_fraction
+        values, varied = _draw(spec, is_u, rng, table, cond)
+        cut = slice(max(start, b0) - b0, min(stop, b1) - b0)
+        parts.append((is_u[cut], {k: v[cut] for k, v in values.items()}))
+    is_u = np.concatenate([p[0] for p in parts])
+    values = {k: np.concatenate([p[1][k] for p in parts]) for k in parts[0][1]}
+    return PopulationChunk(patient_ids(start, stop), np.where(is_u, "U", "M"), values, varied,
+                           np.ones(stop - start, dtype=np.int64))
+
+
+def redraw_patients(spec: CohortSpec, pop: PopulationChunk, index: np.ndarray, first: int,
+                    attempt: int, table: ParameterTable | None = None) -> None:
+    """Draw again, in place, the patients at positions ``index`` of ``pop`` (attempt ``attempt`` >= 1).
+
+    Each patient's new draw comes from its own stream (seed, cohort index ``first + position``,
+    attempt), so it does not depend on the chunking; IGHV status is kept, so the stated IGHV
+    share holds among evaluable patients.
+    """
+    table = table or load_table()
+    cond = ighv_conditions()
+    for pos in np.asarray(index, dtype=int):
+        key = (REDRAW_STREAM, first + int(pos), attempt)
+        rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=key))
+        values, _ = _draw(spec, np.array([pop.ighv[pos] == "U"]), rng, table, cond)
+        for pid, v in values.items():
+            pop.values[pid][pos] = v[0]
+    if pop.draws is not None:
+        pop.draws[np.asarray(index, dtype=int)] = attempt + 1
+
+
+def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = None) -> PopulationChunk:
+    """The patients of ``chunk`` as first drawn (or as the population file gives them).
+
+    Sampled patients are deterministic in ``spec.seed`` and ``spec.n`` (not ``chunk_size``);
+    infeasible baselines are replaced when the chunk is simulated (:func:`redraw_patients`).
+    """
+    start, stop = spec.chunk_range(chunk)
+    if spec.population is not None:
+        from ._supplied import supplied_chunk
+
+        return supplied_chunk(spec.population, start, stop, table)
+    table = table or load_table()
+    check_population(spec, table)
+    return sample_patients(spec, start, stop, table)
 
 
 def draw_lognormal_within_bounds(
@@ -233,16 +407,16 @@ def check_spread(pid: str, median: np.ndarray, sd: float, lower: float, upper: f
 
 def check_population(spec: CohortSpec, table: ParameterTable | None = None) -> None:
     """Refuse, before anything runs, a population whose draws would end clipped (see :func:`check_spread`)."""
+    if spec.population is not None:
+        return  # supplied values are checked against the bounds when the file is read
     table = table or load_table()
     cond = ighv_conditions()
+    covariates = spec.covariates()
     for pid, row in table.rows.items():
         sd, medians = row.iivSD, np.array([cond[g].get(pid, row.nominalValue) for g in ("U", "M")])
-        if pid == "baseline_alc_per_uL":
-            if spec.baseline_alc_median_per_uL is not None:
-                medians = np.array([spec.baseline_alc_median_per_uL])
-            if spec.baseline_alc_sd_log is not None:
-                sd = spec.baseline_alc_sd_log
-        if sd > 0 or pid == "baseline_alc_per_uL":
+        if pid in covariates:
+            medians, sd = np.array([covariates[pid].median]), covariates[pid].sd_log
+        if sd > 0 or pid in covariates:
             check_spread(pid, medians, sd, row.lowerBound, row.upperBound)
 
 

@@ -3,9 +3,11 @@
 Layout of an output folder::
 
     cohort.json                       the spec and provenance; a restart must match it
-    chunks/trajectories-00003.parquet observables of chunk 3, daily or on --times/--step (long in time, wide)
-    chunks/patients-00003.parquet     chunk 3: id, IGHV, status, sampled parameters, endpoints
+    chunks/trajectories-00003.parquet observables of chunk 3, tidy: id, time (days), observable, value, unit;
+                                      daily or on --times/--step
+    chunks/patients-00003.parquet     chunk 3: id, IGHV, status, draws, parameters, endpoints
     patients.parquet                  all patient rows (endpoints) once every chunk is done
+    population.csv                    the patients' IGHV and drawn parameters (a --population file)
     summary.csv, bands.csv            endpoint summary; 5/50/95% quantiles at each output time
     alc_tissue_bands.png, lymphocytosis_resolution_km.png, progression_free_km.png
     metadata.json                     written last: the run is complete
@@ -24,10 +26,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import itertools
 import json
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,9 +52,18 @@ from ..execution import (
     write_atomic,
     write_text_atomic,
 )
-from ..model import load_table, parameter_hash
+from ..model import C, load_table, parameter_hash
 from ._endpoints import patient_endpoints, summarize
-from ._population import CohortSpec, check_population, patient_ids, sample_chunk
+from ._population import (
+    COVARIATES,
+    MAX_BASELINE_DRAWS,
+    CohortSpec,
+    PopulationChunk,
+    check_population,
+    patient_ids,
+    redraw_patients,
+    sample_chunk,
+)
 from ._response import CLONES, INPUTS, patient_responses, progression_clones
 
 if TYPE_CHECKING:
@@ -74,10 +86,10 @@ QUANTILES = (0.05, 0.5, 0.95)
 #: CPU time of one patient-year on the cohort engine, s (measured: 200 patients x 365 days in
 #: 9.5 s of CPU on one core, start-up included; ``--workers`` divides the wall time, not this).
 CPU_SECONDS_PER_PATIENT_YEAR = 0.04
-#: Disk taken by the chunk files, bytes per patient-day (trajectories, Parquet) and per patient
-#: (patients table): measured 4.9 MB and 74 kB for 200 patients x 366 days.
-BYTES_PER_PATIENT_DAY = 70
-BYTES_PER_PATIENT = 400
+#: Disk taken by the chunk files, bytes per patient-day (tidy trajectories, Parquet with zstd) and
+#: per patient (patients table): measured 5.8 MB and 105 kB for 200 patients x 366 days.
+BYTES_PER_PATIENT_DAY = 80
+BYTES_PER_PATIENT = 550
 #: Estimated CPU time above which a cohort is refused unless forced, h.
 MAX_CPU_HOURS = 24.0
 
@@ -143,9 +155,17 @@ def spec_hash(spec: CohortSpec) -> str:
     return hashlib.sha256(json.dumps(spec.model_dump(), sort_keys=True, default=str).encode()).hexdigest()
 
 
+#: Layout of the chunk files; folders of another layout (the wide trajectories of earlier
+#: versions) are refused rather than mixed.
+LAYOUT = "tidy-1"
+#: Columns of the trajectory files (those of :class:`cllsim.simulate.SimulationResult` data).
+TRAJECTORY_COLUMNS = C.RESULT_COLUMNS
+
+
 def provenance(spec: CohortSpec) -> dict[str, Any]:
-    """What identifies a cohort run: spec (and its hash), package version, parameters-table hash, seed."""
+    """What identifies a cohort run: spec (and its hash), package version, parameters-table hash, seed, layout."""
     return {
+        "layout": LAYOUT,
         "spec": spec.model_dump(),
         "spec_hash": spec_hash(spec),
         "cllsim_version": __version__,
@@ -182,10 +202,24 @@ def _write_atomic(table: pa.Table, path: Path, meta: dict[str, Any]) -> None:
     write_atomic(path, lambda tmp: pq.write_table(table, tmp))
 
 
+def chunk_ids(spec: CohortSpec, chunk: int) -> list[str]:
+    """Patient ids of ``chunk``: ``p0000042`` when sampled, the file's when supplied."""
+    start, stop = spec.chunk_range(chunk)
+    if spec.population is not None:
+        from ._supplied import population_ids
+
+        return population_ids(spec.population, start, stop)
+    return list(patient_ids(start, stop))
+
+
 def chunk_provenance(spec: CohortSpec, chunk: int) -> dict[str, Any]:
     """Provenance stored in both files of ``chunk``: the cohort's, the chunk index and its patient ids."""
     start, stop = spec.chunk_range(chunk)
-    first, last = patient_ids(start, start + 1)[0], patient_ids(stop - 1, stop)[0]
+    if spec.population is not None:
+        ids = chunk_ids(spec, chunk)
+        first, last = ids[0], ids[-1]
+    else:
+        first, last = patient_ids(start, start + 1)[0], patient_ids(stop - 1, stop)[0]
     return {**provenance(spec), "chunk": chunk, "first_patient": first, "last_patient": last,
             "n_patients": stop - start}
 
@@ -207,27 +241,113 @@ class ChunkDone:
     chunk: int
     n_patients: int
     n_failed: int
+    n_redraws: int = 0
 
 
-def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Sample and simulate one chunk; return (trajectories, patients) tables."""
+class BaselineDrawError(SpecError):
+    """A sampled patient had an infeasible baseline at every one of its :data:`MAX_BASELINE_DRAWS` draws."""
+
+
+@dataclass(frozen=True)
+class ChunkTrajectories:
+    """Observables of one chunk, shape ``(patients, output times)`` each, and how to write them tidy.
+
+    Attributes
+    ----------
+    ids
+        Patient ids (rows).
+    time_day
+        Output times, days (columns).
+    values
+        Observable id -> values, in ``units[id]``.
+    units
+        Observable id -> unit.
+    """
+
+    ids: np.ndarray
+    time_day: np.ndarray
+    values: dict[str, np.ndarray]
+    units: dict[str, str]
+
+    def tables(self) -> Iterator[pa.Table]:
+        """One tidy table per observable (``id, time, observable, value, unit``; categories as dictionaries).
+
+        Made one at a time, so a writer holds one observable's rows (28 bytes a patient-time) at once.
+        """
+        names = list(self.values)
+        unit_names = sorted(set(self.units.values()))
+        n, t = len(self.ids), self.time_day.size
+        id_dict = pa.array([str(i) for i in self.ids], pa.string())
+        id_col = pa.DictionaryArray.from_arrays(pa.array(np.repeat(np.arange(n, dtype=np.int32), t)), id_dict)
+        time_col = pa.array(np.tile(self.time_day.astype(float), n))
+        for j, name in enumerate(names):
+            obs = pa.DictionaryArray.from_arrays(pa.array(np.full(n * t, j, dtype=np.int32)), pa.array(names))
+            unit = pa.DictionaryArray.from_arrays(
+                pa.array(np.full(n * t, unit_names.index(self.units[name]), dtype=np.int32)), pa.array(unit_names))
+            yield pa.table([id_col, time_col, obs, pa.array(self.values[name].reshape(-1)), unit],
+                           names=list(TRAJECTORY_COLUMNS))
+
+    def to_df(self) -> pd.DataFrame:
+        """The tidy table in memory (as written to ``chunks/trajectories-*.parquet``)."""
+        return pa.concat_tables(list(self.tables())).to_pandas()
+
+
+def _simulate(spec: CohortSpec, pop: PopulationChunk, index: np.ndarray | None = None) -> dict[str, Any]:
+    """Run patients ``index`` (default: all) of ``pop``; observables and per-patient status."""
     from ..model import PATIENT
     from ..simulate import observables, observe, run_batch
 
-    pop = sample_chunk(spec, chunk)
-    run_days, days, out_days = spec.run_days(), spec.assessment_days(), spec.output_days()
     obs = [o for o in observables(PATIENT) if o.id in TRAJECTORY_OBSERVABLES]
-    traj = run_batch(spec.regimen, pop.values, run_days * 24.0, [o.variable for o in obs], rtol=spec.rtol,
-                     atol=spec.atol)
-    everything = observe(obs, traj.values)
+    values = pop.values if index is None else {k: v[index] for k, v in pop.values.items()}
+    traj = run_batch(spec.parsed_regimen(), values, spec.run_days() * 24.0, [o.variable for o in obs],
+                     rtol=spec.rtol, atol=spec.atol)
+    return {"observed": observe(obs, traj.values), "status": np.asarray(traj.status, dtype=object),
+            "detail": np.asarray(traj.detail, dtype=object), "n_steps": np.asarray(traj.n_steps),
+            "units": {o.id: o.unit for o in obs}}
+
+
+def _simulate_evaluable(spec: CohortSpec, pop: PopulationChunk, first: int) -> dict[str, Any]:
+    """Simulate ``pop``, drawing again (in place) every sampled patient whose baseline is infeasible.
+
+    Solver failures are kept as they are; a supplied population is never redrawn.
+    """
+    from ..simulate import Status
+
+    run = _simulate(spec, pop)
+    if spec.population is not None:
+        return run
+    for attempt in range(1, MAX_BASELINE_DRAWS + 1):
+        bad = np.flatnonzero(run["status"] == Status.INFEASIBLE_BASELINE.value)
+        if bad.size == 0:
+            return run
+        if attempt == MAX_BASELINE_DRAWS:
+            raise BaselineDrawError(
+                f"patient {pop.ids[bad[0]]} (and {bad.size - 1} more in its chunk) had no feasible untreated "
+                f"baseline in {MAX_BASELINE_DRAWS} draws: the covariate distributions put too many patients "
+                "where no untreated steady state exists; narrow them or move their medians toward the table's"
+            )
+        redraw_patients(spec, pop, bad, first, attempt)
+        again = _simulate(spec, pop, bad)
+        for key in ("status", "detail", "n_steps"):
+            run[key][bad] = again[key]
+        for k, v in again["observed"].items():
+            run["observed"][k][bad] = v
+    return run
+
+
+def simulate_chunk_tidy(spec: CohortSpec, chunk: int) -> tuple[ChunkTrajectories, pd.DataFrame]:
+    """Sample (redrawing infeasible baselines) and simulate one chunk; return its trajectories and patients."""
+    pop = sample_chunk(spec, chunk)
+    run = _simulate_evaluable(spec, pop, spec.chunk_range(chunk)[0])
+    everything = run["observed"]
+    run_days, days, out_days = spec.run_days(), spec.assessment_days(), spec.output_days()
     # endpoints on the daily grid whatever the output grid, so --times/--step never change them
     daily, shown = np.isin(run_days, days), np.isin(run_days, out_days)
     reported = {k: v[:, daily] for k, v in everything.items()}
-    n, t = len(pop.ids), out_days.size
-    cols: dict[str, Any] = {"id": np.repeat(pop.ids, t), "time_day": np.tile(out_days, n)}
-    for o in obs:
-        cols[o.id] = everything[o.id][:, shown].reshape(-1)
-    trajectories = pd.DataFrame(cols)
+    # no copy on the default grid (every integration time is shown)
+    trajectories = ChunkTrajectories(pop.ids, out_days, {k: v if shown.all() else v[:, shown]
+                                                         for k, v in everything.items()}, run["units"])
+    ok = run["status"] == "success"
     ends = patient_endpoints(
         days,
         reported["alc_per_uL"],
@@ -236,21 +356,45 @@ def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataF
         pop.values["normal_spleen_volume_cm3"],
     )
     ends = ends.astype(float)
-    ends.loc[~traj.ok, :] = np.nan
+    ends.loc[~ok, :] = np.nan
     assessed = {k: v for k, v in reported.items() if k in INPUTS or k.startswith("fraction_")}
     responses = patient_responses(days, assessed)
     clones = progression_clones(days, assessed, responses["ttp_day"].to_numpy(), responses["progressed"].to_numpy())
     course = pd.concat([responses, clones], axis=1)
     course["progressed"] = course["progressed"].astype("boolean")  # nullable: missing when not evaluable
-    course.loc[~traj.ok, :] = pd.NA
+    course.loc[~ok, :] = pd.NA
+    draws = pop.draws if pop.draws is not None else np.ones(len(pop.ids), dtype=np.int64)
     patients = pd.DataFrame(
-        {"id": pop.ids, "chunk": chunk, "ighv": pop.ighv, "status": traj.status, "detail": traj.detail,
-         "n_steps": traj.n_steps}
+        {"id": pop.ids, "chunk": chunk, "ighv": pop.ighv, "status": run["status"].astype(str),
+         "detail": run["detail"].astype(str), "n_steps": run["n_steps"], "baseline_redraws": draws - 1}
     )
-    for pid in pop.varied:
+    # every covariate (also when fixed) and every varied or supplied parameter: the patient as simulated
+    for pid in sorted({*COVARIATES, *pop.varied}):
         patients[pid] = pop.values[pid]
     patients = pd.concat([patients, ends, course], axis=1)
     return trajectories, patients
+
+
+def simulate_chunk(spec: CohortSpec, chunk: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Sample (redrawing infeasible baselines) and simulate one chunk; return tidy trajectories and patients."""
+    trajectories, patients = simulate_chunk_tidy(spec, chunk)
+    return trajectories.to_df(), patients
+
+
+def _write_trajectories(trajectories: ChunkTrajectories, path: Path, meta: dict[str, Any]) -> None:
+    """One row group per observable, so a chunk never holds its whole tidy table in memory."""
+
+    def write(tmp: Path) -> None:
+        tables = trajectories.tables()
+        first = next(tables)
+        schema = first.schema.with_metadata({b"cllsim": json.dumps(meta, default=str).encode()})
+        # zstd with the floats' bytes split by significance: 78 bytes a patient-day instead of 131
+        with pq.ParquetWriter(tmp, schema, compression="zstd", use_byte_stream_split=[C.TIME, C.VALUE],
+                              use_dictionary=[C.ID, C.OBSERVABLE, C.UNIT]) as writer:
+            for t in itertools.chain([first], tables):  # one observable's rows in memory at a time
+                writer.write_table(t.replace_schema_metadata(schema.metadata))
+
+    write_atomic(path, write)
 
 
 def run_chunk(task: ChunkTask) -> ChunkDone:
@@ -258,17 +402,18 @@ def run_chunk(task: ChunkTask) -> ChunkDone:
     spec = CohortSpec.model_validate_json(task.spec_json)
     out = Path(task.out)
     traj_path, pat_path = _chunk_paths(out, task.chunk)
-    trajectories, patients = simulate_chunk(spec, task.chunk)
+    trajectories, patients = simulate_chunk_tidy(spec, task.chunk)
     meta = chunk_provenance(spec, task.chunk)
     traj_path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(pa.Table.from_pandas(trajectories, preserve_index=False), traj_path, meta)
+    _write_trajectories(trajectories, traj_path, meta)
     _write_atomic(pa.Table.from_pandas(patients, preserve_index=False), pat_path, meta)
-    return ChunkDone(task.chunk, len(patients), int((patients["status"] != "success").sum()))
+    return ChunkDone(task.chunk, len(patients), int((patients["status"] != "success").sum()),
+                     int(patients["baseline_redraws"].sum()))
 
 
 #: Provenance keys a chunk must share with the cohort to be resumed (spec hash, seed, ids, ...).
-_CHUNK_KEYS = ("seed", "chunk", "first_patient", "last_patient", "n_patients", "cllsim_version", "parameter_hash",
-               "spec_hash")
+_CHUNK_KEYS = ("layout", "seed", "chunk", "first_patient", "last_patient", "n_patients", "cllsim_version",
+               "parameter_hash", "spec_hash")
 
 
 def _foreign(path: Path, why: str) -> ForeignChunkError:
@@ -311,8 +456,7 @@ def _verify_chunk(path: Path, spec: CohortSpec, chunk: int) -> bool:
             ids = pq.read_table(path, columns=["id"]).column("id").to_pylist()
         except (OSError, pa.ArrowInvalid, KeyError):
             return False
-        start, stop = spec.chunk_range(chunk)
-        if ids != list(patient_ids(start, stop)):
+        if ids != chunk_ids(spec, chunk):
             raise _foreign(path, f"its patient ids are not {expected['first_patient']}..{expected['last_patient']}")
     return True
 
@@ -346,6 +490,11 @@ def _check_manifest(out: Path, spec: CohortSpec) -> None:
     prov = provenance(spec)
     if manifest.exists():
         old = json.loads(manifest.read_text())
+        if old.get("layout") != LAYOUT:
+            raise CohortMismatchError(
+                f"{out} was written by an earlier cllsim (wide trajectory files, layout "
+                f"{old.get('layout', 'wide')!r}, this version writes {LAYOUT!r}); use a new --out folder"
+            )
         for key in ("spec", "cllsim_version", "parameter_hash"):
             if old.get(key) != prov[key]:
                 raise CohortMismatchError(
@@ -389,10 +538,31 @@ class CohortResult:
         """Per-patient table (a copy)."""
         return self.patients.copy()
 
-    def trajectories(self, columns: list[str] | None = None) -> pd.DataFrame:
-        """Read the daily trajectories of every patient (all in memory: mind large cohorts)."""
+    def trajectories(self, observables: list[str] | None = None, *, wide: bool = False) -> pd.DataFrame:
+        """Read the trajectories of every patient (all in memory: mind large cohorts).
+
+        Parameters
+        ----------
+        observables
+            Observable ids to read (default: all).
+        wide
+            One column per observable (``id, time`` and the observables) instead of the tidy
+            ``id, time, observable, value, unit`` of the files (time in days).
+        """
         files = sorted((self.out / "chunks").glob("trajectories-*.parquet"))
-        return pd.concat([pd.read_parquet(f, columns=columns) for f in files], ignore_index=True)
+        filters = None if observables is None else [(C.OBSERVABLE, "in", list(observables))]
+        tidy = pd.concat([pq.read_table(f, filters=filters).to_pandas() for f in files], ignore_index=True)
+        if not wide:
+            return tidy
+        return to_wide(tidy)
+
+    def population(self) -> pd.DataFrame:
+        """The patients as a population table (``id``, ``ighv``, covariates and varied parameters).
+
+        :func:`cllsim.cohort.write_population` writes it as a CSV that ``--population`` reads back.
+        """
+        known = load_table().rows
+        return self.patients[["id", "ighv", *(c for c in self.patients.columns if c in known)]].copy()
 
     def plot(self) -> tuple[Figure, Figure, Figure]:
         """Quantile bands, lymphocytosis resolution and progression-free survival (see :mod:`cllsim.cohort._plots`)."""
@@ -400,6 +570,15 @@ class CohortResult:
 
         return (plot_bands(self.bands, self.metadata), plot_resolution_km(self.patients, self.metadata),
                 plot_progression_km(self.patients, self.metadata))
+
+
+def to_wide(tidy: pd.DataFrame) -> pd.DataFrame:
+    """Tidy trajectories as one column per observable (``id``, ``time`` in days, then the observables)."""
+    wide = tidy.pivot_table(index=[C.ID, C.TIME], columns=C.OBSERVABLE, values=C.VALUE, sort=True, observed=True)
+    wide.columns = [str(c) for c in wide.columns]
+    wide = wide.reset_index()
+    wide[C.ID] = wide[C.ID].astype(str)
+    return wide
 
 
 def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
@@ -410,18 +589,21 @@ def _bands(out: Path, spec: CohortSpec, patients: pd.DataFrame) -> pd.DataFrame:
     days = None
     for c in range(spec.n_chunks):
         traj_path, _ = _chunk_paths(out, c)
-        present = set(pq.read_schema(traj_path).names)
-        columns = {col: r for col, r in BAND_COLUMNS.items() if col in present}
-        df = pd.read_parquet(traj_path, columns=["id", "time_day", *columns])
-        df = df[df["id"].isin(ok_ids)]
+        table = pq.read_table(traj_path, columns=[C.ID, C.TIME, C.OBSERVABLE, C.VALUE],
+                              filters=[(C.OBSERVABLE, "in", list(BAND_COLUMNS))])
+        df = table.to_pandas()
+        df = df[df[C.ID].isin(ok_ids)]
         if days is None:
-            days = np.unique(df["time_day"].to_numpy()) if len(df) else None
+            days = np.unique(df[C.TIME].to_numpy()) if len(df) else None
         if days is None:
             continue
-        day_idx = np.searchsorted(days, df["time_day"].to_numpy())
-        group = df["id"].map(ighv).to_numpy()
-        for col, (lo, hi) in columns.items():
-            x = np.log10(np.clip(df[col].to_numpy(), 10**lo, 10**hi))
+        for col, (lo, hi) in BAND_COLUMNS.items():
+            sub = df[df[C.OBSERVABLE] == col]
+            if sub.empty:
+                continue
+            day_idx = np.searchsorted(days, sub[C.TIME].to_numpy())
+            group = np.asarray(sub[C.ID].map(ighv), dtype=object)
+            x = np.log10(np.clip(sub[C.VALUE].to_numpy(), 10**lo, 10**hi))
             b = np.clip(((x - lo) / (hi - lo) * BAND_BINS).astype(int), 0, BAND_BINS - 1)
             for g, sel in (("overall", slice(None)), ("U-CLL", group == "U"), ("M-CLL", group == "M")):
                 h = hist.setdefault((col, g), np.zeros((days.size, BAND_BINS)))
@@ -494,13 +676,18 @@ def run_cohort(
     if tasks:
         _run_tasks(executor, tasks, spec, progress, on_chunk)
     files = [_chunk_paths(out, c)[1] for c in range(spec.n_chunks)]
-    patients = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True).sort_values("id", ignore_index=True)
+    # chunk order is patient order (p0000000... when sampled, file order when supplied)
+    patients = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     if patients["id"].duplicated().any() or len(patients) != spec.n:
         raise RuntimeError(f"cohort in {out} is inconsistent: {len(patients)} rows for {spec.n} patients")
-    summary = summarize(patients)
+    summary = cohort_summary(patients)
     bands = _bands(out, spec, patients)
     meta = {
         **provenance(spec),
+        "population": "supplied" if spec.population is not None else "sampled",
+        "covariates": {pid: {**spec.covariates()[pid].model_dump(), "description": text}
+                       for pid, text in COVARIATES.items()} if spec.population is None else None,
+        "baseline_redraws": int(patients["baseline_redraws"].sum()),
         "execution": executor.describe(),
         "resumed_chunks": spec.n_chunks - len(tasks),
         "finished_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -508,6 +695,22 @@ def run_cohort(
         "status_counts": patients["status"].value_counts().to_dict(),
     }
     return CohortResult(out, patients, summary, bands, meta)
+
+
+def cohort_summary(patients: pd.DataFrame) -> pd.DataFrame:
+    """:func:`summarize` plus the baseline redraws and the drawn covariates' medians, by group."""
+    summary = summarize(patients)
+    groups = {"overall": patients, "U-CLL": patients[patients["ighv"] == "U"],
+              "M-CLL": patients[patients["ighv"] == "M"]}
+    extra = {"n_baseline_redraws": {g: float(df["baseline_redraws"].sum()) for g, df in groups.items()}}
+    for pid in COVARIATES:
+        if pid in patients:
+            extra[f"{pid}_median"] = {g: float(df[pid].median()) if len(df) else float("nan")
+                                      for g, df in groups.items()}
+    rows = pd.DataFrame(extra).T[summary.columns]
+    rows.index.name = summary.index.name
+    # after the patient counts, so the redraws read next to n_not_evaluable
+    return pd.concat([summary.iloc[:2], rows, summary.iloc[2:]])
 
 
 def _run_tasks(executor: Executor, tasks: list[ChunkTask], spec: CohortSpec, progress: bool,
@@ -538,8 +741,11 @@ def write_outputs(result: CohortResult) -> list[Path]:
     """
     out = result.out
     invalidate(out, MARKER)
+    from ._supplied import write_population
+
     written = [
         write_atomic(out / "patients.parquet", lambda p: result.patients.to_parquet(p, index=False)),
+        write_atomic(out / "population.csv", lambda p: write_population(result.population(), p)),
         write_atomic(out / "summary.csv", lambda p: result.summary.to_csv(p)),
         write_atomic(out / "bands.csv", lambda p: result.bands.to_csv(p, index=False)),
     ]
