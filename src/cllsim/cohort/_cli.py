@@ -72,7 +72,7 @@ def given_options(ctx: typer.Context) -> set[str]:
 def merge_spec(base: dict[str, Any], options: dict[str, Any], given: set[str]) -> dict[str, Any]:
     """Spec fields of ``--spec`` with those of the options given on the command line (``given``) on top."""
     fields = dict(base)
-    for name in ("ighv_u_fraction", "regimen", "days", "seed", "chunk_size", "max_doses"):
+    for name in ("ighv_u_fraction", "regimen", "drug", "days", "seed", "chunk_size", "max_doses"):
         if name in given:
             fields[name] = options[name]
     if "n" in given:
@@ -135,7 +135,11 @@ def register(app: typer.Typer) -> None:
         ighv_u_fraction: Annotated[
             float, typer.Option("--ighv-u-fraction", help="Share of U-CLL (unmutated IGHV) patients, 0-1.")
         ] = 0.55,
-        regimen: Annotated[str, typer.Option("--regimen", help='Regimen, e.g. "420 mg qd".')] = "420 mg qd",
+        regimen: Annotated[str, typer.Option(
+            "--regimen", help='Regimen or therapy, e.g. "420 mg qd", "ibrutinib 420 mg qd x 420 + venetoclax '
+            'ramp-up; 400 mg qd x 301 from day 84", "420 mg qd until progression then pirtobrutinib 200 mg qd".')
+        ] = "420 mg qd",
+        drug: Annotated[str, typer.Option("--drug", help="Drug of a regimen that names none.")] = "ibrutinib",
         days: Annotated[float, typer.Option("--days", help="Follow-up after treatment start, days.")] = 365.0,
         seed: Annotated[int, typer.Option("--seed", help="Seed of the population draw.")] = 0,
         out: Annotated[
@@ -202,7 +206,8 @@ def register(app: typer.Typer) -> None:
             grid_times = tuple(parse_times(times) or ()) or None
             fields: dict[str, Any] = {
                 "n": n if n is not None or population is not None else DEFAULT_N, "ighv_u_fraction": ighv_u_fraction,
-                "regimen": regimen, "days": days, "seed": seed, "chunk_size": chunk_size, "times": grid_times,
+                "regimen": regimen, "drug": drug, "days": days, "seed": seed, "chunk_size": chunk_size,
+                "times": grid_times,
                 "step": step, "max_doses": max_doses, "population": population, **covariates, **tolerances,
             }
             if base is not None:
@@ -253,5 +258,72 @@ def register(app: typer.Typer) -> None:
                 f"lymphocytosis: {s.loc['lymphocytosis_pct', 'overall']:.1f}% overall, "
                 f"U-CLL {s.loc['lymphocytosis_pct', 'U-CLL']:.1f}%, M-CLL {s.loc['lymphocytosis_pct', 'M-CLL']:.1f}%"
             )
+
+        run_guarded(go)
+
+    @app.command()
+    def compare(
+        arm: Annotated[list[str], typer.Option(
+            "--arm", help='A therapy to compare (give 2 to 8), e.g. --arm "420 mg qd" --arm "ibrutinib 420 mg qd '
+            'x 420 + venetoclax ramp-up; 400 mg qd x 301 from day 84".')],
+        n: Annotated[int, typer.Option("--n", help="Evaluable virtual patients per arm (the same patients).")] = 200,
+        days: Annotated[float, typer.Option("--days", help="Follow-up after treatment start, days.")] = 1826.0,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of the population draw.")] = 0,
+        ighv_u_fraction: Annotated[
+            float, typer.Option("--ighv-u-fraction", help="Share of U-CLL patients.")] = 0.55,
+        drug: Annotated[str, typer.Option("--drug", help="Drug of an arm that names none.")] = "ibrutinib",
+        out: Annotated[Path, typer.Option("--out", parser=output_path, help="Output folder.")] = Path("compare_out"),
+        workers: WorkersOpt = None,
+        scheduler: SchedulerOpt = None,
+        scheduler_tls_ca: TlsCaOpt = None,
+        scheduler_tls_cert: TlsCertOpt = None,
+        scheduler_tls_key: TlsKeyOpt = None,
+        force: Annotated[bool, typer.Option("--force", help="Run even when the estimated CPU time is large.")] = False,
+    ) -> None:
+        """Run several therapies on one virtual cohort; write a side-by-side comparison with 95% CIs."""
+        from ..cli import UsageError, console, run_guarded
+
+        def go() -> None:
+            from rich.table import Table
+
+            from ..execution import executor_from_options
+            from ._compare import compare as run_compare
+            from ._population import CohortSpec
+
+            if n < 1:
+                raise UsageError(f"--n must be >= 1, got {n}")
+            if not 0.0 <= ighv_u_fraction <= 1.0:
+                raise UsageError(f"--ighv-u-fraction must be between 0 and 1, got {ighv_u_fraction:g}")
+            if out.exists() and not out.is_dir():
+                raise UsageError(f"--out {str(out)!r} exists and is not a folder")
+            spec = CohortSpec(n=n, days=days, seed=seed, ighv_u_fraction=ighv_u_fraction, drug=drug,
+                              regimen=arm[0] if arm else "420 mg qd")
+            executor = executor_from_options(workers, scheduler, scheduler_tls_ca, scheduler_tls_cert,
+                                             scheduler_tls_key, n_tasks=spec.n_chunks)
+            with executor:
+                cmp = run_compare(arm, spec, out, executor, force=force)
+            t = cmp.table[cmp.table["group"] == "overall"]
+            shown = [m for m in dict.fromkeys(t["metric"]) if m.startswith(
+                ("evaluable", "response_at", "cr_at", "umrd_at", "pfs_at", "pfs_median", "treatment_free", "pfs2"))]
+            table = Table(title=f"{n} virtual patients per arm, {days:g} days (overall; 95% CI)")
+            table.add_column("metric")
+            for k in range(len(arm)):
+                table.add_column(f"arm {k + 1}")
+            for m in shown:
+                cells = []
+                for k in range(len(arm)):
+                    r = t[(t["arm"] == k + 1) & (t["metric"] == m)]
+                    if r.empty:
+                        cells.append("")
+                        continue
+                    e, lo, hi = (float(r[c].iloc[0]) for c in ("estimate", "lower", "upper"))
+                    share = r["unit"].iloc[0].startswith("share")
+                    fmt = (lambda x: f"{100 * x:.0f}%") if share else (lambda x: f"{x:g}")
+                    cells.append(fmt(e) + ("" if lo != lo else f" ({fmt(lo)}-{fmt(hi)})"))
+                table.add_row(m, *cells)
+            console.print(table)
+            for k, a in enumerate(arm):
+                console.print(f"arm {k + 1}: {a}", highlight=False)
+            console.print(f"wrote {out}: comparison.csv, pfs_by_arm.png, mrd_by_arm.png, comparison.json, arm-*/")
 
         run_guarded(go)

@@ -85,7 +85,7 @@ def arm_metrics(patients: pd.DataFrame, follow_up_days: float) -> list[dict[str,
         n = len(ok)
 
         def add(metric: str, est: float, lo: float = math.nan, hi: float = math.nan, unit: str = "",
-                count: int = n) -> None:
+                count: int = n, group: str = group) -> None:
             rows.append({"group": group, "metric": metric, "estimate": est, "lower": lo, "upper": hi,
                          "unit": unit, "n": count})
 

@@ -22,17 +22,18 @@ baselines whatever the chunking.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from .._errors import SpecError
 from .._validation import InputModel
-from ..drugs import Regimen, RegimenText, parse_regimen
+from ..drugs import DEFAULT_DRUG, DRUGS, RegimenText, Therapy, drug_set, get_drug, parse_therapy
 from ..model import ParameterTable, ighv_conditions, load_table
 
 #: Redraws of an out-of-bounds sample before it is clipped to the bound.
@@ -156,6 +157,7 @@ class CohortSpec(InputModel):
         default_factory=lambda: LogNormal(**table_covariates()["baseline_bm_infiltration_pct"]))
     population: SuppliedPopulation | None = None
     regimen: RegimenText = "420 mg qd"
+    drug: str = DEFAULT_DRUG
     max_doses: int | None = Field(default=None, gt=0)
     days: float = Field(default=365.0, gt=0, le=3650)
     times: tuple[float, ...] | None = None
@@ -216,10 +218,24 @@ class CohortSpec(InputModel):
         """The covariate distributions, by parameter id (see :data:`COVARIATES`)."""
         return {pid: getattr(self, pid) for pid in COVARIATES}
 
-    def parsed_regimen(self) -> Regimen:
-        """The regimen, with ``max_doses`` as its dose limit when given."""
-        reg = parse_regimen(self.regimen)
-        return reg if self.max_doses is None else reg.with_max_doses(self.max_doses)
+    def parsed_regimen(self) -> Therapy:
+        """The therapy (``regimen`` of ``drug``, or naming its drugs), with ``max_doses`` as its dose limit."""
+        th = parse_therapy(self.regimen, self.drug)
+        return th if self.max_doses is None else th.with_max_doses(self.max_doses)
+
+    @property
+    def drugs(self) -> tuple[str, ...]:
+        """Drugs of the model: ``drug`` first, then every drug the therapy gives (its switch target included)."""
+        return drug_set([self.drug, *self.parsed_regimen().drugs])
+
+    def table(self) -> ParameterTable:
+        """The packaged parameters with the tables of :attr:`drugs`."""
+        return load_table(drug=self.drugs)
+
+    @field_validator("drug")
+    @classmethod
+    def _known_drug(cls, v: str) -> str:
+        return get_drug(v).id
 
     @model_validator(mode="after")
     def _bounded(self) -> CohortSpec:
@@ -287,7 +303,16 @@ def _draw(spec: CohortSpec, is_u: np.ndarray, rng: np.random.Generator, table: P
         values[pid] = np.where(is_u, u_val, m_val)
     covariates = spec.covariates()
     varied = []
-    for pid in sorted(table.rows):
+    # a drug's parameters come from a stream of their own, so the patient (IGHV, disease, the other
+    # drugs' PK) is the same whichever drugs a cohort gives (arms of cllsim compare)
+    drug_rows = {d: sorted(p for p in table.rows if p.startswith(f"{d}_")) for d in DRUGS}
+    own = {p for ids in drug_rows.values() for p in ids}
+    order = [(rng, pid) for pid in sorted(table.rows) if pid not in own]
+    for d, ids in drug_rows.items():
+        if ids:
+            drug_rng = _drug_stream(rng, d)
+            order += [(drug_rng, pid) for pid in ids]
+    for stream, pid in order:
         row = table.rows[pid]
         sd = row.iivSD
         median = values[pid]
@@ -297,8 +322,15 @@ def _draw(spec: CohortSpec, is_u: np.ndarray, rng: np.random.Generator, table: P
             values[pid] = np.clip(median, row.lowerBound, row.upperBound)
             continue
         varied.append(pid)
-        values[pid] = draw_lognormal_within_bounds(median, sd, row.lowerBound, row.upperBound, rng)
-    return values, tuple(varied)
+        values[pid] = draw_lognormal_within_bounds(median, sd, row.lowerBound, row.upperBound, stream)
+    return values, tuple(sorted(varied))
+
+
+def _drug_stream(rng: np.random.Generator, drug: str) -> np.random.Generator:
+    """A generator for ``drug``'s parameters, a child of ``rng``'s seed (``rng`` itself is not advanced)."""
+    seq = rng.bit_generator.seed_seq
+    key = (*seq.spawn_key, zlib.crc32(drug.encode()))
+    return np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=key))
 
 
 def sample_patients(spec: CohortSpec, start: int, stop: int, table: ParameterTable | None = None) -> PopulationChunk:
@@ -307,7 +339,7 @@ def sample_patients(spec: CohortSpec, start: int, stop: int, table: ParameterTab
     The blocks of :data:`DRAW_BLOCK` patients that overlap the range are drawn whole and cut, so
     a patient is the same whatever range (chunk) it is asked in.
     """
-    table = table or load_table()
+    table = table or spec.table()
     cond = ighv_conditions()
     parts: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
     varied: tuple[str, ...] = ()
@@ -333,7 +365,7 @@ def redraw_patients(spec: CohortSpec, pop: PopulationChunk, index: np.ndarray, f
     attempt), so it does not depend on the chunking; IGHV status is kept, so the stated IGHV
     share holds among evaluable patients.
     """
-    table = table or load_table()
+    table = table or spec.table()
     cond = ighv_conditions()
     for pos in np.asarray(index, dtype=int):
         key = (REDRAW_STREAM, first + int(pos), attempt)
@@ -356,7 +388,7 @@ def sample_chunk(spec: CohortSpec, chunk: int, table: ParameterTable | None = No
         from ._supplied import supplied_chunk
 
         return supplied_chunk(spec.population, start, stop, table)
-    table = table or load_table()
+    table = table or spec.table()
     check_population(spec, table)
     return sample_patients(spec, start, stop, table)
 
@@ -409,7 +441,7 @@ def check_population(spec: CohortSpec, table: ParameterTable | None = None) -> N
     """Refuse, before anything runs, a population whose draws would end clipped (see :func:`check_spread`)."""
     if spec.population is not None:
         return  # supplied values are checked against the bounds when the file is read
-    table = table or load_table()
+    table = table or spec.table()
     cond = ighv_conditions()
     covariates = spec.covariates()
     for pid, row in table.rows.items():

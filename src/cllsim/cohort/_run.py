@@ -53,6 +53,7 @@ from ..execution import (
     write_text_atomic,
 )
 from ..model import C, load_table, parameter_hash
+from ._courses import end_of_treatment_day, fixed_duration_endpoints, run_sequence, second_progression
 from ._endpoints import patient_endpoints, summarize
 from ._population import (
     COVARIATES,
@@ -169,7 +170,7 @@ def provenance(spec: CohortSpec) -> dict[str, Any]:
         "spec": spec.model_dump(),
         "spec_hash": spec_hash(spec),
         "cllsim_version": __version__,
-        "parameter_hash": parameter_hash(load_table().values()),
+        "parameter_hash": parameter_hash(spec.table().values()),
         "seed": spec.seed,
         "engine": "cohort engine (RODAS4 on code generated from the SBML declaration; numba backend, NumPy fallback)",
     }
@@ -297,13 +298,30 @@ def _simulate(spec: CohortSpec, pop: PopulationChunk, index: np.ndarray | None =
     from ..model import PATIENT
     from ..simulate import observables, observe, run_batch
 
-    obs = [o for o in observables(PATIENT) if o.id in TRAJECTORY_OBSERVABLES]
+    obs = [o for o in observables(PATIENT, spec.drugs) if o.id in TRAJECTORY_OBSERVABLES]
     values = pop.values if index is None else {k: v[index] for k, v in pop.values.items()}
-    traj = run_batch(spec.parsed_regimen(), values, spec.run_days() * 24.0, [o.variable for o in obs],
-                     rtol=spec.rtol, atol=spec.atol)
+    therapy = spec.parsed_regimen()
+    run_days = spec.run_days()
+    daily = np.isin(run_days, spec.assessment_days())
+    last: dict[str, Any] = {}
+
+    def run(therapies: Any) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+        traj = run_batch(therapies, values, run_days * 24.0, [o.variable for o in obs], rtol=spec.rtol,
+                         atol=spec.atol, drug=spec.drugs)
+        last["traj"] = traj
+        observed = observe(obs, traj.values)
+        return run_days[daily], {k: observed[k][:, daily] for k in INPUTS if k in observed}, traj.ok
+
+    n = len(next(iter(values.values())))
+    switch = np.full(n, np.nan)
+    if therapy.at_progression is None:
+        run(therapy)
+    else:  # progression on the first therapy (daily assessment), then each progressing patient switched
+        _, _, _, switch = run_sequence(therapy, run, float(run_days[-1]) * 24.0)
+    traj = last["traj"]
     return {"observed": observe(obs, traj.values), "status": np.asarray(traj.status, dtype=object),
             "detail": np.asarray(traj.detail, dtype=object), "n_steps": np.asarray(traj.n_steps),
-            "units": {o.id: o.unit for o in obs}}
+            "units": {o.id: o.unit for o in obs}, "switch_day": switch}
 
 
 def _simulate_evaluable(spec: CohortSpec, pop: PopulationChunk, first: int) -> dict[str, Any]:
@@ -328,11 +346,28 @@ def _simulate_evaluable(spec: CohortSpec, pop: PopulationChunk, first: int) -> d
             )
         redraw_patients(spec, pop, bad, first, attempt)
         again = _simulate(spec, pop, bad)
-        for key in ("status", "detail", "n_steps"):
+        for key in ("status", "detail", "n_steps", "switch_day"):
             run[key][bad] = again[key]
         for k, v in again["observed"].items():
             run["observed"][k][bad] = v
     return run
+
+
+def _therapy_endpoints(spec: CohortSpec, days: np.ndarray, assessed: dict[str, np.ndarray],
+                       responses: pd.DataFrame, run: dict[str, Any]) -> pd.DataFrame:
+    """Fixed-duration endpoints (a therapy that stops) and PFS2 (one switched at progression); empty otherwise."""
+    therapy = spec.parsed_regimen()
+    parts = []
+    eot = end_of_treatment_day(therapy, float(days[-1]) * 24.0) if therapy.at_progression is None else None
+    if eot is not None and "mrd_blood" in assessed:
+        parts.append(fixed_duration_endpoints(days, assessed["mrd_blood"], eot, responses["ttp_day"].to_numpy(float),
+                                              responses["progressed"].to_numpy(bool)))
+    if therapy.at_progression is not None:
+        parts.append(second_progression(days, assessed, run["switch_day"]))
+    out = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=responses.index)
+    for col in out.columns[out.dtypes == bool]:
+        out[col] = out[col].astype("boolean")  # nullable: missing when not evaluable
+    return out
 
 
 def simulate_chunk_tidy(spec: CohortSpec, chunk: int) -> tuple[ChunkTrajectories, pd.DataFrame]:
@@ -360,7 +395,7 @@ def simulate_chunk_tidy(spec: CohortSpec, chunk: int) -> tuple[ChunkTrajectories
     assessed = {k: v for k, v in reported.items() if k in INPUTS or k.startswith("fraction_")}
     responses = patient_responses(days, assessed)
     clones = progression_clones(days, assessed, responses["ttp_day"].to_numpy(), responses["progressed"].to_numpy())
-    course = pd.concat([responses, clones], axis=1)
+    course = pd.concat([responses, clones, _therapy_endpoints(spec, days, assessed, responses, run)], axis=1)
     course["progressed"] = course["progressed"].astype("boolean")  # nullable: missing when not evaluable
     course.loc[~ok, :] = pd.NA
     draws = pop.draws if pop.draws is not None else np.ones(len(pop.ids), dtype=np.int64)
@@ -561,7 +596,8 @@ class CohortResult:
 
         :func:`cllsim.cohort.write_population` writes it as a CSV that ``--population`` reads back.
         """
-        known = load_table().rows
+        spec = self.metadata.get("spec", {})
+        known = load_table(drug=CohortSpec.model_validate(spec).drugs if spec else "ibrutinib").rows
         return self.patients[["id", "ighv", *(c for c in self.patients.columns if c in known)]].copy()
 
     def plot(self) -> tuple[Figure, Figure, Figure]:

@@ -662,7 +662,9 @@ def _record_warnings(records: DoseRecords, until_h: float, body_weight_kg: float
 
 
 def _parsable(text: str) -> str:
-    parse_regimen(text)  # raises RegimenError naming the bad part
+    from ._therapy import parse_therapy  # therapies build on regimens
+
+    parse_therapy(text)  # raises RegimenError naming the bad part (a drug-tagged therapy is fine too)
     return text
 
 
