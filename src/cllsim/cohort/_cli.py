@@ -318,8 +318,12 @@ def register(app: typer.Typer) -> None:
                         continue
                     e, lo, hi = (float(r[c].iloc[0]) for c in ("estimate", "lower", "upper"))
                     share = r["unit"].iloc[0].startswith("share")
-                    fmt = (lambda x: f"{100 * x:.0f}%") if share else (lambda x: f"{x:g}")
-                    cells.append(fmt(e) + ("" if lo != lo else f" ({fmt(lo)}-{fmt(hi)})"))
+                    def fmt(x: float, share: bool = share) -> str:
+                        if x != x:
+                            return "not reached"
+                        return f"{100 * x:.0f}%" if share else f"{x:g}"
+
+                    cells.append(fmt(e) + ("" if lo != lo and hi != hi else f" ({fmt(lo)} to {fmt(hi)})"))
                 table.add_row(m, *cells)
             console.print(table)
             for k, a in enumerate(arm):

@@ -211,7 +211,10 @@ def plot_mrd_by_arm(cmp: Comparison) -> Figure:
     ax.set_xlabel("years from the start of treatment")
     ax.set_ylabel("blood MRD (CLL share of leukocytes)")
     ax.set_title("Blood MRD by arm: median and interquartile range", fontsize=10)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    else:  # follow-up shorter than a year: say so rather than show empty axes
+        ax.text(0.5, 0.5, "follow-up reaches no yearly landmark", transform=ax.transAxes, ha="center", va="center")
     return fig
 
 
