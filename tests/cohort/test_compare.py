@@ -48,7 +48,8 @@ def test_outputs_and_table(comparison):
     assert {"arm", "therapy", "group", "metric", "estimate", "lower", "upper", "unit", "n"} <= set(t.columns)
     fixed = t[(t["arm"] == 2) & (t["group"] == "overall")].set_index("metric")
     assert "umrd_at_eot" in fixed.index and 0 <= fixed.loc["umrd_at_eot", "estimate"] <= 1
-    assert fixed.loc["umrd_at_eot", "lower"] <= fixed.loc["umrd_at_eot", "estimate"] <= fixed.loc["umrd_at_eot", "upper"]
+    row = fixed.loc["umrd_at_eot"]
+    assert row["lower"] <= row["estimate"] <= row["upper"]
     assert "umrd_at_eot" not in set(t[t["arm"] == 1]["metric"])
     assert comparison.wide().shape[1] == 3
 

@@ -365,7 +365,7 @@ def _therapy_endpoints(spec: CohortSpec, days: np.ndarray, assessed: dict[str, n
     if therapy.at_progression is not None:
         parts.append(second_progression(days, assessed, run["switch_day"]))
     out = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=responses.index)
-    for col in out.columns[out.dtypes == bool]:
+    for col in [c for c in out.columns if pd.api.types.is_bool_dtype(out[c])]:
         out[col] = out[col].astype("boolean")  # nullable: missing when not evaluable
     return out
 

@@ -415,7 +415,8 @@ def _integrate_one(
             y_drn[a] = y[idx_drn[a]]
         ok_drv, h_drv = _advance_driver(
             y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol * DRIVER_TOL, atol * DRIVER_TOL, 100_000, xs, work,
+            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol * DRIVER_TOL, atol * DRIVER_TOL, 100_000,
+            xs, work,
         )
         rhs_driver(y_drv, no_ext, p, u, xdot)
         err = np.inf
