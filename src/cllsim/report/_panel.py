@@ -115,6 +115,10 @@ def _panel(result: SimulationResult, observables: str | Sequence[str] | None) ->
     available = set(result.observables)
     if observables is None:
         panel = [(t, [o for o in obs if o in available], y) for t, obs, y in DEFAULT_PANEL]
+        drugs = [d for d in result.metadata.get("drugs", []) if f"{d}_plasma_ng_per_mL" in available]
+        if len(drugs) > 1:  # a combination: each drug's plasma level over the whole course
+            panel = [("Plasma drugs", [f"{d}_plasma_ng_per_mL" for d in drugs], "plasma level (ng/mL)")
+                     if t.startswith("Plasma drug") else (t, obs, y) for t, obs, y in panel]
         return [p for p in panel if p[1]]
     missing = [o for o in observables if o not in available]
     if missing:
@@ -166,7 +170,7 @@ def plot_panel(
             s = result[o]
             if observables is None and o.startswith("drug_"):
                 s = s[s.index <= 7]
-            a.plot(s.index, s.to_numpy(), label=LABELS.get(o, o))
+            a.plot(s.index, s.to_numpy(), label=LABELS.get(o, o.removesuffix("_plasma_ng_per_mL")))
         a.set_title(title, fontsize=10)
         a.set_xlabel(TIME_LABEL)
         a.set_ylabel(ylabel)
