@@ -7,8 +7,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cllsim.cli import app
-from cllsim.cohort import CohortSpec
-from cllsim.cohort._compare import compare, wilson
+from cllsim.cohort import CohortSpec, compare
+from cllsim.cohort._compare import wilson
 
 runner = CliRunner()
 FIXED = "ibrutinib 420 mg qd x 70 + venetoclax ramp-up; 400 mg qd x 14 from day 28"

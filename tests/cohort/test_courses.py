@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cllsim.cohort._courses import (
+from cllsim.cohort import (
     end_of_treatment_day,
     fixed_duration_endpoints,
     run_sequence,

@@ -9,6 +9,12 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._compare import Comparison as Comparison
+    from ._compare import compare as compare
+    from ._courses import end_of_treatment_day as end_of_treatment_day
+    from ._courses import fixed_duration_endpoints as fixed_duration_endpoints
+    from ._courses import run_sequence as run_sequence
+    from ._courses import second_progression as second_progression
     from ._endpoints import kaplan_meier as kaplan_meier
     from ._endpoints import km_table as km_table
     from ._endpoints import patient_endpoints as patient_endpoints
@@ -42,6 +48,12 @@ if TYPE_CHECKING:
     from ._supplied import write_population as write_population
 
 _EXPORTS = {
+    "Comparison": "._compare",
+    "compare": "._compare",
+    "end_of_treatment_day": "._courses",
+    "fixed_duration_endpoints": "._courses",
+    "run_sequence": "._courses",
+    "second_progression": "._courses",
     "kaplan_meier": "._endpoints",
     "km_table": "._endpoints",
     "patient_endpoints": "._endpoints",
