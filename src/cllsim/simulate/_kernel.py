@@ -129,18 +129,6 @@ def _lin_modes(vinv, lv, star, w):
         w[a] = v
 
 
-def _lin_propagate(lam, vec, modes, star, tau, out, scratch):
-    """Exact linear states after ``tau`` h: star + V exp(Lambda tau) modes."""
-    k = modes.shape[0]
-    for b in range(k):
-        scratch[b] = np.exp(lam[b] * tau) * modes[b]
-    for a in range(k):
-        v = star[a]
-        for b in range(k):
-            v += vec[a, b] * scratch[b]
-        out[a] = v
-
-
 def _matmul(a, b, out):
     """out = a @ b for square matrices (small: plain loops beat a BLAS call)."""
     k = a.shape[0]
@@ -179,13 +167,16 @@ def _solve_square(m, rhs):
             rhs[c, j] = v / m[c, c]
 
 
-def _expm(amat, tau, out, ew):
-    """out = exp(amat tau): scaling and squaring with a diagonal Pade approximant (Higham 2005).
+def _expm(amat, tau, out, ew, shift):
+    """out = exp(amat tau) = e^(shift tau) exp((amat - shift I) tau), by scaling and squaring.
 
-    The degree (3, 5, 7, 9 or 13) is the lowest whose backward-error bound ``PADE_THETA`` covers
-    the 1-norm of ``amat tau``; beyond the degree-13 bound the matrix is scaled by 2^-s and the
+    The exponential of the shifted matrix M = (amat - shift I) tau is a diagonal Pade approximant
+    (Higham 2005) whose degree (3, 5, 7, 9 or 13) is the lowest whose backward-error bound
+    ``PADE_THETA`` covers the 1-norm of M; beyond the degree-13 bound the matrix is scaled by 2^-s and the
     result squared s times. Works for any matrix, defective ones (Jordan blocks, transit chains
-    of equal rates) included. ``ew``: work array (9, k, k).
+    of equal rates) included. ``ew``: work array (8, k, k). ``shift``: a number near the
+    eigenvalues (their mean): it commutes with everything, and shifting by it lowers the norm,
+    so fewer squarings and a lower degree are needed.
     """
     k = amat.shape[0]
     x, x2, x4, x6, x8, uu, vv, tmp = ew[0], ew[1], ew[2], ew[3], ew[4], ew[5], ew[6], ew[7]
@@ -193,7 +184,7 @@ def _expm(amat, tau, out, ew):
     for j in range(k):
         v = 0.0
         for i in range(k):
-            v += abs(amat[i, j])
+            v += abs(amat[i, j] - shift) if i == j else abs(amat[i, j])
         norm = max(norm, v)
     norm *= abs(tau)
     deg = 4
@@ -207,7 +198,7 @@ def _expm(amat, tau, out, ew):
     scale = tau / 2.0**s
     for i in range(k):
         for j in range(k):
-            x[i, j] = amat[i, j] * scale
+            x[i, j] = (amat[i, j] - shift if i == j else amat[i, j]) * scale
     _matmul(x, x, x2)
     b = PADE_COEFFS[deg]
     if deg < 4:
@@ -268,17 +259,43 @@ def _expm(amat, tau, out, ew):
             for j in range(k):
                 tmp[i, j] = out[i, j]
         _matmul(tmp, tmp, out)
+    if shift != 0.0:
+        f = np.exp(shift * tau)
+        for i in range(k):
+            for j in range(k):
+                out[i, j] *= f
 
 
-def _lin_propagate_expm(amat, dev, star, tau, out, ew):
-    """Exact linear states after ``tau`` h for any A (defective too): star + exp(A tau) dev, dev = lv - star."""
-    k = dev.shape[0]
-    e = ew[8]
-    _expm(amat, tau, e, ew)
+def _lin_propagate(lam, tmat, sizes, vec, modes, star, tau, out, scratch, ew):
+    """Exact linear states after ``tau`` h: star + W exp(T tau) modes, for the block form A = W T W^-1.
+
+    ``sizes[p]``: size of the block of T starting at position p (0 inside a block). A 1 x 1
+    block is an eigenvalue ``lam[p]`` (one exponential); a larger one (a cluster of equal
+    eigenvalues, a complex pair) goes through :func:`_expm`. ``ew``: work array (9, k, k).
+    """
+    k = modes.shape[0]
+    p = 0
+    while p < k:
+        m = sizes[p]
+        if m <= 1:
+            scratch[p] = np.exp(lam[p] * tau) * modes[p]
+            p += 1
+            continue
+        e = ew[8, :m, :m]
+        mu = 0.0
+        for a in range(m):
+            mu += tmat[p + a, p + a]
+        _expm(tmat[p:p + m, p:p + m], tau, e, ew[:8, :m, :m], mu / m)
+        for a in range(m):
+            v = 0.0
+            for b in range(m):
+                v += e[a, b] * modes[p + b]
+            scratch[p + a] = v
+        p += m
     for a in range(k):
         v = star[a]
         for b in range(k):
-            v += e[a, b] * dev[b]
+            v += vec[a, b] * scratch[b]
         out[a] = v
 
 
@@ -301,13 +318,13 @@ def _driver_workspace(nl, k):
 
 def _advance_driver(
     y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol, atol, max_sub, xs_out, work,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, tmat, sizes, rtol, atol, max_sub, xs_out, work,
 ):
     """Integrate the driver from 0 through the driven step's stage times, one row of ``xs_out`` per target.
 
-    Linear driver states are propagated in closed form (``use_expm``: exp(A tau) by
-    :func:`_expm`, for any A; otherwise through the eigendecomposition ``lam``, ``vec``,
-    ``vinv``); the others are integrated with their own Rosenbrock steps as a non-autonomous
+    Linear driver states are propagated in closed form through the block form A = W T W^-1
+    (``vec`` = W, ``vinv`` = W^-1, ``tmat`` = T with blocks ``sizes``, ``lam`` its diagonal; see
+    :func:`_lin_propagate`), for any A; the others are integrated with their own Rosenbrock steps as a non-autonomous
     system. Returns (ok, new driver step size).
     """
     y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew, ew = work
@@ -329,15 +346,10 @@ def _advance_driver(
         lands = step >= tgt - t
         # row 0 is the current point; the other stage times are propagated from it in closed form
         xs[0, :] = lv
-        if use_expm:
-            for a in range(k):
-                w[a] = lv[a] - star[a]
-            for row in range(1, N_TARGETS + 1):
-                _lin_propagate_expm(amat, w, star, TARGET_FRACS[row - 1] * step, xs[row], ew)
-        else:
-            _lin_modes(vinv, lv, star, w)
-            for row in range(1, N_TARGETS + 1):
-                _lin_propagate(lam, vec, w, star, TARGET_FRACS[row - 1] * step, xs[row], xdot)  # xdot: scratch
+        _lin_modes(vinv, lv, star, w)
+        for row in range(1, N_TARGETS + 1):
+            # xdot: scratch until set below
+            _lin_propagate(lam, tmat, sizes, vec, w, star, TARGET_FRACS[row - 1] * step, xs[row], xdot, ew)
         _lin_derivative(amat, bmat, b0, lv, u, xdot)
         err = _ros_step(False, y, xs, xdot, p, u, step, rtol, atol, F, K, ftv, yi, r, ynew)
         accepted = err <= 1.0
@@ -361,7 +373,7 @@ def _advance_driver(
 
 def _integrate_one(
     p, y, st, stg, sdl, so, rec, recu, idx_drv, idx_drn, pos_lin, pos_nl,
-    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol, atol, max_steps,
+    lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, tmat, sizes, rtol, atol, max_steps,
 ):
     """Integrate one patient through its stops (dose changes, outputs); returns (status, steps, failure time h).
 
@@ -415,7 +427,8 @@ def _integrate_one(
             y_drn[a] = y[idx_drn[a]]
         ok_drv, h_drv = _advance_driver(
             y_drv, h_drv, hw, p, u, pos_lin, pos_nl,
-            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, use_expm, rtol * DRIVER_TOL, atol * DRIVER_TOL, 100_000, xs, work,
+            lam, vec, vinv, amat, bmat, b0, ainvb, ainvb0, tmat, sizes, rtol * DRIVER_TOL, atol * DRIVER_TOL,
+            100_000, xs, work,
         )
         rhs_driver(y_drv, no_ext, p, u, xdot)
         err = np.inf
@@ -439,14 +452,15 @@ def _integrate_one(
 
 def run(
     P, Y, ST, STG, SDL, SO, REC, RECU, idx_drv, idx_drn, pos_lin, pos_nl,
-    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, EXPM, rtol, atol, max_steps,
+    LAM, VEC, VINV, AMAT, BMAT, B0, AINVB, AINVB0, TMAT, SIZES, rtol, atol, max_steps,
     status, steps, fail_t,
 ):
     """Integrate every patient (rows of the batch arrays) with :func:`_integrate_one`."""
     for i in range(P.shape[0]):
         status[i], steps[i], fail_t[i] = _integrate_one(
             P[i], Y[i], ST[i], STG[i], SDL[i], SO[i], REC[i], RECU[i], idx_drv, idx_drn, pos_lin, pos_nl,
-            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], EXPM[i], rtol, atol, max_steps,
+            LAM[i], VEC[i], VINV[i], AMAT[i], BMAT[i], B0[i], AINVB[i], AINVB0[i], TMAT[i], SIZES[i],
+            rtol, atol, max_steps,
         )
 
 
