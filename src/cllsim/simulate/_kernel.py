@@ -167,16 +167,14 @@ def _solve_square(m, rhs):
             rhs[c, j] = v / m[c, c]
 
 
-def _expm(amat, tau, out, ew, shift):
-    """out = exp(amat tau) = e^(shift tau) exp((amat - shift I) tau), by scaling and squaring.
+def _expm(amat, tau, out, ew):
+    """out = exp(amat tau): scaling and squaring with a diagonal Pade approximant (Higham 2005).
 
-    The exponential of the shifted matrix M = (amat - shift I) tau is a diagonal Pade approximant
-    (Higham 2005) whose degree (3, 5, 7, 9 or 13) is the lowest whose backward-error bound
-    ``PADE_THETA`` covers the 1-norm of M; beyond the degree-13 bound the matrix is scaled by 2^-s and the
+    The degree (3, 5, 7, 9 or 13) is the lowest whose backward-error bound ``PADE_THETA`` covers
+    the 1-norm of M = amat tau; beyond the degree-13 bound the matrix is scaled by 2^-s and the
     result squared s times. Works for any matrix, defective ones (Jordan blocks, transit chains
-    of equal rates) included. ``ew``: work array (8, k, k). ``shift``: a number near the
-    eigenvalues (their mean): it commutes with everything, and shifting by it lowers the norm,
-    so fewer squarings and a lower degree are needed.
+    of equal rates) included. ``ew``: work array (8, k, k). (No trace shift: shifting a
+    transit chain by its rate loses accuracy for long tau, relative 1e-8 at 24 h, for a 12% gain.)
     """
     k = amat.shape[0]
     x, x2, x4, x6, x8, uu, vv, tmp = ew[0], ew[1], ew[2], ew[3], ew[4], ew[5], ew[6], ew[7]
@@ -184,7 +182,7 @@ def _expm(amat, tau, out, ew, shift):
     for j in range(k):
         v = 0.0
         for i in range(k):
-            v += abs(amat[i, j] - shift) if i == j else abs(amat[i, j])
+            v += abs(amat[i, j])
         norm = max(norm, v)
     norm *= abs(tau)
     deg = 4
@@ -198,7 +196,7 @@ def _expm(amat, tau, out, ew, shift):
     scale = tau / 2.0**s
     for i in range(k):
         for j in range(k):
-            x[i, j] = (amat[i, j] - shift if i == j else amat[i, j]) * scale
+            x[i, j] = amat[i, j] * scale
     _matmul(x, x, x2)
     b = PADE_COEFFS[deg]
     if deg < 4:
@@ -259,11 +257,6 @@ def _expm(amat, tau, out, ew, shift):
             for j in range(k):
                 tmp[i, j] = out[i, j]
         _matmul(tmp, tmp, out)
-    if shift != 0.0:
-        f = np.exp(shift * tau)
-        for i in range(k):
-            for j in range(k):
-                out[i, j] *= f
 
 
 def _lin_propagate(lam, tmat, sizes, vec, modes, star, tau, out, scratch, ew):
@@ -282,10 +275,7 @@ def _lin_propagate(lam, tmat, sizes, vec, modes, star, tau, out, scratch, ew):
             p += 1
             continue
         e = ew[8, :m, :m]
-        mu = 0.0
-        for a in range(m):
-            mu += tmat[p + a, p + a]
-        _expm(tmat[p:p + m, p:p + m], tau, e, ew[:8, :m, :m], mu / m)
+        _expm(tmat[p:p + m, p:p + m], tau, e, ew[:8, :m, :m])
         for a in range(m):
             v = 0.0
             for b in range(m):
