@@ -71,8 +71,13 @@ def test_kernel_expm_matches_scipy():
     for a, tau_h in _test_matrices():
         k = a.shape[0]
         out = np.empty((k, k))
-        kernel._expm(a, tau_h, out, np.empty((8, k, k)))
+        kernel._expm(a, tau_h, out, np.empty((8, k, k)), False)
         worst = max(worst, _rel(out, scipy.linalg.expm(a * tau_h)))
+        # the triangular variant on an upper triangular matrix (the cluster blocks of the Schur form)
+        u = np.triu(a)
+        kernel._expm(u, tau_h, out, np.empty((8, k, k)), True)
+        assert np.all(np.tril(out, -1) == 0.0)
+        worst = max(worst, _rel(out, scipy.linalg.expm(u * tau_h)))
     assert worst < 1e-10
 
 
@@ -115,7 +120,10 @@ def test_drug_models_get_a_closed_form(drug: str, chain: int):
     f = vectorized._Linear.factors(cm, d, 1)
     assert f is not None, "no closed form: the driver would be integrated (about 100x slower)"
     assert bool(f["__lin_expm"][0])
-    assert int(f["__lin_blocks"][0].max()) == chain
+    sizes = f["__lin_blocks"][0]
+    assert int(sizes.max()) == chain
+    p = int(np.argmax(sizes))
+    assert np.all(np.tril(f["__lin_T"][0][p:p + chain, p:p + chain], -1) == 0.0)  # the cheap triangular kind
     w, t, a = f["__lin_V"][0], f["__lin_T"][0], f["__lin_A"][0]
     assert np.linalg.cond(w) < 1e6
     assert _rel(w @ t @ f["__lin_Vinv"][0], a) < 1e-12
