@@ -182,7 +182,8 @@ def integrate(
         c("__lin_lam", (k,)), c("__lin_V", (k, k)), c("__lin_Vinv", (k, k)), c("__lin_A", (k, k)),
         c("__lin_B", (k, m))[:, :, :n_in].copy(), c("__lin_b0", (k,)), c("__lin_AinvB", (k, m))[:, :, :n_in].copy(),
         c("__lin_Ainvb0", (k,)),
-        np.ascontiguousarray(np.broadcast_to(np.asarray(lin["__lin_expm"], dtype=np.bool_), (n,))),
+        c("__lin_T", (k, k)),
+        np.ascontiguousarray(np.broadcast_to(np.asarray(lin["__lin_blocks"], dtype=np.int64), (n, k))),
         float(rtol), float(atol), int(max_steps),
         status, steps, fail_t,
     ))

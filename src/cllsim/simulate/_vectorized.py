@@ -202,9 +202,79 @@ def _expm_batch(m: np.ndarray) -> np.ndarray:
     return r
 
 
-#: Condition number of the eigenvector matrix above which a patient's linear states are propagated
-#: with the matrix exponential instead of the eigendecomposition (whose error grows with it).
-_EIGEN_MAX_COND = 1e6
+#: Condition number of a change of basis (eigenvectors, or eigenvectors and invariant subspaces)
+#: above which it is not used: the error of propagating through it grows with it.
+_BASIS_MAX_COND = 1e6
+#: Relative distance below which eigenvalues are treated as one cluster (one block of the block
+#: form): a Jordan block of size m is perturbed by about eps^(1/m) by rounding (2.5e-3 for m = 6).
+_CLUSTER_RTOL = 0.05
+
+
+def _block_form(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A = W T W^-1 with T block diagonal, W well conditioned, for one matrix ``a`` (k, k).
+
+    Each eigenvalue far from the others (relative distance above :data:`_CLUSTER_RTOL`) gets a
+    1 x 1 block and its eigenvector; each cluster of close eigenvalues (a defective A: a transit
+    chain of equal rates) and each complex pair gets a block of its own, T_c = Q^T A Q on an
+    orthonormal basis Q of its invariant subspace (the ordered real Schur form: T_c is upper
+    quasi-triangular, upper triangular for a real cluster), whose
+    exponential is computed with :func:`_expm_batch`. Returns W, T and the block sizes (at the first
+    position of each block, 0 inside one). Where no such basis is well conditioned, the whole
+    matrix is one block (W = I, T = A).
+    """
+    from scipy.linalg import schur  # only for defective or oscillatory linear parts
+
+    k = a.shape[0]
+    whole = (np.eye(k), a.copy(), np.array([k] + [0] * (k - 1), dtype=np.int64))
+    lam, vec = np.linalg.eig(a)
+    scale = np.maximum(np.abs(lam)[:, None], np.abs(lam)[None, :]) + 1e-300
+    close = (np.abs(lam[:, None] - lam[None, :]) <= _CLUSTER_RTOL * scale) | (
+        np.abs(lam[:, None] - np.conj(lam)[None, :]) <= _CLUSTER_RTOL * scale)
+    group = np.arange(k)
+    for _ in range(k):  # single linkage: each eigenvalue takes the smallest label among its neighbours
+        group = np.min(np.where(close, group[None, :], k), axis=1)
+        group = group[group]
+    cols: list[np.ndarray] = []
+    blocks: list[np.ndarray] = []
+    for g in np.unique(group):
+        members = np.nonzero(group == g)[0]
+        if members.size == 1 and lam[members[0]].imag == 0.0:
+            cols.append(vec[:, members[:1]].real)
+            blocks.append(np.array([[lam[members[0]].real]]))
+            continue
+        sel = lam[members]
+
+        def chosen(re: float, im: float, sel: np.ndarray = sel) -> bool:
+            z = complex(re, im)
+            return bool(np.min(np.abs(sel - z)) <= 1e-8 * max(abs(z), 1e-300) + 0.5 * _CLUSTER_RTOL * abs(z))
+
+        try:
+            tt, z, sdim = schur(a, output="real", sort=chosen)
+        except (ValueError, np.linalg.LinAlgError):
+            return whole
+        if sdim != members.size:
+            return whole
+        cols.append(z[:, :sdim])
+        blk = tt[:sdim, :sdim]  # = Q^T A Q, upper quasi-triangular
+        # exactly upper triangular where rounding left dust below the diagonal (a real cluster):
+        # the compiled kernel's exponential of a triangular block costs a sixth
+        if np.max(np.abs(np.tril(blk, -1))) <= 1e-14 * np.max(np.abs(blk)):
+            blk = np.triu(blk)
+        blocks.append(blk)
+    w = np.concatenate(cols, axis=1)
+    t = np.zeros((k, k))
+    sizes = np.zeros(k, dtype=np.int64)
+    p = 0
+    for blk in blocks:
+        m = blk.shape[0]
+        t[p:p + m, p:p + m] = blk
+        sizes[p] = m
+        p += m
+    if not np.isfinite(np.linalg.cond(w)) or np.linalg.cond(w) > _BASIS_MAX_COND:
+        return whole
+    if np.max(np.abs(w @ t @ np.linalg.inv(w) - a)) > 1e-11 * np.max(np.abs(a)):
+        return whole
+    return w, t, sizes
 
 
 @dataclass(frozen=True)
@@ -212,12 +282,13 @@ class _Linear:
     """Closed-form propagation of the linear driver states (e.g. linear PK) between input switches.
 
     With constant input u, dL/dt = A L + B u + b0 has the steady state L* = -A^-1 (B u + b0) and
-    L(t + tau) = L* + exp(A tau) (L(t) - L*). Where A has real eigenvalues and well-conditioned
-    eigenvectors, exp(A tau) = V exp(Lambda tau) V^-1 (cheap: one exponential per eigenvalue);
-    otherwise (``__lin_expm`` set: a defective A, e.g. a transit chain of equal rates, or complex
-    eigenvalues) it is computed by scaling and squaring (:func:`_expm_batch`), with V = V^-1 = I
-    and Lambda = 0 stored so that both kinds of patient share the arrays. The per-patient factors
-    live in the derived-parameter dict under ``__lin_*`` keys so that batch subsets slice them too.
+    L(t + tau) = L* + exp(A tau) (L(t) - L*), with exp(A tau) = W exp(T tau) W^-1 for a block
+    form A = W T W^-1 (:func:`_block_form`). Where A has real eigenvalues and well-conditioned
+    eigenvectors, T = Lambda is diagonal (one exponential per eigenvalue); otherwise
+    (``__lin_expm`` set: a defective A, e.g. a transit chain of equal rates, or complex
+    eigenvalues) T has blocks whose exponential is computed by scaling and squaring. The
+    per-patient factors live in the derived-parameter dict under ``__lin_*`` keys so that batch
+    subsets slice them too.
     """
 
     pos_linear: np.ndarray  # positions of the linear states in the driver vector
@@ -237,21 +308,23 @@ class _Linear:
         lam, vec = np.linalg.eig(a)
         with np.errstate(all="ignore"):
             cond = np.linalg.cond(vec)
-        # a chain of equal first-order rates (transit compartments) makes A defective: its
-        # eigenvectors are (numerically) dependent and V exp(Lambda tau) V^-1 loses all accuracy
-        use_expm = ~(np.all(np.isfinite(vec), axis=(1, 2)) & (cond <= _EIGEN_MAX_COND)
-                     & np.all(lam.imag == 0.0, axis=1))
-        eye = np.broadcast_to(np.eye(k), (n, k, k))
-        lam_r = np.where(use_expm[:, None], 0.0, lam.real)
-        vec_r = np.where(use_expm[:, None, None], eye, vec.real)
-        vinv = np.array(eye)
-        eig = ~use_expm
-        if eig.any():
-            vinv[eig] = np.linalg.inv(vec_r[eig])
+        diagonal = np.all(np.isfinite(vec), axis=(1, 2)) & (cond <= _BASIS_MAX_COND) & np.all(lam.imag == 0.0, axis=1)
+        w = np.array(vec.real)
+        t = np.zeros((n, k, k))
+        t[:, np.arange(k), np.arange(k)] = lam.real
+        sizes = np.ones((n, k), dtype=np.int64)
+        # patients with the same A (shared parameters) share one block form
+        done: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for i in np.nonzero(~diagonal)[0]:
+            key = np.ascontiguousarray(a[i]).tobytes()
+            if key not in done:
+                done[key] = _block_form(np.array(a[i]))
+            w[i], t[i], sizes[i] = done[key]
         return {
-            "__lin_A": a, "__lin_B": b, "__lin_b0": b0, "__lin_lam": lam_r, "__lin_V": vec_r, "__lin_Vinv": vinv,
+            "__lin_A": a, "__lin_B": b, "__lin_b0": b0, "__lin_lam": t[:, np.arange(k), np.arange(k)].copy(),
+            "__lin_V": w, "__lin_Vinv": np.linalg.inv(w), "__lin_T": t, "__lin_blocks": sizes,
             "__lin_AinvB": np.linalg.solve(a, b), "__lin_Ainvb0": np.linalg.solve(a, b0[..., None])[..., 0],
-            "__lin_expm": use_expm,
+            "__lin_expm": ~diagonal,
         }
 
     def _u(self, u: Mapping[str, np.ndarray], n: int) -> np.ndarray:
@@ -272,16 +345,16 @@ class _Linear:
     def propagate(d: Mapping[str, np.ndarray], lin: np.ndarray, star: np.ndarray, step: np.ndarray,
                   fracs: np.ndarray) -> list[np.ndarray]:
         """Linear states ``(k, n)`` at times ``fracs[r] * step`` (h, per patient) after the current ones ``lin``."""
-        dev = lin - star
-        w = np.einsum("nij,jn->in", d["__lin_Vinv"], dev)
+        w = np.einsum("nij,jn->in", d["__lin_Vinv"], lin - star)
         outs = [star + np.einsum("nij,jn->in", d["__lin_V"], np.exp(d["__lin_lam"].T * (f * step)) * w)
                 for f in fracs]
         mask = d["__lin_expm"]
         if mask.any():
+            # block form: exp(T tau) of a block-diagonal T is block diagonal, so the whole T goes in
             idx = np.nonzero(mask)[0]
             tau = fracs[:, None] * step[idx][None, :]  # (r, m)
-            e = _expm_batch(d["__lin_A"][idx][None] * tau[..., None, None])  # (r, m, k, k)
-            moved = star[:, idx][None] + np.einsum("rmij,jm->rim", e, dev[:, idx])
+            e = _expm_batch(d["__lin_T"][idx][None] * tau[..., None, None])  # (r, m, k, k)
+            moved = star[:, idx][None] + (d["__lin_V"][idx] @ (e @ w[:, idx].T[..., None]))[..., 0].transpose(0, 2, 1)
             for r, out in enumerate(outs):
                 out[:, idx] = moved[r]
         return outs
