@@ -145,6 +145,60 @@ def test_high_risk_patient_progresses_and_fails_without_resistant_clones():
     assert not _progresses(_course("U", {"clone_fraction_c481s": 1e-4, **NO_CLONES}))
 
 
+@pytest.mark.slow
+def test_resistant_burden_saturates_at_the_niche_capacity():
+    """After progression the resistant burden levels off (niche crowding), not exponential growth.
+
+    Can fail: without the capacity (``niche_capacity_ratio`` huge) the same patient's tissue burden
+    is above 3x baseline by year 7 and still growing.
+    """
+    times = np.array([0.0, 2557.0, 2922.0])
+    high = {"clone_fraction_c481s": 1e-4}
+    tissue = _course("U", high, times=times)["cells_tissue_1e9"]
+    assert tissue.loc[2922.0] < 3.0 * tissue.loc[0.0]
+    assert tissue.loc[2922.0] / tissue.loc[2557.0] < 1.05  # plateau: < 5% in the eighth year
+    unbounded = _course("U", {**high, "niche_capacity_ratio": 1e6}, times=times)["cells_tissue_1e9"]
+    assert unbounded.loc[2557.0] > 3.0 * unbounded.loc[0.0]
+    assert unbounded.loc[2922.0] / unbounded.loc[2557.0] > 1.5
+
+
+def test_niche_crowding_is_one_at_baseline_and_slows_division_as_burden_grows():
+    """Fast check of the capacity: no effect on the untreated start, less division per cell as it grows."""
+    from cllsim.model import load_table
+    from cllsim.simulate import run_batch
+
+    values = {k: np.array([v]) for k, v in load_table().values().items()}
+    values["clone_fraction_c481s"] = np.array([1e-3])  # a large subclone that grows untreated
+    times_h = np.array([0.0, 365.0, 730.0]) * 24.0
+    out = run_batch("none", values, times_h, ("niche_crowding", "cells_tissue"), rtol=1e-6, atol=1e-10)
+    crowding, tissue = out.values["niche_crowding"][0], out.values["cells_tissue"][0]
+    assert crowding[0] == pytest.approx(1.0, abs=1e-9)
+    assert tissue[2] > tissue[0] and 0.0 < crowding[2] < crowding[1] < 1.0
+
+
+def _infeasible_share(n: int, seed: int, overrides: dict[str, float] | None = None) -> float:
+    from cllsim.cohort import CohortSpec, sample_chunk
+    from cllsim.simulate import run_batch
+
+    chunk = sample_chunk(CohortSpec(n=n, seed=seed, days=1.0, chunk_size=n), 0)
+    values = dict(chunk.values)
+    for k, v in (overrides or {}).items():
+        values[k] = np.full(n, v)
+    out = run_batch("none", values, np.array([0.0, 1.0]), ("blood_replacement0",), rtol=1e-5, atol=1e-9)
+    return float(1.0 - out.ok.mean())
+
+
+def test_realistic_population_draws_have_a_feasible_untreated_balance():
+    """Marginated cells are endothelium-protected: few realistic draws lack an untreated balance.
+
+    Can fail: if marginated cells died as circulating ones do, the marginated pool would double
+    intravascular deaths and about twice as many draws (7.8%) would be infeasible.
+    """
+    share = _infeasible_share(400, 7)
+    assert share <= 0.05
+    assert _infeasible_share(400, 7, {"margination_death_factor": 1.0}) > 1.5 * share
+
+
 # ---- clinician observables ------------------------------------------------------------------
 def test_mrd_spd_and_spleen_length_at_baseline(course_u):
     w, v = course_u, load_table().values()
