@@ -25,6 +25,9 @@ K9_SHARE_UNDETECTABLE = (0.03, 0.25)  # K9: share with MRD < 1e-4 at 4 years
 K10_PROGRESSION_3Y = (0.05, 0.20)  # K10: cumulative CLL progression at 3 years
 K10_RESISTANT_DOMINATED = 0.60  # K10: share of progressions dominated by a resistant subclone
 K10_LEAD_DAYS = 182.0  # K10: resistant clone >= 1e-3 of CLL cells >= 6 months before progression
+K12_CR_1Y_MAX = 0.15  # K12: CR at 1 year at most
+K12_BEST_CR_5Y = (0.15, 0.45)  # K12: best response CR by 5 years
+K12_CR_5Y_MAX_BY_IGHV = 0.50  # K12: CR a minority at 5 years in U- and in M-CLL
 COURSE_TIMES = np.array([0.0, 1.0, 90.0, 182.0, 365.0, 730.0, 1095.0, 1461.0, 1826.0])
 NO_CLONES = {"clone_fraction_c481s": 0.0, "clone_fraction_plcg2": 0.0}
 
@@ -235,7 +238,7 @@ def _calibration_module():
 @pytest.fixture(scope="module")
 def cohort():
     cal = _calibration_module()
-    return cal, cal.simulate_cohort(120, seed=11, days=4 * YEAR + 1)
+    return cal, cal.simulate_cohort(120, seed=11, days=5 * YEAR + 1)
 
 
 @pytest.mark.slow
@@ -254,6 +257,18 @@ def test_k10_cohort_progression_by_resistant_subclones(cohort):
     assert K10_PROGRESSION_3Y[0] <= s["K10 progression by 3 y"] <= K10_PROGRESSION_3Y[1]  # K10
     assert s["K10 share of progressions dominated by a resistant clone"] >= K10_RESISTANT_DOMINATED  # K10
     assert s["K10 median lead time from 1e-3 resistant share, days"] >= K10_LEAD_DAYS  # K10
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="K12 not met yet: nodes reach the normal-node SPD within about a "
+                   "year, so CR is the majority (docs/model.md, Known limits)")
+def test_k12_cohort_complete_responses_stay_a_minority(cohort):
+    cal, res = cohort
+    s = cal.complete_responses(res)
+    assert s["K12 CR at 1 y"] <= K12_CR_1Y_MAX  # K12
+    assert K12_BEST_CR_5Y[0] <= s["K12 best response CR by 5 y"] <= K12_BEST_CR_5Y[1]  # K12
+    for g in ("U", "M"):
+        assert s[f"K12 CR at 5 y, {g}-CLL"] < K12_CR_5Y_MAX_BY_IGHV  # K12
 
 
 @pytest.mark.slow
