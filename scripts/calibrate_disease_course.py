@@ -10,7 +10,8 @@ parameters table), runs it on ibrutinib 420 mg qd with the cohort engine
   burden >= 1.5x its running nadir, after the first 6 months; the iwCLL logic lives in
   ``cllsim.cohort``), the share of progressions dominated by a resistant subclone
   (C481S + PLCG2 >= 50% of CLL cells at progression) and the median lead time from the
-  resistant share first reaching 1e-3 of blood CLL cells to progression.
+  resistant share first reaching 1e-3 of blood CLL cells to progression;
+* K12: iwCLL complete response at 1, 2 and 5 years and at best response (by IGHV at 5 years).
 
 Usage: ``python scripts/calibrate_disease_course.py [n] [seed] [param=value ...]``
 """
@@ -26,7 +27,8 @@ from cllsim.cohort import CohortSpec, sample_chunk
 from cllsim.simulate import run_batch
 
 VARIABLES = ("mrd_blood", "cells_total", "fraction_c481s", "fraction_plcg2", "fraction_blood_c481s",
-             "fraction_blood_plcg2")
+             "fraction_blood_plcg2", "alc_per_uL", "ln_spd_cm2", "spleen_length_cm", "bm_infiltration_pct")
+RESPONSE_INPUTS = ("alc_per_uL", "ln_spd_cm2", "spleen_length_cm", "bm_infiltration_pct", "mrd_blood")
 PROGRESSION_RISE = 1.5  # total burden relative to its running nadir
 PROGRESSION_NOT_BEFORE_DAY = 180.0  # treatment lymphocytosis and the first response are not progression
 
@@ -104,15 +106,36 @@ def summary(res: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
+def complete_responses(res: dict[str, np.ndarray]) -> dict[str, float]:
+    """K12 read-outs (needs >= 5 years of follow-up): iwCLL CR at landmarks and at best response.
+
+    Uses :func:`cllsim.cohort.patient_responses` (iwCLL 2018 with the two-month confirmation).
+    """
+    from cllsim.cohort import patient_responses
+
+    ok = res["ok"]
+    r = patient_responses(res["time_days"], {k: res[k][ok] for k in RESPONSE_INPUTS},
+                          landmarks_days=(365.0, 730.0, 1826.0))
+    ighv = np.asarray(res["ighv"])[ok]
+    out = {
+        "K12 CR at 1 y": float(np.mean(r["response_at_365d"] == "CR")),
+        "K12 CR at 2 y": float(np.mean(r["response_at_730d"] == "CR")),
+        "K12 best response CR by 5 y": float(np.mean(r["best_response"] == "CR")),
+    }
+    for g in ("U", "M"):
+        out[f"K12 CR at 5 y, {g}-CLL"] = float(np.mean(r["response_at_1826d"][ighv == g] == "CR"))
+    return out
+
+
 def main(argv: list[str]) -> None:
     n = int(argv[0]) if argv else 200
     seed = int(argv[1]) if len(argv) > 1 else 11
     overrides = {k: float(v) for k, v in (a.split("=", 1) for a in argv[2:])}
     start = time.perf_counter()
-    res = simulate_cohort(n, seed, 4 * 365.25 + 1, overrides)
-    for k, v in summary(res).items():
+    res = simulate_cohort(n, seed, 5 * 365.25 + 1, overrides)
+    for k, v in {**summary(res), **complete_responses(res)}.items():
         print(f"{k}: {v:.4g}")
-    print(f"({time.perf_counter() - start:.0f} s for {n} patients x 4 years)")
+    print(f"({time.perf_counter() - start:.0f} s for {n} patients x 5 years)")
 
 
 if __name__ == "__main__":

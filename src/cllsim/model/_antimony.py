@@ -311,6 +311,17 @@ def antimony_model(
         add(f"  niche0_{t} := niche_fraction_{t}*cells_tissue0_{t}")
     efflux0 = " + ".join(f"egress_per_day_{t}*free0_{t}" for t in tissues)
     add(f"  efflux0_per_day := {efflux0}")
+    add("  cells_tissue0 := " + " + ".join(f"cells_tissue0_{t}" for t in tissues))
+    # marginated cells adhere to endothelium, whose contact supports CLL-cell survival
+    add("  death_marginated_per_day := margination_death_factor*death_marg_per_day")
+    # Niche support (T-cell help, stromal signals) is shared by all CLL cells in tissues, so
+    # division per niche-bound cell falls steeply as the tissue burden nears the capacity
+    # (1 at the untreated baseline; Hill form, so that niches emptied by treatment speed
+    # division only a little): growth saturates instead of running exponentially
+    add(
+        "  niche_crowding := (1 + (1/niche_capacity_ratio)^niche_crowding_hill)"
+        "/(1 + (cells_tissue/(niche_capacity_ratio*cells_tissue0))^niche_crowding_hill)"
+    )
     # Homing and binding rates are fixed by the untreated state: blood (with its marginated
     # pool) is replenished as fast as its cells home and die, each niche pool as fast as its
     # cells detach and die net of division (net growth of the clone shows in the free pools;
@@ -320,7 +331,7 @@ def antimony_model(
     # once cells move they stay constant.
     add(
         "  blood_replacement0 := 1 - (death_blood_per_day*cells_blood0"
-        " + death_marg_per_day*marg0)/efflux0_per_day"
+        " + death_marginated_per_day*marg0)/efflux0_per_day"
     )
     for t in tissues:
         add(
@@ -515,7 +526,8 @@ def _population_lines(tissues: Sequence[str], clone: str, live: str) -> list[str
         birth = "0"
     elif clone:
         home, adhesion, margination = f"homing_capacity{s}", f"adhesion_capacity{s}", f"margination_capacity{s}"
-        death = {"blood": f"death_unsupported{s}_per_day", "marg": f"death_unsupported{s}_per_day"}
+        death = {"blood": f"death_unsupported{s}_per_day",
+                 "marg": f"margination_death_factor*death_unsupported{s}_per_day"}
         for t in tissues:
             death[f"free_{t}"] = f"(death_unsupported{s}_per_day + death_detached_tissue_per_day)"
             death[f"niche_{t}"] = f"death_niche{s}_per_day"
@@ -523,6 +535,7 @@ def _population_lines(tissues: Sequence[str], clone: str, live: str) -> list[str
     else:
         home, adhesion, margination = "homing_capacity", "adhesion_capacity", "margination_capacity"
         death = {p: f"death_{p}_per_day" for p in pools_}
+        death["marg"] = "death_marginated_per_day"
         birth = "birth_niche_per_day"
     # persister exchange: in from parental niches, back to the parental state in every pool
     switch = dict.fromkeys(pools_, "")
@@ -561,7 +574,7 @@ def _population_lines(tissues: Sequence[str], clone: str, live: str) -> list[str
             f" + J_detach_{t}{s} - {death[f'free_{t}']}/24*cells_free_{t}{s}{switch[f'free_{t}']})"
         )
         growth = f" - {death[f'niche_{t}']}/24*cells_niche_{t}{s}" if birth == "0" else (
-            f" + ({birth} - {death[f'niche_{t}']})/24*cells_niche_{t}{s}")
+            f" + ({birth}*niche_crowding - {death[f'niche_{t}']})/24*cells_niche_{t}{s}")
         out.append(
             f"cells_niche_{t}{s}' = {live}*(J_bind_{t}{s} - J_detach_{t}{s}{growth}"
             f"{switch[f'niche_{t}']})"
@@ -615,20 +628,21 @@ def _observable_lines(host: Host) -> list[str]:
         d = [f"death_free_{t}_per_day*cells_free_{t}", f"death_niche_{t}_per_day*cells_niche_{t}",
              f"persister_death_unsupported_per_day*cells_free_{t}_{PERSISTER}",
              f"persister_death_niche_per_day*cells_niche_{t}_{PERSISTER}"]
-        b = [f"birth_niche_per_day*cells_niche_{t}"]
+        b = [f"birth_niche_per_day*niche_crowding*cells_niche_{t}"]
         for c in RESISTANT_CLONES:
             d += [f"(death_unsupported_{c}_per_day + death_detached_tissue_per_day)*cells_free_{t}_{c}",
                   f"death_niche_{c}_per_day*cells_niche_{t}_{c}"]
-            b.append(f"birth_niche_per_day_{c}*cells_niche_{t}_{c}")
+            b.append(f"birth_niche_per_day_{c}*niche_crowding*cells_niche_{t}_{c}")
         deaths[t], births[t] = " + ".join(d), " + ".join(b)
         add(f"death_rate_{t}_pct_per_day := 100*({deaths[t]})/cells_{t}")
         add(f"birth_rate_{t}_pct_per_day := 100*({births[t]})/cells_{t}")
     deaths_tissue = " + ".join(f"({deaths[t]})" for t in tissues)
     births_tissue = " + ".join(f"({births[t]})" for t in tissues)
-    vascular = ["death_blood_per_day*cells_blood", "death_marg_per_day*cells_marg",
+    vascular = ["death_blood_per_day*cells_blood", "death_marginated_per_day*cells_marg",
                 f"persister_death_unsupported_per_day*(cells_blood_{PERSISTER} + cells_marg_{PERSISTER})"]
     for c in RESISTANT_CLONES:
-        vascular.append(f"death_unsupported_{c}_per_day*(cells_blood_{c} + cells_marg_{c})")
+        vascular.append(f"death_unsupported_{c}_per_day*(cells_blood_{c}"
+                        f" + margination_death_factor*cells_marg_{c})")
     add("death_rate_blood_pct_per_day := 100*death_blood_per_day")
     add(f"death_rate_tissue_pct_per_day := 100*({deaths_tissue})/cells_tissue")
     add(f"birth_rate_tissue_pct_per_day := 100*({births_tissue})/cells_tissue")
