@@ -148,3 +148,33 @@ def test_switch_at_progression_stops_the_first_drug_and_starts_the_second():
     assert [a for _, a in doses] == [420.0] * 10 + [560.0] * 10
     with pytest.raises(RegimenError, match="outside the simulated"):
         cllsim.drugs.switched_at(th, 300.0, 200 * 24.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--regimen", "venetoclax 400 mg qd", "--days", "2"], None),  # allowed, warned
+        (["--regimen", "ibrutinib 420 mg qd + ibrutinib 140 mg bid"], "two courses"),
+        (["--regimen", "ibrutinib 420 mg qd x -3 cycles"], "cannot parse"),
+        (["--regimen", "acalabrutinb 100 mg bid"], "did you mean 'acalabrutinib'"),
+        (["--drug", "venetoclax", "--regimen", "420 mg qd until progression then 560 mg qd"], "cohort"),
+    ],
+)
+def test_cli_refuses_bad_therapies_in_one_line(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from cllsim.cli import app
+
+    res = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "o"), *args])
+    if message is None:
+        assert res.exit_code == 0, res.output
+        assert "without the ramp-up" in res.stderr
+        return
+    assert res.exit_code == 2, res.output
+    assert message in res.stderr and res.stderr.count("\n") == 1
+    assert not (tmp_path / "o" / "metadata.json").exists()
+
+
+def test_a_drug_without_mouse_pk_is_refused_in_a_mouse_host():
+    with pytest.raises(SpecError, match="venetoclax has no mouse PK"):
+        cllsim.simulate("venetoclax 10 mg/kg qd", host="tcl1", days=2)
