@@ -271,7 +271,7 @@ def _lin_propagate(lam, tmat, sizes, vec, modes, star, tau, out, scratch, ew):
 
     ``sizes[p]``: size of the block of T starting at position p (0 inside a block). A 1 x 1
     block is an eigenvalue ``lam[p]`` (one exponential); a larger one (a cluster of equal
-    eigenvalues, a complex pair) goes through :func:`_expm`. ``ew``: work array (9, k, k).
+    eigenvalues, a complex pair) goes through :func:`_expm`. ``ew``: work array (10, k, k).
     """
     k = modes.shape[0]
     p = 0
@@ -281,14 +281,17 @@ def _lin_propagate(lam, tmat, sizes, vec, modes, star, tau, out, scratch, ew):
             scratch[p] = np.exp(lam[p] * tau) * modes[p]
             p += 1
             continue
-        e = ew[8, :m, :m]
-        blk = tmat[p:p + m, p:p + m]
+        # contiguous m x m work arrays carved from the flat buffer (strided views are much slower)
+        ewm = ew.ravel()[:10 * m * m].reshape((10, m, m))
+        blk = ewm[9]
+        e = ewm[8]
         upper = True
-        for a in range(1, m):
-            for b in range(a):
-                if blk[a, b] != 0.0:
+        for a in range(m):
+            for b in range(m):
+                blk[a, b] = tmat[p + a, p + b]
+                if b < a and blk[a, b] != 0.0:
                     upper = False
-        _expm(blk, tau, e, ew[:8, :m, :m], upper)
+        _expm(blk, tau, e, ewm, upper)
         for a in range(m):
             v = 0.0
             for b in range(m):
@@ -316,7 +319,7 @@ def _driver_workspace(nl, k):
     """Work arrays of :func:`_advance_driver` (allocated once per patient, not once per step)."""
     return (np.empty(nl), np.empty(k), np.empty(k), np.empty((N_TARGETS + 1, k)), np.empty(k), np.empty(k),
             np.empty(FACTOR_SIZE_drivernl), np.empty((STAGES, nl)), np.empty(nl), np.empty(nl), np.empty(nl),
-            np.empty(nl), np.empty((9, k, k)))
+            np.empty(nl), np.empty((10, k, k)))
 
 
 def _advance_driver(
