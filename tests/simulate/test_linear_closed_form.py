@@ -110,6 +110,15 @@ def test_block_form_of_transit_chains():
     assert _rel(w @ vectorized._expm_batch(t * 2.0) @ np.linalg.inv(w), scipy.linalg.expm(a * 2.0)) < 1e-10
 
 
+def test_block_form_falls_back_to_the_whole_matrix(monkeypatch):
+    """Where no basis is well enough conditioned, A is one block (W = I, T = A): still exact."""
+    monkeypatch.setattr(vectorized, "_BASIS_MAX_COND", 0.5)  # no basis qualifies
+    a = _pk_like(np.random.default_rng(5), 5)
+    w, t, sizes = vectorized._block_form(a)
+    assert np.array_equal(w, np.eye(a.shape[0])) and np.array_equal(t, a)
+    assert sizes.tolist() == [a.shape[0]] + [0] * (a.shape[0] - 1)
+
+
 def test_kernel_stage_states_match_scipy():
     """The kernel's linear states at the stage times (Taylor branch for short steps, Pade beyond) vs scipy."""
     rng = np.random.default_rng(11)
