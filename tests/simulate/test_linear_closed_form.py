@@ -110,6 +110,36 @@ def test_block_form_of_transit_chains():
     assert _rel(w @ vectorized._expm_batch(t * 2.0) @ np.linalg.inv(w), scipy.linalg.expm(a * 2.0)) < 1e-10
 
 
+def test_block_form_falls_back_to_the_whole_matrix(monkeypatch):
+    """Where no basis is well enough conditioned, A is one block (W = I, T = A): still exact."""
+    monkeypatch.setattr(vectorized, "_BASIS_MAX_COND", 0.5)  # no basis qualifies
+    a = _pk_like(np.random.default_rng(5), 5)
+    w, t, sizes = vectorized._block_form(a)
+    assert np.array_equal(w, np.eye(a.shape[0])) and np.array_equal(t, a)
+    assert sizes.tolist() == [a.shape[0]] + [0] * (a.shape[0] - 1)
+
+
+def test_kernel_stage_states_match_scipy():
+    """The kernel's linear states at the stage times (Taylor branch for short steps, Pade beyond) vs scipy."""
+    rng = np.random.default_rng(11)
+    for n_chain in (5, 6):
+        a = _pk_like(rng, n_chain)
+        k = a.shape[0]
+        w, t, sizes = vectorized._block_form(a)
+        winv = np.linalg.inv(w)
+        star = rng.uniform(0.0, 5.0, k)
+        lv = rng.uniform(0.0, 100.0, k)
+        # 1-norm of the cluster block x step from 0.02 (Taylor) to about 80 (Pade, squarings)
+        for step_h in (1e-3, 0.02, 0.03, 0.2, 3.0):
+            xs = np.full((kernel.N_TARGETS + 1, k), np.nan)
+            kernel._lin_rows(np.diag(t).copy(), t, sizes, w, winv @ (lv - star), star, step_h, xs,
+                             np.empty((kernel.N_TARGETS, k)), np.empty((kernel.TAYLOR_TERMS, k)),
+                             np.empty((10, k, k)))
+            for r, f in enumerate(kernel.TARGET_FRACS):
+                ref = star + scipy.linalg.expm(a * f * step_h) @ (lv - star)
+                assert _rel(xs[r + 1], ref) < 1e-10, (n_chain, step_h, f)
+
+
 @pytest.mark.parametrize(("drug", "chain"), [("acalabrutinib", 6), ("pirtobrutinib", 5)])
 def test_drug_models_get_a_closed_form(drug: str, chain: int):
     """The model's linear PK is propagated in closed form (not integrated): one block per transit chain."""

@@ -50,6 +50,11 @@ PADE_COEFFS = tuple(
     for m in PADE_DEGREES
 )
 
+#: A cluster block T_c of the linear states is propagated by a Taylor series on the vector where
+#: ||T_c step||_1 is at most this (terms below 1e-18 after at most TAYLOR_TERMS), else by _expm.
+TAYLOR_NORM = 1.0
+TAYLOR_TERMS = 24
+
 #: Status codes returned by the kernel.
 OK, FAILED = 0, 1
 
@@ -266,40 +271,82 @@ def _expm(amat, tau, out, ew, upper):
         _matmul(tmp, tmp, out, upper)
 
 
-def _lin_propagate(lam, tmat, sizes, vec, modes, star, tau, out, scratch, ew):
-    """Exact linear states after ``tau`` h: star + W exp(T tau) modes, for the block form A = W T W^-1.
+def _lin_rows(lam, tmat, sizes, vec, modes, star, step, xs, zs, kry, ew):
+    """Exact linear states at each stage time ``TARGET_FRACS[r] * step`` (h) into ``xs[r + 1]``.
 
-    ``sizes[p]``: size of the block of T starting at position p (0 inside a block). A 1 x 1
-    block is an eigenvalue ``lam[p]`` (one exponential); a larger one (a cluster of equal
-    eigenvalues, a complex pair) goes through :func:`_expm`. ``ew``: work array (9, k, k).
+    star + W exp(T tau) modes for the block form A = W T W^-1. ``sizes[p]``: size of the block of
+    T starting at position p (0 inside a block). A 1 x 1 block is an eigenvalue ``lam[p]`` (one
+    exponential per stage time); a larger one (a cluster of equal eigenvalues, a complex pair):
+    where ||T_c step||_1 <= ``TAYLOR_NORM`` a Taylor series on the vector, whose terms
+    (T_c step)^j modes / j! are shared by all stage times (evaluated by Horner in the fraction);
+    beyond it :func:`_expm` per stage time. Work arrays: ``zs`` (N_TARGETS, k), ``kry``
+    (TAYLOR_TERMS, k), ``ew`` (10, k, k).
     """
     k = modes.shape[0]
     p = 0
     while p < k:
         m = sizes[p]
         if m <= 1:
-            scratch[p] = np.exp(lam[p] * tau) * modes[p]
+            for r in range(N_TARGETS):
+                zs[r, p] = np.exp(lam[p] * (TARGET_FRACS[r] * step)) * modes[p]
             p += 1
             continue
-        e = ew[8, :m, :m]
-        blk = tmat[p:p + m, p:p + m]
-        upper = True
-        for a in range(1, m):
-            for b in range(a):
-                if blk[a, b] != 0.0:
-                    upper = False
-        _expm(blk, tau, e, ew[:8, :m, :m], upper)
-        for a in range(m):
+        norm = 0.0
+        for b in range(m):
             v = 0.0
+            for a in range(m):
+                v += abs(tmat[p + a, p + b])
+            norm = max(norm, v)
+        norm *= abs(step)
+        if norm <= TAYLOR_NORM:
+            for a in range(m):
+                kry[0, a] = modes[p + a]
+            terms = 1
+            bound = 1.0
+            for j in range(1, TAYLOR_TERMS):
+                for a in range(m):
+                    v = 0.0
+                    for b in range(m):
+                        v += tmat[p + a, p + b] * kry[j - 1, b]
+                    kry[j, a] = v * step / j
+                terms = j + 1
+                bound *= norm / j
+                if bound < 1e-18:  # the rest of the series is below 1e-18 |modes| (norm <= 1)
+                    break
+            for r in range(N_TARGETS):
+                f = TARGET_FRACS[r]
+                for a in range(m):
+                    v = kry[terms - 1, a]
+                    for j in range(terms - 2, -1, -1):
+                        v = v * f + kry[j, a]
+                    zs[r, p + a] = v
+            p += m
+            continue
+        # contiguous m x m work arrays carved from the flat buffer (strided views are much slower)
+        ewm = ew.ravel()[:10 * m * m].reshape((10, m, m))
+        blk = ewm[9]
+        e = ewm[8]
+        upper = True
+        for a in range(m):
             for b in range(m):
-                v += e[a, b] * modes[p + b]
-            scratch[p + a] = v
+                blk[a, b] = tmat[p + a, p + b]
+                if b < a and blk[a, b] != 0.0:
+                    upper = False
+        for r in range(N_TARGETS):
+            _expm(blk, TARGET_FRACS[r] * step, e, ewm, upper)
+            for a in range(m):
+                v = 0.0
+                for b in range(m):
+                    v += e[a, b] * modes[p + b]
+                zs[r, p + a] = v
         p += m
-    for a in range(k):
-        v = star[a]
-        for b in range(k):
-            v += vec[a, b] * scratch[b]
-        out[a] = v
+    for r in range(N_TARGETS):
+        row = xs[r + 1]
+        for a in range(k):
+            v = star[a]
+            for b in range(k):
+                v += vec[a, b] * zs[r, b]
+            row[a] = v
 
 
 def _lin_derivative(amat, bmat, b0, lv, u, out):
@@ -316,7 +363,7 @@ def _driver_workspace(nl, k):
     """Work arrays of :func:`_advance_driver` (allocated once per patient, not once per step)."""
     return (np.empty(nl), np.empty(k), np.empty(k), np.empty((N_TARGETS + 1, k)), np.empty(k), np.empty(k),
             np.empty(FACTOR_SIZE_drivernl), np.empty((STAGES, nl)), np.empty(nl), np.empty(nl), np.empty(nl),
-            np.empty(nl), np.empty((9, k, k)))
+            np.empty(nl), np.empty((10, k, k)), np.empty((N_TARGETS, k)), np.empty((TAYLOR_TERMS, k)))
 
 
 def _advance_driver(
@@ -327,10 +374,10 @@ def _advance_driver(
 
     Linear driver states are propagated in closed form through the block form A = W T W^-1
     (``vec`` = W, ``vinv`` = W^-1, ``tmat`` = T with blocks ``sizes``, ``lam`` its diagonal; see
-    :func:`_lin_propagate`), for any A; the others are integrated with their own Rosenbrock steps as a non-autonomous
-    system. Returns (ok, new driver step size).
+    :func:`_lin_rows`), for any A; the others are integrated with their own Rosenbrock steps as
+    a non-autonomous system. Returns (ok, new driver step size).
     """
-    y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew, ew = work
+    y, lv, star, xs, xdot, w, F, K, ftv, yi, r, ynew, ew, zs, kry = work
     nl = pos_nl.shape[0]
     k = pos_lin.shape[0]
     for a in range(nl):
@@ -350,9 +397,7 @@ def _advance_driver(
         # row 0 is the current point; the other stage times are propagated from it in closed form
         xs[0, :] = lv
         _lin_modes(vinv, lv, star, w)
-        for row in range(1, N_TARGETS + 1):
-            # xdot: scratch until set below
-            _lin_propagate(lam, tmat, sizes, vec, w, star, TARGET_FRACS[row - 1] * step, xs[row], xdot, ew)
+        _lin_rows(lam, tmat, sizes, vec, w, star, step, xs, zs, kry, ew)
         _lin_derivative(amat, bmat, b0, lv, u, xdot)
         err = _ros_step(False, y, xs, xdot, p, u, step, rtol, atol, F, K, ftv, yi, r, ynew)
         accepted = err <= 1.0

@@ -17,7 +17,9 @@ a model variable):
   cell-carried BCL2/CXCR4) takes long steps as a non-autonomous system, reading the driver at
   its stage times;
 * **closed-form linear states**: driver states with affine rates (linear PK) are propagated
-  exactly between input switches (eigen-decomposition per patient), not integrated;
+  exactly between input switches (per patient: L* + W exp(T tau) W^-1 (L - L*), with T diagonal,
+  or with a block per cluster of equal eigenvalues such as a transit chain, whose exponential is
+  a Pade scaling and squaring), not integrated;
 * CXCR4 receptor kinetics are already at closed-form quasi-steady state in the declaration.
 
 Pre-treatment equilibration (populations frozen, cell-carried states relaxing) runs the same
