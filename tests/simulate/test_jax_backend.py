@@ -40,7 +40,8 @@ def test_generated_rhs_matches_numpy_code():
     y[:3] += np.array([[50.0], [3.0], [20.0]])  # some drug on board
     u = np.array([12.0])
     ref = cm.rhs(y, d, {"ibrutinib_input_mg_per_h": u})[:, 0]
-    got = model.rhs(0.0, jax.numpy.asarray(y[:, 0]), ({k: np.atleast_1d(d[k])[0] for k in model.reads}, jax.numpy.asarray(u)))
+    reads = {k: np.atleast_1d(d[k])[0] for k in model.reads}
+    got = model.rhs(0.0, jax.numpy.asarray(y[:, 0]), (reads, jax.numpy.asarray(u)))
     assert np.allclose(np.asarray(got), ref, rtol=1e-12, atol=1e-300)
 
 
