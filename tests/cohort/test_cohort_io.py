@@ -91,7 +91,7 @@ def test_patients_do_not_depend_on_the_chunk_size_across_draw_blocks():
     spec = CohortSpec(n=4500, chunk_size=2000, seed=3, days=10)
     across = sample_patients(spec, 1990, 2010)
     a, b = sample_chunk(spec, 0), sample_chunk(spec, 1)
-    for pid in ("baseline_alc_per_uL", "pk_cl_L_per_h"):
+    for pid in ("baseline_alc_per_uL", "ibrutinib_cl_L_per_h"):
         np.testing.assert_array_equal(across.values[pid], np.concatenate([a.values[pid][-10:], b.values[pid][:10]]))
     small = sample_chunk(spec.model_copy(update={"chunk_size": 7}), 285)  # patients 1995..2001
     np.testing.assert_array_equal(small.values["body_weight_kg"], across.values["body_weight_kg"][5:12])

@@ -44,7 +44,7 @@ def test_every_panel_of_plot_compare_has_labels_with_units_and_one_line_per_resu
     assert all(len(ax.lines) == len(results) for ax in fig.axes if ax.get_visible())
     (legend,) = fig.legends
     entries = [t.get_text() for t in legend.get_texts()]
-    assert entries == ["420 mg qd, U-CLL", "420 mg qd, M-CLL", "280 mg qd, U-CLL"]
+    assert entries == ["ibrutinib 420 mg qd, U-CLL", "ibrutinib 420 mg qd, M-CLL", "ibrutinib 280 mg qd, U-CLL"]
     assert not any(ax.get_legend() for ax in fig.axes)  # the legend sits outside the data
 
 
@@ -74,8 +74,8 @@ def test_plot_compare_into_given_axes_and_refusals(results):
 
 def test_repeated_labels_are_numbered_and_mice_are_not_given_an_ighv_status(results):
     same = cllsim.report._panel.compare_labels([results[0], results[0]])
-    assert same == ["420 mg qd, U-CLL #1", "420 mg qd, U-CLL #2"]
+    assert same == ["ibrutinib 420 mg qd, U-CLL #1", "ibrutinib 420 mg qd, U-CLL #2"]
     mouse = cllsim.simulate("420 mg qd", host="tcl1", days=3)
     assert "CLL" not in mouse.plot()._suptitle.get_text().split(",")[0]
-    assert cllsim.report._panel.compare_labels([results[0], mouse]) == ["420 mg qd, U-CLL, patient",
-                                                                       "420 mg qd, tcl1 mouse"]
+    assert cllsim.report._panel.compare_labels([results[0], mouse]) == ["ibrutinib 420 mg qd, U-CLL, patient",
+                                                                       "ibrutinib 420 mg qd, tcl1 mouse"]

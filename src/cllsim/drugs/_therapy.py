@@ -32,7 +32,7 @@ from pydantic import ConfigDict, model_validator
 from .._errors import RegimenError
 from .._validation import InputModel, did_you_mean, shorten
 from ._records import DoseRecord, DoseRecords
-from ._regimen import Hold, Regimen, parse_regimen
+from ._regimen import MAX_DOSES, Hold, Regimen, parse_regimen
 from ._registry import DRUGS, get_drug
 
 #: Drug of a regimen that names none (the default of ``simulate`` and the CLI's ``--drug``).
@@ -142,6 +142,14 @@ class Therapy(InputModel):
         if self.at_progression is not None:
             self.at_progression.check_dose_count(until_h)
         return self.n_doses(until_h)
+
+    @property
+    def max_doses(self) -> int:
+        """Most doses a simulation may expand a course to (the smallest limit of the courses)."""
+        limits = [c.regimen.max_doses for c in self.courses]
+        if self.at_progression is not None:
+            limits.append(self.at_progression.max_doses)
+        return min(limits, default=MAX_DOSES)
 
     def with_max_doses(self, max_doses: int) -> Therapy:
         courses = tuple(c.model_copy(update={"regimen": c.regimen.with_max_doses(max_doses)}) for c in self.courses)
