@@ -2,7 +2,7 @@
 
 Format (UTF-8, comma-separated, a ``#`` at the start of a line makes it a comment)::
 
-    id,ighv,body_weight_kg,baseline_alc_per_uL,pk_cl_L_per_h
+    id,ighv,body_weight_kg,baseline_alc_per_uL,ibrutinib_cl_L_per_h
     pt-001,U,72.5,85000,
     pt-002,M,91,23000,1400
 
