@@ -3,7 +3,7 @@
 >= 50 random patients (table between-patient distributions), one year of daily points, every
 observable: max relative difference must be < 1e-4 (as :func:`cllsim.simulate._compare.max_relative_difference`
 defines it: floored for observables that start at zero, relative to the largest magnitude for
-ones that change sign). Reference at rtol 1e-8 (PITFALLS: agreement needs tight tolerances on both sides).
+ones that change sign). Reference at rtol 1e-8 (agreement needs tight tolerances on both sides).
 
     python benchmarks/verify_agreement.py --n 50 --days 365 --rtol 1e-5 2e-5
 """
