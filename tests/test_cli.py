@@ -148,6 +148,10 @@ def test_observables_lists_the_registry_with_units(tmp_path):
     assert "ln_volume_cm3" not in {r["id"] for r in rows}  # xenografts have no lymph-node pool
     bad = runner.invoke(app, ["observables", "--host", "dog"])
     assert bad.exit_code == 2 and "unknown host" in bad.output
+    # per-drug read-outs of a combination, ids in full on a narrow terminal
+    both = runner.invoke(app, ["observables", "--drug", "ibrutinib,venetoclax"], env={"COLUMNS": "80"})
+    assert both.exit_code == 0, both.output
+    assert "venetoclax_bcl2_occupancy_pct" in both.output and "ibrutinib_btk_occupancy_pct" in both.output
 
 
 def test_parameters_per_host_drug_and_ighv_with_full_ids(tmp_path):

@@ -496,6 +496,8 @@ def parameters(
 def observables(
     host: Annotated[str, typer.Option("--host", help="Host: patient, tcl1 or xenograft.")] = "patient",
     out: Annotated[Path | None, typer.Option("--out", parser=output_path, help="Write the list as CSV here.")] = None,
+    drug: Annotated[str, typer.Option("--drug", help="Drug(s) of the model, comma-separated (per-drug read-outs).")] = (
+        "ibrutinib"),
 ) -> None:
     """List the observables a simulation reports: id, unit, model variable, normalisation, meaning."""
 
@@ -507,7 +509,7 @@ def observables(
             raise UsageError(f"unknown host {host!r}; known: {', '.join(HOSTS)}")
         rows = [
             (o.id, o.unit, o.variable, "per baseline (t = 0)" if o.per_baseline else "", o.description)
-            for o in registry(host)
+            for o in registry(host, [_drug(d) for d in drug.split(",") if d.strip()] or ["ibrutinib"])
         ]
         if out is not None:
             import csv
@@ -523,9 +525,14 @@ def observables(
             return
         from rich.table import Table
 
-        t = Table("observable", "unit", "model variable", "normalisation", "meaning", show_lines=False)
-        for row in rows:
-            t.add_row(*row)
+        t = Table(show_lines=False)
+        # ids are what users type: never cut (the meaning wraps instead)
+        t.add_column("observable", no_wrap=True, overflow="ignore")
+        t.add_column("unit", no_wrap=True)
+        t.add_column("normalisation")
+        t.add_column("meaning", ratio=1)
+        for oid, unit, _variable, norm, meaning in rows:
+            t.add_row(oid, unit, norm, meaning)
         console.print(t)
 
     run_guarded(go)
