@@ -329,6 +329,8 @@ def _draw(spec: CohortSpec, is_u: np.ndarray, rng: np.random.Generator, table: P
 def _drug_stream(rng: np.random.Generator, drug: str) -> np.random.Generator:
     """A generator for ``drug``'s parameters, a child of ``rng``'s seed (``rng`` itself is not advanced)."""
     seq = rng.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):  # the cohort's generators are all made from one
+        raise TypeError("a drug stream needs a generator made from a SeedSequence")
     key = (*seq.spawn_key, zlib.crc32(drug.encode()))
     return np.random.default_rng(np.random.SeedSequence(seq.entropy, spawn_key=key))
 

@@ -19,7 +19,7 @@ Target binding:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -150,7 +150,7 @@ def get_drug(drug: str | Drug) -> Drug:
     return DRUGS[key]
 
 
-def drug_set(drugs: str | Drug | tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def drug_set(drugs: str | Drug | Sequence[str | Drug]) -> tuple[str, ...]:
     """Drug ids, validated, in order, without repeats (the key of a compiled model)."""
     items = [drugs] if isinstance(drugs, str | Drug) else list(drugs)
     if not items:

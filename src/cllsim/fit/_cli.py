@@ -229,7 +229,7 @@ def fit_command(
         with executor, staged_output(out) as stage:
             try:
                 result = fit_patient(
-                    patient, progress=True, start_date=date, executor=executor, **settings,  # type: ignore[arg-type]
+                    patient, progress=True, start_date=date, executor=executor, **settings,
                 )
             except ModelError:
                 raise  # an engine failure is not the user's mistake (exit 1)

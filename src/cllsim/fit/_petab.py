@@ -273,7 +273,7 @@ def write_petab(problem: Any, out: str | Path, *, readme: str | None = None, nam
 
 def petab_problem(
     *,
-    regimen: Regimen | str = "420 mg qd",
+    regimen: Regimen | DoseRecords | str = "420 mg qd",
     ighv: str | None = "U",
     data: PatientData | None = None,
     days: float | None = None,

@@ -238,20 +238,20 @@ def antimony_model(
         Drugs with a PK block (ids of :data:`cllsim.drugs.DRUGS`); the first is the one that
         ``drug_plasma_ng_per_mL`` and ``drug_free_nM`` read.
     """
-    drugs = [get_drug(d) for d in drug_set(drugs)]
+    drug_objects = [get_drug(d) for d in drug_set(drugs)]
     tissues = host.tissue_ids
     all_pools = pools(host)
     lines: list[str] = [f"model {MODEL_ID}()"]
     add = lines.append
 
     add("  // ---- 1. drug PK: one block per drug of the therapy (cllsim.drugs)")
-    for drug in drugs:
+    for drug in drug_objects:
         lines += ["  " + line for line in drug.antimony()]
     # the first drug is "the drug" of single-drug read-outs
-    add(f"  drug_plasma_ng_per_mL := {drugs[0].id}_plasma_ng_per_mL")
-    add(f"  drug_free_nM := {drugs[0].id}_free_nM")
+    add(f"  drug_plasma_ng_per_mL := {drug_objects[0].id}_plasma_ng_per_mL")
+    add(f"  drug_free_nM := {drug_objects[0].id}_free_nM")
 
-    lines += ["  " + line for line in btk_and_signaling_layers(drugs)]
+    lines += ["  " + line for line in btk_and_signaling_layers(drug_objects)]
     lines += ["  " + line for line in cxcr4_rate_layer()]
     for site in ligand_sites(host):
         for line in _cxcr4_qss(site, f"cxcl12_{site}_nM", "cx_kp", "cx_krec"):
@@ -288,8 +288,8 @@ def antimony_model(
         "  birth_niche_per_day := birth_niche_indep_per_day"
         " + birth_niche_bcr_per_day*bcr_signal"
     )
-    lines += ["  " + line for line in bcl2_drug_layer(drugs)]
-    on_bcl2 = any(d.target == "BCL2" for d in drugs)
+    lines += ["  " + line for line in bcl2_drug_layer(drug_objects)]
+    on_bcl2 = any(d.target == "BCL2" for d in drug_objects)
     for p in all_pools:
         # cells detached from niches inside a tissue also die in situ (F10)
         in_situ = " + death_detached_tissue_per_day" if p.startswith("free_") else ""

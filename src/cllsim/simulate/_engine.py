@@ -92,8 +92,7 @@ class DoseSchedule:
         each patient the therapy that has it, see :func:`cllsim.drugs.switched_at`). Computed
         once per distinct therapy and dosing values.
         """
-        per_patient = not isinstance(therapy, Therapy)
-        therapies = list(therapy) if per_patient else [therapy] * n  # type: ignore[arg-type]
+        therapies: list[Therapy] = [therapy] * n if isinstance(therapy, Therapy) else list(therapy)
         if len(therapies) != n:
             raise SpecError(f"{len(therapies)} therapies for {n} patients")
         cache: dict[tuple, tuple[DoseChange, ...]] = {}
@@ -346,11 +345,13 @@ class Engine(abc.ABC):
         """
         host = get_host(host)
         default = drug_set(drug)
+        therapies: Therapy | list[Therapy]
         if isinstance(regimen, str | Regimen | Therapy | DoseRecords):
-            therapies: Therapy | list[Therapy] = parse_therapy(regimen, default[0])
+            therapies = parse_therapy(regimen, default[0])
             given_therapies = [therapies]
         else:
-            therapies = given_therapies = [parse_therapy(t, default[0]) for t in regimen]
+            given_therapies = [parse_therapy(t, default[0]) for t in regimen]
+            therapies = given_therapies
         times = check_times(times_h)
         for th in {id(t): t for t in given_therapies}.values():
             th.check_dose_count(float(times[-1]))  # refuse millions of doses before equilibrating
