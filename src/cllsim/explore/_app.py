@@ -26,7 +26,7 @@ from ._view import (
 )
 
 HOSTS = ("patient", "tcl1", "xenograft")
-DRUGS = ("ibrutinib", "acalabrutinib")
+DRUGS = ("ibrutinib", "acalabrutinib", "zanubrutinib", "pirtobrutinib")  # BTK inhibitors (a regimen may add venetoclax)
 COLORS = {"A": "#1f77b4", "B": "#d62728"}
 BAND_FILL = {"A": "rgba(31,119,180,0.15)", "B": "rgba(214,39,40,0.15)"}
 #: Slider positions per decade (log rows) or per range (linear rows).

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from .._errors import SpecError
 from .._validation import InputModel
-from ..drugs import parse_regimen
+from ..drugs import parse_therapy
 from ..model import get_host, load_table
 
 #: Observables of the figure, in panel order: (id, title, log-scale y axis).
@@ -53,7 +53,11 @@ PRESETS = {
     "ibrutinib": ("420 mg qd", "560 mg qd", "280 mg qd", "140 mg qd", "420 mg qd x 28; hold 7 d; 420 mg qd",
                   "420 mg qd x 28; 280 mg qd", "none"),
     "acalabrutinib": ("100 mg bid", "100 mg qd", "200 mg qd", "none"),
+    "zanubrutinib": ("160 mg bid", "320 mg qd", "80 mg bid", "none"),
+    "pirtobrutinib": ("200 mg qd", "100 mg qd", "none"),
 }
+#: Therapies with other drugs, offered whatever the drug (CAPTIVATE-style fixed duration).
+COMBINATION_PRESETS = ("ibrutinib 420 mg qd x 420 + venetoclax ramp-up; 400 mg qd x 301 from day 84",)
 
 #: Regimen presets of the mouse hosts (per body weight; ibrutinib, the drug with a mouse PK table).
 MOUSE_PRESETS = ("25 mg/kg qd", "12.5 mg/kg qd", "50 mg/kg qd", "none")
@@ -61,7 +65,7 @@ MOUSE_PRESETS = ("25 mg/kg qd", "12.5 mg/kg qd", "50 mg/kg qd", "none")
 
 def presets(host: str, drug: str) -> tuple[str, ...]:
     """Regimen presets offered for ``host`` and ``drug``."""
-    return PRESETS.get(drug, ()) if host == "patient" else MOUSE_PRESETS
+    return (*PRESETS.get(drug, ()), *COMBINATION_PRESETS) if host == "patient" else MOUSE_PRESETS
 
 
 #: The cohort engine's tolerances in the explorer: within 1e-4 of the reference engine over a year
@@ -112,7 +116,7 @@ class View(InputModel):
         if not 1 <= len(v) <= 2:
             raise ValueError("give one regimen, or two to compare")
         for r in v:
-            parse_regimen(r)
+            parse_therapy(r)  # a regimen of the view's drug, or a therapy naming its drugs
         return v
 
     @field_validator("host")
@@ -190,11 +194,12 @@ def cohort_band(
         patients whose simulation succeeded, and the number that failed.
     """
     from ..analysis import factor_values
+    from ..simulate import model_drugs, observe, patient_values, run_batch
     from ..simulate import observables as registry
-    from ..simulate import observe, patient_values, run_batch
 
-    table = load_table(host=host, drug=drug)
-    values: dict[str, Any] = dict(patient_values(patient, host, table, drug))
+    drugs = model_drugs(parse_therapy(regimen, drug), drug)  # a therapy may name other drugs
+    table = load_table(host=host, drug=drugs)
+    values: dict[str, Any] = dict(patient_values(patient, host, table, drugs))
     rng = np.random.default_rng(np.random.SeedSequence(seed))
     for pid in sorted(table.rows):
         row = table.rows[pid]
@@ -206,7 +211,8 @@ def cohort_band(
     grid = np.arange(0.0, np.floor(days) + 1.0)
     if grid[-1] < days:
         grid = np.append(grid, days)
-    traj = run_batch(regimen, values, grid * 24.0, [o.variable for o in obs], host=host, rtol=rtol, atol=atol)
+    traj = run_batch(regimen, values, grid * 24.0, [o.variable for o in obs], host=host, rtol=rtol, atol=atol,
+                     drug=drugs)
     observed = observe(obs, traj.values)
     ok = traj.ok
     frames = []
