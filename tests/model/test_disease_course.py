@@ -261,8 +261,6 @@ def test_k10_cohort_progression_by_resistant_subclones(cohort):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="K12 not met yet: nodes reach the normal-node SPD within about a "
-                   "year, so CR is the majority (docs/model.md, Known limits)")
 def test_k12_cohort_complete_responses_stay_a_minority(cohort):
     cal, res = cohort
     s = cal.complete_responses(res)
