@@ -407,6 +407,9 @@ def antimony_model(
         for t in tissues:
             add(f"  cells_free_{t}_{c} = {f}*free0_{t}; cells_niche_{t}_{c} = {f}*niche0_{t}")
     add("  cum_net_efflux = 0")
+    if "ln" in tissues:
+        # non-CLL nodal tissue in proportion to the untreated CLL nodal volume
+        add("  ln_stroma_cm3 = nodal_stroma_ratio*cells_tissue0_ln*1e9/cells_per_cm3")
     init = dict(initial_states or {})
     for x in CARRIED_STATES:
         for p in all_pools:
@@ -608,11 +611,22 @@ def _observable_lines(host: Host) -> list[str]:
     add("fraction_persistent := cells_persistent/cells_total")
     if "ln" in tissues:
         add("ln_volume_cm3 := cells_ln*1e9/cells_per_cm3")
-        # SPD of the index nodes: each a sphere holding its share of the CLL nodal volume on
-        # top of a normal node (floor), product of perpendicular diameters = diameter^2
+        # An involved node is not CLL cells alone: its non-leukemic tissue (expanded stroma,
+        # vessels, follicular dendritic-cell meshworks, T cells, fibrosis) grows with the CLL
+        # infiltrate and regresses far more slowly once the CLL cells have left, which keeps
+        # residual nodes > 1.5 cm for years on a BTK inhibitor (K12). First-order lag toward
+        # a share of the CLL nodal volume; frozen during pre-treatment equilibration.
+        add(
+            "ln_stroma_cm3' = (1 - cells_frozen)*nodal_stroma_regression_per_day/24"
+            "*(nodal_stroma_ratio*ln_volume_cm3 - ln_stroma_cm3)"
+        )
+        add("ln_node_volume_cm3 := ln_volume_cm3 + ln_stroma_cm3")
+        # SPD of the index nodes: each a sphere holding its share of the enlarged-node volume
+        # (CLL cells and non-CLL nodal tissue) on top of a normal node (floor), product of
+        # perpendicular diameters = diameter^2
         add(
             "ln_spd_cm2 := spd_index_nodes*(normal_node_diameter_cm^3 + 6/3.141592653589793"
-            "*spd_index_volume_share*ln_volume_cm3/spd_index_nodes)^(2/3)"
+            "*spd_index_volume_share*ln_node_volume_cm3/spd_index_nodes)^(2/3)"
         )
     if "spleen" in tissues:
         add("spleen_volume_cm3 := normal_spleen_volume_cm3 + cells_spleen*1e9/cells_per_cm3")
