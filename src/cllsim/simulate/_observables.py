@@ -189,6 +189,8 @@ def observables(host: Host | str, drugs: str | Sequence[str] = DEFAULT_DRUG) -> 
             Observable(f"cells_total_{clone}_1e9", f"cells_total_{clone}", "1e9 cells", f"{label} subclone burden"),
         ]
     if "ln" in tissue_ids:
+        obs.append(Observable("ln_node_volume_cm3", "ln_node_volume_cm3", "cm3",
+                              "lymph-node volume: CLL cells and the non-CLL tissue that regresses slowly"))
         obs.append(Observable("ln_spd_cm2", "ln_spd_cm2", "cm2",
                               "lymph-node SPD (sum of products of perpendicular diameters, index nodes)"))
     if "spleen" in tissue_ids:
