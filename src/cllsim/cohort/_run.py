@@ -48,6 +48,7 @@ from ..execution import (
     Executor,
     SerialExecutor,
     invalidate,
+    json_text,
     remove_stale,
     write_atomic,
     write_text_atomic,
@@ -790,5 +791,5 @@ def write_outputs(result: CohortResult) -> list[Path]:
                (fig_pfs, "progression_free_km.png"))
     for fig, name in figures:
         written.append(write_atomic(out / name, partial(fig.savefig, dpi=110, format="png")))
-    written.append(write_text_atomic(out / MARKER, json.dumps(result.metadata, indent=2, default=str)))
+    written.append(write_text_atomic(out / MARKER, json_text(result.metadata)))
     return written

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
-import json
 import math
 import threading
 import time
@@ -226,7 +225,9 @@ class FitResult:
         (out / "summary.txt").write_text(self.summary() + "\n", encoding="utf-8")
         paths.append(out / "summary.txt")
         # metadata last: its presence marks a complete output folder
-        (out / "metadata.json").write_text(json.dumps(self.metadata, indent=2, default=str), encoding="utf-8")
+        from ..execution import json_text
+
+        (out / "metadata.json").write_text(json_text(self.metadata), encoding="utf-8")
         paths.append(out / "metadata.json")
         return paths
 

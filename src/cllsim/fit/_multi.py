@@ -32,7 +32,16 @@ import pandas as pd
 
 from .. import __version__
 from .._errors import InputError
-from ..execution import MARKER, Executor, invalidate, make_executor, staged_output, write_atomic, write_text_atomic
+from ..execution import (
+    MARKER,
+    Executor,
+    invalidate,
+    json_text,
+    make_executor,
+    staged_output,
+    write_atomic,
+    write_text_atomic,
+)
 from ..model import load_table, parameter_hash
 from ._data import PatientData
 from ._fit import FitResult, fit_patient
@@ -273,5 +282,5 @@ def fit_patients(
         "fit_settings": {k: v for k, v in fit_kwargs.items() if k != "table"},
         "seconds_total": time.perf_counter() - t0,
     }
-    write_text_atomic(out / "metadata.json", json.dumps(metadata, indent=2, default=str))
+    write_text_atomic(out / "metadata.json", json_text(metadata))
     return summary
