@@ -74,8 +74,11 @@ def test_two_patients_side_by_side_differ_in_ighv_only():
     assert "ighv='M'" in python_call(view)
 
 
-@pytest.mark.parametrize("host, drug", [("patient", "ibrutinib"), ("patient", "acalabrutinib"), ("tcl1", "ibrutinib"),
-                                        ("xenograft", "ibrutinib")])
+@pytest.mark.parametrize("host, drug", [
+    ("patient", "ibrutinib"), ("tcl1", "ibrutinib"), ("xenograft", "ibrutinib"),
+    # each other drug compiles models of its own (with and without the combination preset): slow
+    *(pytest.param("patient", d, marks=pytest.mark.slow) for d in ("acalabrutinib", "zanubrutinib", "pirtobrutinib")),
+])
 def test_every_preset_simulates(host, drug):
     for text in presets(host, drug):
         compute_view(View(host=host, drug=drug, regimens=(text,), days=3))
