@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from .. import __version__
@@ -59,15 +58,14 @@ def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float, float]:
     return p, max(0.0, centre - half), min(1.0, centre + half)
 
 
-def _km_at(durations: np.ndarray, events: np.ndarray, day: float) -> tuple[float, float, float]:
-    tab = km_table(durations, events)
+def _km_at(tab: pd.DataFrame, day: float) -> tuple[float, float, float]:
+    """Survival and its interval at ``day`` from a :func:`km_table`."""
     row = tab[tab["time_day"] <= day].iloc[-1]
     return float(row["survival"]), float(row["lower"]), float(row["upper"])
 
 
-def _km_median(durations: np.ndarray, events: np.ndarray) -> tuple[float, float, float]:
-    """Median with the interval read off the pointwise band (NaN where not reached)."""
-    tab = km_table(durations, events)
+def _km_median(tab: pd.DataFrame) -> tuple[float, float, float]:
+    """Median of a :func:`km_table`, with the interval read off the pointwise band (NaN where not reached)."""
 
     def first(col: str) -> float:
         below = tab[tab[col] <= 0.5]
@@ -92,6 +90,7 @@ def arm_metrics(patients: pd.DataFrame, follow_up_days: float) -> list[dict[str,
         add("evaluable_patients", float(n), unit="patients")
         if not n:
             continue
+        pfs = km_table(ok["ttp_day"].to_numpy(float), ok["progressed"].to_numpy(bool)) if "progressed" in ok else None
         for y, day in enumerate(LANDMARKS_DAYS, start=1):
             if day > follow_up_days + 1.5:
                 continue
@@ -107,12 +106,10 @@ def arm_metrics(patients: pd.DataFrame, follow_up_days: float) -> list[dict[str,
                 add(f"umrd_at_{y}y", *wilson(int((m < 1e-4).sum()), len(m)), unit="share", count=len(m))
                 add(f"mrd_at_{y}y_median", float(m.median()), float(m.quantile(0.25)), float(m.quantile(0.75)),
                     unit="fraction (IQR)", count=len(m))
-            if "progressed" in ok:
-                add(f"pfs_at_{y}y", *_km_at(ok["ttp_day"].to_numpy(float), ok["progressed"].to_numpy(bool), day),
-                    unit="share (KM)")
-        if "progressed" in ok:
-            add("pfs_median", *_km_median(ok["ttp_day"].to_numpy(float), ok["progressed"].to_numpy(bool)),
-                unit="days (KM)")
+            if pfs is not None:
+                add(f"pfs_at_{y}y", *_km_at(pfs, day), unit="share (KM)")
+        if pfs is not None:
+            add("pfs_median", *_km_median(pfs), unit="days (KM)")
         if "umrd_at_eot" in ok and ok["umrd_at_eot"].notna().any():
             add("umrd_at_eot", *wilson(int(ok["umrd_at_eot"].astype(bool).sum()), n), unit="share")
             for col in ("mrd_at_eot", "mrd_at_eot_3m"):
@@ -120,12 +117,12 @@ def arm_metrics(patients: pd.DataFrame, follow_up_days: float) -> list[dict[str,
                 if len(m):
                     add(f"{col}_median", float(m.median()), float(m.quantile(0.25)), float(m.quantile(0.75)),
                         unit="fraction (IQR)", count=len(m))
-            add("treatment_free_median", *_km_median(ok["tfi_days"].to_numpy(float), ok["tfi_event"].to_numpy(bool)),
-                unit="days after EOT (KM)")
+            tfi = km_table(ok["tfi_days"].to_numpy(float), ok["tfi_event"].to_numpy(bool))
+            add("treatment_free_median", *_km_median(tfi), unit="days after EOT (KM)")
         if "switched" in ok and ok["switched"].astype(bool).any():
             add("switched", *wilson(int(ok["switched"].astype(bool).sum()), n), unit="share")
-            add("pfs2_median", *_km_median(ok["pfs2_day"].to_numpy(float), ok["progressed2"].to_numpy(bool)),
-                unit="days (KM)")
+            pfs2 = km_table(ok["pfs2_day"].to_numpy(float), ok["progressed2"].to_numpy(bool))
+            add("pfs2_median", *_km_median(pfs2), unit="days (KM)")
     return rows
 
 

@@ -20,7 +20,7 @@ Target binding:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -61,7 +61,6 @@ class Drug:
     standard_regimen: str
     metabolite_binds: bool = False
     ramp_up: tuple[tuple[float, int], ...] = ()
-    note: str = field(default="", compare=False)
 
     def table_path(self, species: str) -> Path:
         """The drug's parameter table for ``species`` (``"human"`` or ``"mouse"``).
@@ -112,12 +111,6 @@ class Drug:
     ) -> list[tuple[float, float, float]]:
         """Absorption of each dose ``(time_h, amount_mg)``: ``(start_h, duration_h, absorbed_mg)``."""
         return _pk.pk_dose_inputs(self.id, self.pk, doses, food, values)
-
-    @property
-    def binding_concentrations(self) -> tuple[str, ...]:
-        """Unbound concentrations (nM) that bind the target: the parent and, if active, its metabolite."""
-        out = (f"{self.id}_free_nM",)
-        return out + ((f"{self.id}_metabolite_free_nM",) if self.metabolite_binds else ())
 
 
 #: Every drug, by id.

@@ -25,7 +25,6 @@ course that does not start at 20 mg skips the ramp-up, which is allowed but warn
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 from pydantic import ConfigDict, model_validator
 
@@ -262,17 +261,6 @@ def therapy_warnings(therapy: Therapy, until_h: float, *, human: bool = True,
                     f"({', '.join(_g(mg) for mg, _ in steps)} mg, one week each; its label requires it to lower "
                     "the risk of tumour lysis); write 'ramp-up; ...' to include it"
                 )
-    return out
-
-
-def doses_by_drug(
-    therapy: Therapy, until_h: float, body_weight_kg: Mapping[str, float] | float
-) -> dict[str, list[tuple[float, float]]]:
-    """Dose times (h) and amounts (mg) of each drug of the first phase, before ``until_h``."""
-    out = {}
-    for c in therapy.courses:
-        bw = body_weight_kg if isinstance(body_weight_kg, float | int) else body_weight_kg[c.drug]
-        out[c.drug] = c.regimen.doses(until_h, float(bw))
     return out
 
 

@@ -446,7 +446,7 @@ def make_result(
         "ighv": patient.ighv,
         "regimen": regimen.describe(),
         "drug": drug,
-        "drugs": list(model_drugs(therapy)),
+        "drugs": list(model_drugs(therapy, drug)),
         "food": {c.drug: c.regimen.food for c in therapy.courses},
         "days": days,
         "time_unit": "day",
